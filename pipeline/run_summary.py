@@ -1,0 +1,92 @@
+"""What a pipeline run did, read back from ML Metadata: per-node outcome, blessing, push."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+Execution = metadata_store_pb2.Execution
+STATE_NAMES = {value: name for name, value in Execution.State.items()}
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    node_states: dict[str, str] = field(default_factory=dict)  # node id -> COMPLETE, CACHED, FAILED...
+    blessed: bool | None = None  # None when the Evaluator did not run
+    pushed_destination: str | None = None
+
+    @property
+    def executed(self) -> set[str]:
+        return {n for n, s in self.node_states.items() if s == "COMPLETE"}
+
+    @property
+    def cached(self) -> set[str]:
+        return {n for n, s in self.node_states.items() if s == "CACHED"}
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def _custom_value(artifact, key):
+    if key not in artifact.custom_properties:
+        return None
+    value = artifact.custom_properties[key]
+    return getattr(value, value.WhichOneof("value"))
+
+
+def run_summaries(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
+    """Every run of `pipeline_name` in the store, oldest first."""
+    store = open_store(metadata_path)
+    node_of_execution = {}
+    prefix = f"{pipeline_name}."
+    for node in store.get_contexts_by_type("node"):
+        if node.name.startswith(prefix):
+            for execution in store.get_executions_by_context(node.id):
+                node_of_execution[execution.id] = node.name[len(prefix) :]
+
+    summaries = []
+    runs = [c for c in store.get_contexts_by_type("pipeline_run")]
+    for run in sorted(runs, key=lambda c: c.id):
+        executions = [
+            e for e in store.get_executions_by_context(run.id) if e.id in node_of_execution
+        ]
+        if not executions:
+            continue
+        summary = RunSummary(run_id=run.name)
+        for execution in executions:
+            node = node_of_execution[execution.id]
+            summary.node_states[node] = STATE_NAMES[execution.last_known_state]
+        outputs = _output_artifacts(store, executions)
+        for execution in executions:
+            node = node_of_execution[execution.id]
+            for artifact in outputs.get(execution.id, []):
+                if node == "Evaluator" and _custom_value(artifact, "blessed") is not None:
+                    summary.blessed = _custom_value(artifact, "blessed") == 1
+                # A cached Pusher reports the earlier push; only a completed one pushed in this run.
+                pushed_now = summary.node_states[node] == "COMPLETE"
+                if node == "Pusher" and pushed_now and _custom_value(artifact, "pushed") == 1:
+                    summary.pushed_destination = _custom_value(artifact, "pushed_destination")
+        summaries.append(summary)
+    return summaries
+
+
+def _output_artifacts(store, executions) -> dict[int, list]:
+    events = store.get_events_by_execution_ids([e.id for e in executions])
+    outputs = [e for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in outputs])}
+    by_execution: dict[int, list] = {}
+    for event in outputs:
+        by_execution.setdefault(event.execution_id, []).append(artifacts[event.artifact_id])
+    return by_execution
+
+
+def latest_run(metadata_path: str, pipeline_name: str) -> RunSummary | None:
+    summaries = run_summaries(metadata_path, pipeline_name)
+    return summaries[-1] if summaries else None

@@ -1,0 +1,7 @@
+"""Trainer code: preprocessing_fn, run_fn and the Keras models they build."""
+
+import os
+
+# TFX 1.16 needs Keras 2 (tf-keras). TF 2.16 picks Keras 3 unless this is set before TensorFlow's first import;
+# child processes (Beam workers, subprocess tests) inherit it from here.
+os.environ["TF_USE_LEGACY_KERAS"] = "1"

@@ -1,0 +1,53 @@
+"""The schema-driven tf.Transform `preprocessing_fn`.
+
+Every raw feature is handled by its type, so a new column in the schema needs no code:
+- numeric (float or int): z-score; a missing value becomes 0, the training mean;
+- string: a vocabulary index (one out-of-vocabulary bucket); a missing value is the empty string;
+- the label (named in `custom_config["label_key"]`): an index into the `label` vocabulary.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from trainer_module.features import LABEL_VOCABULARY, transformed_name, vocabulary_name
+
+
+def _to_dense(x, default_value):
+    """A [batch, 1] dense tensor; absent values of a sparse (optional) feature get `default_value`."""
+    if isinstance(x, tf.sparse.SparseTensor):
+        batch = tf.shape(x, out_type=tf.int64)[0]
+        x = tf.sparse.to_dense(
+            tf.SparseTensor(x.indices, x.values, [batch, 1]), default_value=default_value
+        )
+    return tf.reshape(x, [-1, 1])
+
+
+def _is_numeric(x) -> bool:
+    return x.dtype in (tf.float32, tf.float64, tf.int64, tf.int32)
+
+
+def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
+    label_key = custom_config["label_key"]
+    outputs = {}
+    for key, x in inputs.items():
+        if key == label_key:
+            label = _to_dense(x, "" if x.dtype == tf.string else 0)
+            if label.dtype != tf.string:
+                label = tf.strings.as_string(label)
+            outputs[transformed_name(key)] = tft.compute_and_apply_vocabulary(
+                label, vocab_filename=LABEL_VOCABULARY
+            )
+        elif _is_numeric(x):
+            if isinstance(x, tf.sparse.SparseTensor):
+                x = tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32), x.dense_shape)
+            else:
+                x = tf.cast(x, tf.float32)
+            # Scaling first, on the values present, makes the fill value 0 equal the mean.
+            outputs[transformed_name(key)] = _to_dense(tft.scale_to_z_score(x), 0.0)
+        else:
+            outputs[transformed_name(key)] = tft.compute_and_apply_vocabulary(
+                _to_dense(x, ""), num_oov_buckets=1, vocab_filename=vocabulary_name(key)
+            )
+    return outputs

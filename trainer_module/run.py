@@ -1,0 +1,106 @@
+"""`run_fn`: the Trainer's entry point, the only TFX-aware code in the trainer module."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
+from tfx_bsl.public import tfxio
+
+from trainer_module.config import TrainerConfig
+from trainer_module.features import LABEL_VOCABULARY, transformed_name, vocabulary_name
+from trainer_module.model import build_classifier
+from trainer_module.serving import make_serving_signatures
+
+# Categorical features get one out-of-vocabulary bucket in preprocessing.
+_OOV_BUCKETS = 1
+
+
+def input_fn(
+    file_pattern: list[str],
+    data_accessor: DataAccessor,
+    tf_transform_output: tft.TFTransformOutput,
+    label_key: str,
+    batch_size: int,
+) -> tf.data.Dataset:
+    """Endlessly repeating batches of (transformed features, transformed label)."""
+    return data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=transformed_name(label_key)),
+        tf_transform_output.transformed_metadata.schema,
+    ).repeat()
+
+
+def model_inputs(
+    tf_transform_output: tft.TFTransformOutput, label_key: str
+) -> tuple[list[str], dict[str, int]]:
+    """(numeric input names, categorical input name -> cardinality) of the transformed features."""
+    numeric, categorical = [], {}
+    raw_names = {transformed_name(k): k for k in tf_transform_output.raw_feature_spec()}
+    for name, spec in tf_transform_output.transformed_feature_spec().items():
+        if name == transformed_name(label_key):
+            continue
+        if spec.dtype == tf.float32:
+            numeric.append(name)
+        else:
+            vocabulary = vocabulary_name(raw_names[name])
+            categorical[name] = tf_transform_output.vocabulary_size_by_name(vocabulary) + _OOV_BUCKETS
+    return numeric, categorical
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    config = TrainerConfig.from_dict(fn_args.custom_config["trainer"])
+    label_key = fn_args.custom_config["label_key"]
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+
+    train_dataset = input_fn(
+        fn_args.train_files, fn_args.data_accessor, tf_transform_output, label_key, config.batch_size
+    )
+    eval_dataset = input_fn(
+        fn_args.eval_files,
+        fn_args.data_accessor,
+        tf_transform_output,
+        label_key,
+        config.eval_batch_size,
+    )
+
+    numeric, categorical = model_inputs(tf_transform_output, label_key)
+    num_classes = tf_transform_output.vocabulary_size_by_name(LABEL_VOCABULARY)
+    model = build_classifier(numeric, categorical, num_classes, config)
+
+    epochs, steps_per_epoch = config.epochs_for(fn_args.train_steps)
+    logging.info(
+        "Training %d epochs x %d steps (budget %d steps), %d classes, inputs %s",
+        epochs,
+        steps_per_epoch,
+        fn_args.train_steps,
+        num_classes,
+        sorted(numeric) + sorted(categorical),
+    )
+    early_stopping = tf.keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+    )
+    history = model.fit(
+        train_dataset,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=eval_dataset,
+        validation_steps=fn_args.eval_steps,
+        callbacks=[
+            # model_run_dir is where TFX expects TensorBoard logs of this Trainer execution.
+            tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
+            early_stopping,
+        ],
+        verbose=2,
+    )
+    if early_stopping.stopped_epoch:
+        logging.info(
+            "EarlyStopping stopped training after epoch %d of %d",
+            early_stopping.stopped_epoch + 1,
+            epochs,
+        )
+    logging.info("Final epoch metrics: %s", {k: v[-1] for k, v in history.history.items()})
+
+    signatures = make_serving_signatures(model, tf_transform_output, label_key)
+    model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
