@@ -44,8 +44,7 @@ def main(argv=None) -> int:
     except Exception as error:  # noqa: BLE001 - the full traceback is in the log file
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         print(
-            f"error: the pipeline failed: {type(error).__name__}: {first_line} "
-            f"(full log: {log_path})",
+            f"error: the pipeline failed: {type(error).__name__}: {first_line} (full log: {log_path})",
             file=sys.stderr,
         )
         return 1

@@ -12,6 +12,7 @@ from tfx.components import (
     Trainer,
     Transform,
 )
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.experimental.conditionals.conditional import Cond
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
@@ -22,6 +23,7 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel
 from tfx.types.standard_artifacts import Model, ModelBlessing
 
+from components import pusher as atomic_pusher
 from components.data_gate import DataGate
 from components.schema_importer import VersionedImportSchemaGen
 from pipeline.config import PipelineConfig
@@ -56,9 +58,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
             tfma.MetricsSpec(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(
-                        class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold
-                    ),
+                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold),
                 ]
             )
         ],
@@ -120,9 +120,12 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> 
     with Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
         pusher = Pusher(
             model=trainer.outputs["model"],
+            # Checked again by the Pusher itself: a model reaches serving only with a blessing.
+            model_blessing=evaluator.outputs["blessing"],
             push_destination=pusher_pb2.PushDestination(
                 filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir)
             ),
+            custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
         )
 
     return tfx_pipeline.Pipeline(

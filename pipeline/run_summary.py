@@ -54,9 +54,7 @@ def run_summaries(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
     summaries = []
     runs = [c for c in store.get_contexts_by_type("pipeline_run")]
     for run in sorted(runs, key=lambda c: c.id):
-        executions = [
-            e for e in store.get_executions_by_context(run.id) if e.id in node_of_execution
-        ]
+        executions = [e for e in store.get_executions_by_context(run.id) if e.id in node_of_execution]
         if not executions:
             continue
         summary = RunSummary(run_id=run.name)

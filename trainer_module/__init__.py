@@ -2,6 +2,6 @@
 
 import os
 
-# TFX 1.16 needs Keras 2 (tf-keras). TF 2.16 picks Keras 3 unless this is set before TensorFlow's first import;
-# child processes (Beam workers, subprocess tests) inherit it from here.
+# TFX 1.16 needs Keras 2 (tf-keras). TF 2.16 picks Keras 3 unless this is set before TensorFlow's
+# first import; child processes (Beam workers, subprocess tests) inherit it from here.
 os.environ["TF_USE_LEGACY_KERAS"] = "1"

@@ -31,9 +31,7 @@ class TrainerConfig:
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if self.early_stopping_patience < 0:
-            raise ValueError(
-                f"early_stopping_patience must be >= 0, got {self.early_stopping_patience!r}"
-            )
+            raise ValueError(f"early_stopping_patience must be >= 0, got {self.early_stopping_patience!r}")
 
     def epochs_for(self, train_steps: int) -> tuple[int, int]:
         """Splits a step budget into (epochs, steps per epoch), rounding up to whole epochs."""

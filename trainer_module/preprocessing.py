@@ -18,9 +18,7 @@ def _to_dense(x, default_value):
     """A [batch, 1] dense tensor; absent values of a sparse (optional) feature get `default_value`."""
     if isinstance(x, tf.sparse.SparseTensor):
         batch = tf.shape(x, out_type=tf.int64)[0]
-        x = tf.sparse.to_dense(
-            tf.SparseTensor(x.indices, x.values, [batch, 1]), default_value=default_value
-        )
+        x = tf.sparse.to_dense(tf.SparseTensor(x.indices, x.values, [batch, 1]), default_value=default_value)
     return tf.reshape(x, [-1, 1])
 
 

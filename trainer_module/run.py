@@ -55,7 +55,11 @@ def run_fn(fn_args: FnArgs) -> None:
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
 
     train_dataset = input_fn(
-        fn_args.train_files, fn_args.data_accessor, tf_transform_output, label_key, config.batch_size
+        fn_args.train_files,
+        fn_args.data_accessor,
+        tf_transform_output,
+        label_key,
+        config.batch_size,
     )
     eval_dataset = input_fn(
         fn_args.eval_files,

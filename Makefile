@@ -1,0 +1,52 @@
+# `make run` and `make test` set everything up on first use: uv (if missing), the locked virtualenv, then go.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# TFX 1.16 needs Keras 2; every process started from here gets it (the packages also set it on import).
+export TF_USE_LEGACY_KERAS := 1
+
+PYTHON_VERSION := $(shell cat .python-version)
+# pyenv's interpreter when pyenv has it, else a python3.10 on PATH.
+PYTHON := $(shell p=$$(pyenv prefix $(PYTHON_VERSION) 2>/dev/null) && echo $$p/bin/python3.10 || command -v python3.10)
+VENV := .venv
+PY := $(VENV)/bin/python
+# A uv on PATH if it runs here (a pyenv shim for another Python does not), else one bootstrapped into .tools/.
+UV := $(shell uv --version >/dev/null 2>&1 && echo uv || echo .tools/bin/uv)
+OUTPUT_ROOT ?= outputs
+
+.PHONY: help setup run test test-fast lint clean bench
+
+help:
+	@echo "make run        run the whole pipeline locally on the bundled penguins data (into $(OUTPUT_ROOT)/)"
+	@echo "make test       run the test suite (unit tests and end-to-end pipeline runs)"
+	@echo "make test-fast  run the unit tests only"
+	@echo "make lint       ruff over the whole tree"
+	@echo "make clean      delete $(OUTPUT_ROOT)/ (pushed models, metadata, logs)"
+
+.tools/bin/uv:
+	@test -n "$(PYTHON)" || { echo "error: Python $(PYTHON_VERSION) not found; install it with 'pyenv install $(PYTHON_VERSION)'"; exit 1; }
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(if $(filter uv,$(UV)),,.tools/bin/uv)
+	@test -n "$(PYTHON)" || { echo "error: Python $(PYTHON_VERSION) not found; install it with 'pyenv install $(PYTHON_VERSION)'"; exit 1; }
+	$(UV) sync --locked --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.synced
+
+run: setup
+	$(PY) -m pipeline --output-root $(OUTPUT_ROOT)
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not e2e"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(OUTPUT_ROOT)

@@ -1,0 +1,88 @@
+"""A Pusher executor for filesystem destinations that publishes whole versions only, and only new ones.
+
+TFX's Pusher copies files straight into `<base>/<timestamp>`: a process killed mid-copy leaves a half
+written version that a model server watching `<base>` would try to load. It also pushes again whenever it
+re-executes, so re-running a pipeline whose model is cached would serve the same model under a new version.
+
+This executor copies into a hidden temporary directory and renames it into place (a rename within one
+filesystem is atomic), and skips the push when the latest served version holds the same files.
+"""
+
+import hashlib
+import os
+import time
+
+from absl import logging
+from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+ALREADY_SERVED_KEY = "already_served"
+INCOMPLETE_PREFIX = ".incomplete-"
+
+
+def model_fingerprint(model_dir: str) -> str:
+    """SHA-256 over the relative paths and bytes of every file of a SavedModel directory."""
+    digest = hashlib.sha256()
+    files = []
+    for root, _, names in fileio.walk(model_dir):
+        files.extend(os.path.join(root, name) for name in names)
+    for path in sorted(files):
+        digest.update(os.path.relpath(path, model_dir).encode() + b"\0")
+        with fileio.open(path, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+def served_versions(base_directory: str) -> list[int]:
+    """Numeric version directories under `base_directory`, oldest first (what TF Serving loads)."""
+    if not fileio.exists(base_directory):
+        return []
+    return sorted(
+        int(name.rstrip("/")) for name in fileio.listdir(base_directory) if name.rstrip("/").isdigit()
+    )
+
+
+class Executor(pusher_executor.Executor):
+    """Pushes a blessed model to a filesystem destination atomically; other destinations as TFX does."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+        if destination.WhichOneof("destination") != "filesystem":
+            return super().Do(input_dict, output_dict, exec_properties)
+
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY]
+        )
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        model_path = self.GetModelPath(input_dict)
+        base = destination.filesystem.base_directory
+
+        versions = served_versions(base)
+        if versions:
+            latest = os.path.join(base, str(versions[-1]))
+            if model_fingerprint(latest) == model_fingerprint(model_path):
+                logging.info("This model is already served as %s; not pushing it again.", latest)
+                self._MarkNotPushed(model_push)
+                model_push.set_string_custom_property(ALREADY_SERVED_KEY, latest)
+                return
+
+        # Versions must increase: a second push within the same second takes the next number.
+        version = str(max([int(time.time())] + [v + 1 for v in versions]))
+        serving_path = os.path.join(base, version)
+        staging_path = os.path.join(base, INCOMPLETE_PREFIX + version)
+        fileio.makedirs(base)
+        if fileio.exists(staging_path):
+            fileio.rmtree(staging_path)
+        io_utils.copy_dir(model_path, staging_path)
+        fileio.rename(staging_path, serving_path)
+        logging.info("Model written to serving path %s.", serving_path)
+
+        io_utils.copy_dir(model_path, model_push.uri)  # the pipeline's own archive of what was pushed
+        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)

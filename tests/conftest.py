@@ -1,0 +1,66 @@
+"""Shared fixtures. The end-to-end pipeline runs are session-scoped and chained, so each costs one run."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """One pipeline run: what ML Metadata says it did and the serving versions after it."""
+
+    summary: object
+    serving_versions: list[str]
+    config: object
+
+
+def serving_versions(config) -> list[str]:
+    path = Path(config.serving_dir)
+    return sorted(p.name for p in path.iterdir()) if path.exists() else []
+
+
+def run(config) -> RunRecord:
+    from pipeline.local_runner import run_pipeline
+
+    summary = run_pipeline(config)
+    return RunRecord(summary, serving_versions(config), config)
+
+
+@pytest.fixture(scope="session")
+def e2e_config(tmp_path_factory):
+    from pipeline.config import PipelineConfig
+
+    return PipelineConfig(output_root=str(tmp_path_factory.mktemp("e2e")))
+
+
+@pytest.fixture(scope="session")
+def first_run(e2e_config) -> RunRecord:
+    """A fresh output root: everything executes, the model is blessed and pushed."""
+    return run(e2e_config)
+
+
+@pytest.fixture(scope="session")
+def second_run(first_run, e2e_config) -> RunRecord:
+    """Same data, same code: everything up to the Trainer comes from the cache."""
+    return run(e2e_config)
+
+
+@pytest.fixture(scope="session")
+def edited_code_run(second_run, e2e_config) -> RunRecord:
+    """As if the trainer code had been edited: a new code fingerprint."""
+    edited = dataclasses.replace(e2e_config, code_fingerprint=e2e_config.code_fingerprint + "-edited")
+    return run(edited)
+
+
+@pytest.fixture(scope="session")
+def crippled_run(edited_code_run) -> RunRecord:
+    """A candidate trained for a single step must not replace the served model."""
+    return run(dataclasses.replace(edited_code_run.config, train_steps=1))

@@ -1,0 +1,170 @@
+"""End to end: real TFX components, real Beam, a real SQLite ML Metadata store, on the penguins data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+
+ALL_NODES = {
+    "CsvExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "DataGate",
+    "Transform",
+    "Trainer",
+    "latest_blessed_model_resolver",
+    "Evaluator",
+    "Pusher",
+}
+UPSTREAM_OF_EVALUATOR = {
+    "CsvExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "DataGate",
+    "Transform",
+    "Trainer",
+}
+
+
+def query_served_model(config, model_dir: str) -> dict:
+    """Runs tests/serving_client.py in a fresh process, outside the repository, on the eval split."""
+    examples = os.path.join(config.pipeline_root, "CsvExampleGen", "examples", "*", "Split-eval", "*")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "tests" / "serving_client.py"),
+            model_dir,
+            examples,
+            "species",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=config.output_root,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_first_run_executes_every_component_and_pushes(first_run):
+    assert first_run.summary.node_states == {node: "COMPLETE" for node in ALL_NODES}
+    assert first_run.summary.blessed is True
+    assert len(first_run.serving_versions) == 1
+    assert first_run.summary.pushed_destination == os.path.join(
+        first_run.config.serving_dir, first_run.serving_versions[0]
+    )
+
+
+def test_pushed_model_serves_serialized_examples_accurately(first_run):
+    model_dir = os.path.join(first_run.config.serving_dir, first_run.serving_versions[0])
+    result = query_served_model(first_run.config, model_dir)
+
+    assert result["project_imported"] == []
+    assert result["count"] >= 80  # a third of the 344 rows, by hash
+    assert result["accuracy"] >= 0.9
+    assert result["classes_seen"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert all(abs(s - 1.0) < 1e-4 for s in result["probability_sums"])
+
+
+def test_tensorboard_logs_written_by_trainer(first_run):
+    logs = list(Path(first_run.config.pipeline_root, "Trainer", "model_run").rglob("events.out.tfevents.*"))
+    assert {p.parent.name for p in logs} >= {"train", "validation"}
+
+
+def test_second_run_reuses_cache_and_does_not_push_again(first_run, second_run):
+    states = second_run.summary.node_states
+    assert {n for n in UPSTREAM_OF_EVALUATOR if states.get(n) != "CACHED"} == set()
+    # The Evaluator has a new input, the first run's blessed model as baseline, so it runs again.
+    assert states["Evaluator"] == "COMPLETE"
+    assert second_run.summary.pushed_destination is None
+    assert second_run.serving_versions == first_run.serving_versions
+
+
+def test_code_fingerprint_change_reruns_transform_and_trainer_only(second_run, edited_code_run):
+    states = edited_code_run.summary.node_states
+    assert states["Transform"] == "COMPLETE"
+    assert states["Trainer"] == "COMPLETE"
+    for node in (
+        "CsvExampleGen",
+        "StatisticsGen",
+        "ImportSchemaGen",
+        "ExampleValidator",
+        "DataGate",
+    ):
+        assert states[node] == "CACHED", node
+
+
+def test_crippled_candidate_is_not_blessed_and_not_pushed(edited_code_run, crippled_run):
+    states = crippled_run.summary.node_states
+    assert states["Trainer"] == "COMPLETE"
+    assert states["Transform"] == "CACHED"
+    assert states["Evaluator"] == "COMPLETE"
+    assert crippled_run.summary.blessed is False
+    assert crippled_run.summary.pushed_destination is None
+    assert "Pusher" not in states or states["Pusher"] != "COMPLETE"
+    assert crippled_run.serving_versions == edited_code_run.serving_versions
+
+    served = os.path.join(crippled_run.config.serving_dir, crippled_run.serving_versions[-1])
+    assert query_served_model(crippled_run.config, served)["accuracy"] >= 0.9
+
+
+def write_broken_penguins(data_dir: Path) -> None:
+    """The real table with text in a numeric column and an island outside the schema's domain."""
+    from pipeline.data import write_penguins_csv
+
+    source = write_penguins_csv(data_dir / "source")
+    with open(source, newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[5]["flipper_length_mm"] = "unknown"
+    rows[9]["island"] = "Atlantis"
+    (data_dir / "broken").mkdir()
+    with open(data_dir / "broken" / "penguins.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_broken_data_stops_at_the_gate(tmp_path):
+    write_broken_penguins(tmp_path)
+    output_root = tmp_path / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "--data-root",
+            str(tmp_path / "broken"),
+            "--output-root",
+            str(output_root),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=900,
+    )
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: Data gate: 2 anomalous feature(s)")
+    assert "flipper_length_mm: Expected data of type: FLOAT but got STRING" in last_line
+    assert "island: Examples contain values missing from the schema: Atlantis" in last_line
+
+    assert not (output_root / "serving_model").exists()
+    from pipeline.run_summary import latest_run
+
+    states = latest_run(str(output_root / "metadata.sqlite"), "penguin").node_states
+    assert states["DataGate"] == "FAILED"
+    assert not {"Transform", "Trainer", "Evaluator", "Pusher"} & set(states)
