@@ -2,7 +2,8 @@
 
 Every raw feature is handled by its type, so a new column in the schema needs no code:
 - numeric (float or int): z-score; a missing value becomes 0, the training mean;
-- string: a vocabulary index (one out-of-vocabulary bucket); a missing value is the empty string;
+- string: a vocabulary index; a missing value (the empty string, which tf.Transform keeps out of
+  vocabularies) and a value unseen in training share the one out-of-vocabulary bucket;
 - the label (named in `custom_config["label_key"]`): an index into the `label` vocabulary.
 """
 

@@ -1,0 +1,58 @@
+"""Configuration dataclasses: validation, derived paths, the epoch split of the step budget."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pipeline.config import PipelineConfig
+from trainer_module.config import TrainerConfig
+
+
+def test_paths_derive_from_the_output_root():
+    config = PipelineConfig(output_root="/x/out")
+    assert config.pipeline_root == "/x/out/pipeline"
+    assert config.metadata_path == "/x/out/metadata.sqlite"
+    assert config.serving_dir == "/x/out/serving_model"
+    assert config.data_dir == "/x/out/data/penguins"
+    assert config.uses_default_data
+    assert PipelineConfig(data_root="/mine").data_dir == "/mine"
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("train_steps", 0, "train_steps must be positive, got 0"),
+        ("eval_steps", -1, "eval_steps must be positive, got -1"),
+        ("min_accuracy", 1.5, r"min_accuracy must be within \[0, 1\], got 1.5"),
+        ("max_accuracy_drop", -0.1, "max_accuracy_drop must be >= 0, got -0.1"),
+    ],
+)
+def test_invalid_pipeline_values_name_the_field_and_value(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(PipelineConfig(), **{field: value})
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("hidden_units", ()), ("hidden_units", (8, 0)), ("batch_size", 0), ("learning_rate", 0.0)],
+)
+def test_invalid_trainer_values_are_refused(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainerConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "train_steps, steps_per_epoch, expected",
+    [(300, 50, (6, 50)), (1, 50, (1, 1)), (120, 50, (3, 40)), (50, 50, (1, 50))],
+)
+def test_step_budget_is_split_into_whole_epochs(train_steps, steps_per_epoch, expected):
+    epochs, per_epoch = TrainerConfig(steps_per_epoch=steps_per_epoch).epochs_for(train_steps)
+    assert (epochs, per_epoch) == expected
+    assert train_steps <= epochs * per_epoch < train_steps + epochs
+
+
+def test_trainer_config_round_trips_through_custom_config():
+    config = TrainerConfig(hidden_units=(4, 2), learning_rate=0.5)
+    assert TrainerConfig.from_dict(config.to_dict()) == config

@@ -1,0 +1,68 @@
+"""create_pipeline's wiring: what guards what, and what goes into the cache keys. No run needed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import create_pipeline
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    return PipelineConfig(output_root=str(tmp_path_factory.mktemp("def")))
+
+
+def nodes(config):
+    return {node.id: node for node in create_pipeline(config).components}
+
+
+def custom_config(node) -> dict:
+    return json.loads(node.exec_properties["custom_config"])
+
+
+def test_transform_and_trainer_only_see_the_schema_the_gate_let_through(config):
+    components = nodes(config)
+    assert components["Transform"].inputs["schema"].producer_component_id == "DataGate"
+    assert components["Trainer"].inputs["schema"].producer_component_id == "DataGate"
+
+
+def test_code_fingerprint_is_in_transform_and_trainer_cache_keys(config):
+    edited = dataclasses.replace(config, code_fingerprint="edited")
+    for node_id in ("Transform", "Trainer"):
+        assert custom_config(nodes(config)[node_id])["code_fingerprint"] == config.code_fingerprint
+        assert custom_config(nodes(edited)[node_id])["code_fingerprint"] == "edited"
+    assert "custom_config" not in nodes(config)["StatisticsGen"].exec_properties
+
+
+def test_schema_contents_are_in_the_import_cache_key(config, tmp_path):
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text('feature { name: "a" type: FLOAT }\n')
+    first = nodes(dataclasses.replace(config, schema_path=str(schema)))["ImportSchemaGen"]
+    schema.write_text('feature { name: "a" type: INT }\n')
+    second = nodes(dataclasses.replace(config, schema_path=str(schema)))["ImportSchemaGen"]
+    assert first.exec_properties["schema_file"] == second.exec_properties["schema_file"]
+    assert first.exec_properties["schema_fingerprint"] != second.exec_properties["schema_fingerprint"]
+
+
+def test_evaluator_thresholds_come_from_the_config(config):
+    import tensorflow_model_analysis as tfma
+    from google.protobuf import json_format
+
+    strict = dataclasses.replace(config, min_accuracy=0.95, max_accuracy_drop=0.02)
+    eval_config = json_format.Parse(
+        nodes(strict)["Evaluator"].exec_properties["eval_config"], tfma.EvalConfig()
+    )
+    threshold = eval_config.metrics_specs[0].metrics[1].threshold
+    assert threshold.value_threshold.lower_bound.value == 0.95
+    assert threshold.change_threshold.absolute.value == pytest.approx(-0.02)
+    assert [list(s.feature_keys) for s in eval_config.slicing_specs] == [[], ["island"]]
+
+
+def test_pusher_takes_the_evaluator_blessing_and_the_atomic_executor(config):
+    pusher = nodes(config)["Pusher"]
+    assert pusher.inputs["model_blessing"].producer_component_id == "Evaluator"
+    assert pusher.executor_spec.executor_class.__module__ == "components.pusher"
