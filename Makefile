@@ -21,6 +21,7 @@ help:
 	@echo "make test       run the test suite (unit tests and end-to-end pipeline runs)"
 	@echo "make test-fast  run the unit tests only"
 	@echo "make lint       ruff over the whole tree"
+	@echo "make bench      measure cold and warm local runs into bench/RESULTS.md"
 	@echo "make clean      delete $(OUTPUT_ROOT)/ (pushed models, metadata, logs)"
 
 .tools/bin/uv:
@@ -50,3 +51,6 @@ lint: setup
 
 clean:
 	rm -rf $(OUTPUT_ROOT)
+
+bench: setup
+	$(PY) -m bench.local_run --repeats 3

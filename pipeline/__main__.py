@@ -52,9 +52,12 @@ def main(argv=None) -> int:
     print(f"Run {summary.run_id}")
     for node, state in summary.node_states.items():
         print(f"  {node:32s} {state}")
-    if summary.blessed:
-        pushed = summary.pushed_destination or "already being served (no new push)"
-        print(f"Model blessed; pushed: {pushed}")
+    if summary.blessed and summary.pushed_destination:
+        print(f"Model blessed and pushed: {summary.pushed_destination}")
+    elif summary.blessed and summary.already_served:
+        print(f"Model blessed; it is already served as {summary.already_served} (not pushed again)")
+    elif summary.blessed:
+        print("Model blessed; an earlier run of this same model already handled the push (cached)")
     else:
         print("Model NOT blessed: it did not meet the evaluation thresholds; nothing was pushed.")
     print(f"Serving directory: {config.serving_dir}")

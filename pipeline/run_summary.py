@@ -16,7 +16,8 @@ class RunSummary:
     run_id: str
     node_states: dict[str, str] = field(default_factory=dict)  # node id -> COMPLETE, CACHED, FAILED...
     blessed: bool | None = None  # None when the Evaluator did not run
-    pushed_destination: str | None = None
+    pushed_destination: str | None = None  # the version this run pushed
+    already_served: str | None = None  # set when the blessed model was already the served version
 
     @property
     def executed(self) -> set[str]:
@@ -52,25 +53,27 @@ def run_summaries(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
                 node_of_execution[execution.id] = node.name[len(prefix) :]
 
     summaries = []
-    runs = [c for c in store.get_contexts_by_type("pipeline_run")]
-    for run in sorted(runs, key=lambda c: c.id):
-        executions = [e for e in store.get_executions_by_context(run.id) if e.id in node_of_execution]
+    for run in sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.id):
+        executions = sorted(
+            (e for e in store.get_executions_by_context(run.id) if e.id in node_of_execution),
+            key=lambda e: e.id,
+        )
         if not executions:
             continue
         summary = RunSummary(run_id=run.name)
-        for execution in executions:
-            node = node_of_execution[execution.id]
-            summary.node_states[node] = STATE_NAMES[execution.last_known_state]
         outputs = _output_artifacts(store, executions)
         for execution in executions:
             node = node_of_execution[execution.id]
+            state = STATE_NAMES[execution.last_known_state]
+            summary.node_states[node] = state
             for artifact in outputs.get(execution.id, []):
                 if node == "Evaluator" and _custom_value(artifact, "blessed") is not None:
                     summary.blessed = _custom_value(artifact, "blessed") == 1
-                # A cached Pusher reports the earlier push; only a completed one pushed in this run.
-                pushed_now = summary.node_states[node] == "COMPLETE"
-                if node == "Pusher" and pushed_now and _custom_value(artifact, "pushed") == 1:
-                    summary.pushed_destination = _custom_value(artifact, "pushed_destination")
+                # A cached Pusher reports an earlier push; only a completed one acted in this run.
+                if node == "Pusher" and state == "COMPLETE":
+                    if _custom_value(artifact, "pushed") == 1:
+                        summary.pushed_destination = _custom_value(artifact, "pushed_destination")
+                    summary.already_served = _custom_value(artifact, "already_served")
         summaries.append(summary)
     return summaries
 

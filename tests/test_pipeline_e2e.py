@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.e2e
 
@@ -91,6 +91,7 @@ def test_second_run_reuses_cache_and_does_not_push_again(first_run, second_run):
     # The Evaluator has a new input, the first run's blessed model as baseline, so it runs again.
     assert states["Evaluator"] == "COMPLETE"
     assert second_run.summary.pushed_destination is None
+    assert second_run.summary.already_served == first_run.summary.pushed_destination
     assert second_run.serving_versions == first_run.serving_versions
 
 
