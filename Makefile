@@ -37,7 +37,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(if $(filter uv,$(UV)),,.tools/bin/uv
 setup: $(VENV)/.synced
 
 run: setup
-	$(PY) -m pipeline --output-root $(OUTPUT_ROOT)
+	$(PY) -m pipeline run --output-root $(OUTPUT_ROOT)
 
 test: setup
 	$(PY) -m pytest

@@ -34,7 +34,7 @@ PACKAGES = (
 def timed_run(output_root: str) -> float:
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "pipeline", "--output-root", output_root],
+        [sys.executable, "-m", "pipeline", "run", "--output-root", output_root],
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

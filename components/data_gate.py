@@ -33,6 +33,15 @@ def load_anomalies(anomalies: ExampleAnomalies) -> dict[str, anomalies_pb2.Anoma
     return result
 
 
+def load_anomalies_at(uri: str) -> dict[str, anomalies_pb2.Anomalies]:
+    """The same, from an artifact directory alone (`<uri>/Split-<name>/SchemaDiff.pb`)."""
+    result = {}
+    for path in sorted(fileio.glob(os.path.join(uri, "Split-*", ANOMALIES_FILE))):
+        split = os.path.basename(os.path.dirname(path))[len("Split-") :]
+        result[split] = anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
+    return result
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 

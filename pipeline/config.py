@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.fingerprint import code_fingerprint, file_fingerprint
 from trainer_module.config import TrainerConfig
+from trainer_module.features import CLASSIFICATION, REGRESSION, TASKS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt"
@@ -33,16 +34,26 @@ class PipelineConfig:
     data_root: str | None = None
     schema_path: str = str(DEFAULT_SCHEMA)
     label_key: str = "species"
+    task: str = CLASSIFICATION
+    num_classes: int | None = 3  # when known; 2 adds an AUC gate
     slice_features: tuple[str, ...] = ("island",)
 
     train_steps: int = 300
     eval_steps: int = 4
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
-    # The Evaluator blesses a candidate whose eval accuracy is at least `min_accuracy` and, once a blessed
-    # model exists, at most `max_accuracy_drop` below that baseline's accuracy on the same examples.
+    # Evaluator gates. Classification: eval accuracy at least `min_accuracy` (and AUC at least `min_auc`
+    # for two classes) and, once a blessed model exists, at most `max_accuracy_drop` below that baseline on
+    # the same examples. Regression: RMSE at most `max_rmse` (None: no absolute bound) and at most
+    # `max_rmse_increase` above the baseline's; mean absolute error no worse than the baseline's.
     min_accuracy: float = 0.9
     max_accuracy_drop: float = 0.0
+    min_auc: float = 0.8
+    max_rmse: float | None = None
+    max_rmse_increase: float = 0.0
+
+    # The Trainer's entry point, by dotted path of an installed module.
+    run_fn: str = "trainer_module.run.run_fn"
 
     beam_pipeline_args: tuple[str, ...] = LOCAL_BEAM_ARGS
     enable_cache: bool = True
@@ -57,6 +68,24 @@ class PipelineConfig:
             raise ValueError(f"min_accuracy must be within [0, 1], got {self.min_accuracy!r}")
         if self.max_accuracy_drop < 0:
             raise ValueError(f"max_accuracy_drop must be >= 0, got {self.max_accuracy_drop!r}")
+        if not 0.0 <= self.min_auc <= 1.0:
+            raise ValueError(f"min_auc must be within [0, 1], got {self.min_auc!r}")
+        if self.max_rmse is not None and self.max_rmse <= 0:
+            raise ValueError(f"max_rmse must be positive, got {self.max_rmse!r}")
+        if self.max_rmse_increase < 0:
+            raise ValueError(f"max_rmse_increase must be >= 0, got {self.max_rmse_increase!r}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.num_classes is not None and self.num_classes < 2 and self.task == CLASSIFICATION:
+            raise ValueError(f"a classification label needs at least 2 classes, got {self.num_classes!r}")
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == REGRESSION
+
+    @property
+    def is_binary(self) -> bool:
+        return self.task == CLASSIFICATION and self.num_classes == 2
 
     @property
     def schema_fingerprint(self) -> str:

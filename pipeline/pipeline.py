@@ -26,42 +26,83 @@ from tfx.types.standard_artifacts import Model, ModelBlessing
 from components import pusher as atomic_pusher
 from components.data_gate import DataGate
 from components.schema_importer import VersionedImportSchemaGen
+from components.serving_check import ServingCheck
 from pipeline.config import PipelineConfig
 from trainer_module.features import transformed_name
 
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
-RUN_FN = "trainer_module.run.run_fn"
+
+
+def _change(direction, allowed: float) -> tfma.GenericChangeThreshold:
+    """Compared with the baseline model (ignored while none is blessed): at most `allowed` worse."""
+    if direction == tfma.MetricDirection.HIGHER_IS_BETTER:
+        return tfma.GenericChangeThreshold(direction=direction, absolute={"value": -allowed - 1e-10})
+    return tfma.GenericChangeThreshold(direction=direction, absolute={"value": allowed + 1e-10})
+
+
+def classification_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
+    higher = tfma.MetricDirection.HIGHER_IS_BETTER
+    accuracy = tfma.MetricConfig(
+        class_name="SparseCategoricalAccuracy",
+        threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy}),
+            change_threshold=_change(higher, config.max_accuracy_drop),
+        ),
+    )
+    specs = [tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"), accuracy])]
+    if config.is_binary:
+        # The model outputs one probability per class; AUC is that of class index 1 against the rest.
+        auc = tfma.MetricConfig(
+            class_name="AUC",
+            threshold=tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_auc})
+            ),
+        )
+        specs.append(
+            tfma.MetricsSpec(metrics=[auc], binarize=tfma.BinarizationOptions(class_ids={"values": [1]}))
+        )
+    return specs
+
+
+def regression_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
+    lower = tfma.MetricDirection.LOWER_IS_BETTER
+    rmse_threshold = tfma.MetricThreshold(change_threshold=_change(lower, config.max_rmse_increase))
+    if config.max_rmse is not None:
+        rmse_threshold.value_threshold.upper_bound.value = config.max_rmse
+    return [
+        tfma.MetricsSpec(
+            metrics=[
+                tfma.MetricConfig(class_name="ExampleCount"),
+                tfma.MetricConfig(class_name="RootMeanSquaredError", threshold=rmse_threshold),
+                tfma.MetricConfig(
+                    class_name="MeanAbsoluteError",
+                    threshold=tfma.MetricThreshold(change_threshold=_change(lower, 0.0)),
+                ),
+            ]
+        )
+    ]
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """Accuracy overall and per slice; the thresholds gate the overall slice."""
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy}),
-        # Ignored while no blessed baseline exists (the first run).
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -config.max_accuracy_drop - 1e-10},
-        ),
-    )
+    """The task's metrics overall and per slice; the thresholds gate the overall slice."""
+    if config.is_regression:
+        # Regression models are scored on the raw label, in its own units.
+        label_key, prediction_key, metrics = config.label_key, "predictions", regression_metrics(config)
+    else:
+        label_key = transformed_name(config.label_key)
+        prediction_key, metrics = "probabilities", classification_metrics(config)
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
                 signature_name="serving_default",
-                label_key=transformed_name(config.label_key),
-                prediction_key="probabilities",
+                label_key=label_key,
+                prediction_key=prediction_key,
                 preprocessing_function_names=["transform_features"],
             )
         ],
         slicing_specs=[tfma.SlicingSpec()]
         + [tfma.SlicingSpec(feature_keys=[feature]) for feature in config.slice_features],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold),
-                ]
-            )
-        ],
+        metrics_specs=metrics,
     )
 
 
@@ -89,7 +130,11 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> 
     )
     validated_schema = data_gate.outputs["validated_schema"]
 
-    code_config = {"label_key": config.label_key, "code_fingerprint": config.code_fingerprint}
+    code_config = {
+        "label_key": config.label_key,
+        "task": config.task,
+        "code_fingerprint": config.code_fingerprint,
+    }
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=validated_schema,
@@ -97,7 +142,7 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> 
         custom_config=code_config,
     )
     trainer = Trainer(
-        run_fn=RUN_FN,
+        run_fn=config.run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=validated_schema,
@@ -118,9 +163,15 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> 
         eval_config=eval_config(config),
     )
     with Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
-        pusher = Pusher(
+        serving_check = ServingCheck(
             model=trainer.outputs["model"],
-            # Checked again by the Pusher itself: a model reaches serving only with a blessing.
+            examples=example_gen.outputs["examples"],
+            label_key=config.label_key,
+        )
+        pusher = Pusher(
+            # The serving check's copy of the model, with TF Serving warm-up requests added.
+            infra_blessing=serving_check.outputs["blessing"],
+            # Checked again by the Pusher itself: a model reaches serving only with both blessings.
             model_blessing=evaluator.outputs["blessing"],
             push_destination=pusher_pb2.PushDestination(
                 filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir)
@@ -141,6 +192,7 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> 
             trainer,
             baseline_resolver,
             evaluator,
+            serving_check,
             pusher,
         ],
         enable_cache=config.enable_cache,

@@ -18,6 +18,8 @@ class RunSummary:
     blessed: bool | None = None  # None when the Evaluator did not run
     pushed_destination: str | None = None  # the version this run pushed
     already_served: str | None = None  # set when the blessed model was already the served version
+    # node id -> output key -> artifact URI (cached nodes included: they point at the reused artifacts)
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def executed(self) -> set[str]:
@@ -66,7 +68,8 @@ def run_summaries(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
             node = node_of_execution[execution.id]
             state = STATE_NAMES[execution.last_known_state]
             summary.node_states[node] = state
-            for artifact in outputs.get(execution.id, []):
+            for key, artifact in outputs.get(execution.id, []):
+                summary.outputs.setdefault(node, {})[key] = artifact.uri
                 if node == "Evaluator" and _custom_value(artifact, "blessed") is not None:
                     summary.blessed = _custom_value(artifact, "blessed") == 1
                 # A cached Pusher reports an earlier push; only a completed one acted in this run.
@@ -79,12 +82,14 @@ def run_summaries(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
 
 
 def _output_artifacts(store, executions) -> dict[int, list]:
+    """Execution id -> [(output key, artifact)]."""
     events = store.get_events_by_execution_ids([e.id for e in executions])
     outputs = [e for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in outputs])}
     by_execution: dict[int, list] = {}
     for event in outputs:
-        by_execution.setdefault(event.execution_id, []).append(artifacts[event.artifact_id])
+        key = event.path.steps[0].key if event.path.steps else ""
+        by_execution.setdefault(event.execution_id, []).append((key, artifacts[event.artifact_id]))
     return by_execution
 
 

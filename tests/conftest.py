@@ -20,6 +20,7 @@ class RunRecord:
     summary: object
     serving_versions: list[str]
     config: object
+    error: str = ""
 
 
 def serving_versions(config) -> list[str]:
@@ -64,3 +65,24 @@ def edited_code_run(second_run, e2e_config) -> RunRecord:
 def crippled_run(edited_code_run) -> RunRecord:
     """A candidate trained for a single step must not replace the served model."""
     return run(dataclasses.replace(edited_code_run.config, train_steps=1))
+
+
+@pytest.fixture(scope="session")
+def unservable_run(crippled_run) -> RunRecord:
+    """A candidate that passes evaluation but whose serving signature requires the label."""
+    from components.serving_check import ServingCheckError
+
+    config = dataclasses.replace(
+        crippled_run.config,
+        train_steps=300,
+        run_fn="tests.broken_serving.run_fn",
+        max_accuracy_drop=0.1,  # so that the Evaluator blesses it and the serving check decides
+    )
+    with pytest.raises(ServingCheckError) as raised:
+        run(config)
+    from pipeline.run_summary import latest_run
+
+    summary = latest_run(config.metadata_path, config.pipeline_name)
+    record = RunRecord(summary, serving_versions(config), config)
+    record.error = str(raised.value)
+    return record

@@ -62,7 +62,9 @@ def test_evaluator_thresholds_come_from_the_config(config):
     assert [list(s.feature_keys) for s in eval_config.slicing_specs] == [[], ["island"]]
 
 
-def test_pusher_takes_the_evaluator_blessing_and_the_atomic_executor(config):
+def test_pusher_needs_both_blessings_and_uses_the_atomic_executor(config):
     pusher = nodes(config)["Pusher"]
     assert pusher.inputs["model_blessing"].producer_component_id == "Evaluator"
+    assert pusher.inputs["infra_blessing"].producer_component_id == "ServingCheck"
+    assert "model" not in pusher.inputs  # it pushes the serving check's copy, warm-up requests included
     assert pusher.executor_spec.executor_class.__module__ == "components.pusher"

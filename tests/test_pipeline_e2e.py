@@ -25,6 +25,7 @@ ALL_NODES = {
     "Trainer",
     "latest_blessed_model_resolver",
     "Evaluator",
+    "ServingCheck",
     "Pusher",
 }
 UPSTREAM_OF_EVALUATOR = {
@@ -80,6 +81,20 @@ def test_pushed_model_serves_serialized_examples_accurately(first_run):
     assert all(abs(s - 1.0) < 1e-4 for s in result["probability_sums"])
 
 
+def test_pushed_model_carries_tf_serving_warmup_requests(first_run):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    model_dir = os.path.join(first_run.config.serving_dir, first_run.serving_versions[0])
+    warmup = os.path.join(model_dir, "assets.extra", "tf_serving_warmup_requests")
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(warmup)]
+    assert len(logs) == 10
+    for log in logs:
+        examples = tf.make_ndarray(log.predict_log.request.inputs["examples"])
+        example = tf.train.Example.FromString(examples[0])
+        assert "species" not in example.features.feature and "island" in example.features.feature
+
+
 def test_tensorboard_logs_written_by_trainer(first_run):
     logs = list(Path(first_run.config.pipeline_root, "Trainer", "model_run").rglob("events.out.tfevents.*"))
     assert {p.parent.name for p in logs} >= {"train", "validation"}
@@ -123,6 +138,16 @@ def test_crippled_candidate_is_not_blessed_and_not_pushed(edited_code_run, cripp
     assert query_served_model(crippled_run.config, served)["accuracy"] >= 0.9
 
 
+def test_a_model_that_cannot_serve_is_not_pushed(crippled_run, unservable_run):
+    states = unservable_run.summary.node_states
+    assert states["Evaluator"] == "COMPLETE" and unservable_run.summary.blessed is True
+    assert states["ServingCheck"] == "FAILED"
+    assert "Pusher" not in states
+    assert "serving_default failed on examples without the label" in unservable_run.error
+    assert "species" in unservable_run.error
+    assert unservable_run.serving_versions == crippled_run.serving_versions
+
+
 def write_broken_penguins(data_dir: Path) -> None:
     """The real table with text in a numeric column and an island outside the schema's domain."""
     from pipeline.data import write_penguins_csv
@@ -147,11 +172,14 @@ def test_broken_data_stops_at_the_gate(tmp_path):
             sys.executable,
             "-m",
             "pipeline",
+            "run",
             "--data-root",
             str(tmp_path / "broken"),
+            "--schema",
+            str(REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt"),
             "--output-root",
             str(output_root),
-        ],
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
@@ -166,6 +194,6 @@ def test_broken_data_stops_at_the_gate(tmp_path):
     assert not (output_root / "serving_model").exists()
     from pipeline.run_summary import latest_run
 
-    states = latest_run(str(output_root / "metadata.sqlite"), "penguin").node_states
+    states = latest_run(str(output_root / "metadata.sqlite"), "broken").node_states
     assert states["DataGate"] == "FAILED"
     assert not {"Transform", "Trainer", "Evaluator", "Pusher"} & set(states)

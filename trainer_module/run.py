@@ -9,12 +9,20 @@ from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
 from trainer_module.config import TrainerConfig
-from trainer_module.features import LABEL_VOCABULARY, transformed_name, vocabulary_name
-from trainer_module.model import build_classifier
+from trainer_module.features import (
+    CLASSIFICATION,
+    LABEL_VOCABULARY,
+    REGRESSION,
+    transformed_name,
+    vocabulary_name,
+)
+from trainer_module.model import build_classifier, build_regressor
 from trainer_module.serving import make_serving_signatures
 
 # Categorical features get one out-of-vocabulary bucket in preprocessing.
 _OOV_BUCKETS = 1
+# Batches read to estimate a regression label's mean and spread.
+_LABEL_STATS_BATCHES = 50
 
 
 def input_fn(
@@ -49,9 +57,30 @@ def model_inputs(
     return numeric, categorical
 
 
+def label_statistics(dataset: tf.data.Dataset, batches: int = _LABEL_STATS_BATCHES) -> tuple[float, float]:
+    """Mean and standard deviation of the label over the first `batches` batches of training data."""
+    labels = tf.concat([tf.reshape(y, [-1]) for _, y in dataset.take(batches)], axis=0)
+    mean = float(tf.reduce_mean(labels))
+    stddev = float(tf.math.reduce_std(labels))
+    return mean, stddev if stddev > 0 else 1.0
+
+
+def build_model(fn_args: FnArgs, tf_transform_output, train_dataset, config: TrainerConfig, task: str):
+    label_key = fn_args.custom_config["label_key"]
+    numeric, categorical = model_inputs(tf_transform_output, label_key)
+    if task == REGRESSION:
+        mean, stddev = label_statistics(train_dataset)
+        logging.info("Regression label mean %.4g, standard deviation %.4g", mean, stddev)
+        return build_regressor(numeric, categorical, mean, stddev, config)
+    num_classes = tf_transform_output.vocabulary_size_by_name(LABEL_VOCABULARY)
+    logging.info("Classification into %d classes", num_classes)
+    return build_classifier(numeric, categorical, num_classes, config)
+
+
 def run_fn(fn_args: FnArgs) -> None:
     config = TrainerConfig.from_dict(fn_args.custom_config["trainer"])
     label_key = fn_args.custom_config["label_key"]
+    task = fn_args.custom_config.get("task", CLASSIFICATION)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
 
     train_dataset = input_fn(
@@ -69,18 +98,15 @@ def run_fn(fn_args: FnArgs) -> None:
         config.eval_batch_size,
     )
 
-    numeric, categorical = model_inputs(tf_transform_output, label_key)
-    num_classes = tf_transform_output.vocabulary_size_by_name(LABEL_VOCABULARY)
-    model = build_classifier(numeric, categorical, num_classes, config)
+    model = build_model(fn_args, tf_transform_output, train_dataset, config, task)
 
     epochs, steps_per_epoch = config.epochs_for(fn_args.train_steps)
     logging.info(
-        "Training %d epochs x %d steps (budget %d steps), %d classes, inputs %s",
+        "Training %d epochs x %d steps (budget %d steps), inputs %s",
         epochs,
         steps_per_epoch,
         fn_args.train_steps,
-        num_classes,
-        sorted(numeric) + sorted(categorical),
+        sorted(model.input_names),
     )
     early_stopping = tf.keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
@@ -106,5 +132,5 @@ def run_fn(fn_args: FnArgs) -> None:
         )
     logging.info("Final epoch metrics: %s", {k: v[-1] for k, v in history.history.items()})
 
-    signatures = make_serving_signatures(model, tf_transform_output, label_key)
+    signatures = make_serving_signatures(model, tf_transform_output, label_key, task)
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)

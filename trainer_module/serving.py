@@ -5,21 +5,26 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer_module.features import LABEL_VOCABULARY
+from trainer_module.features import CLASSIFICATION, LABEL_VOCABULARY, REGRESSION
 
 
 def make_serving_signatures(
-    model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput, label_key: str
+    model: tf.keras.Model,
+    tf_transform_output: tft.TFTransformOutput,
+    label_key: str,
+    task: str = CLASSIFICATION,
 ) -> dict:
     """Returns `serving_default` and `transform_features`, both taking serialized tf.Examples.
 
-    `serving_default` parses the raw features (the label is not expected), applies the transform graph and
-    the model, and returns class probabilities, the predicted class index and its name.
+    `serving_default` parses the raw features (the label is not expected) and applies the transform graph
+    and the model. A classifier returns `probabilities`, the predicted `class_ids` and their names
+    (`classes`); a regressor returns `predictions` in the label's units.
     `transform_features` returns the transformed features, label included, for TFMA's Evaluator.
     """
     # Attaching the layer to the model makes the SavedModel track the transform graph's resources.
     model.tft_layer = tf_transform_output.transform_features_layer()
-    class_names = tf.constant(tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY))
+    if task != REGRESSION:
+        class_names = tf.constant(tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY))
 
     raw_spec = tf_transform_output.raw_feature_spec()
     serving_spec = {k: v for k, v in raw_spec.items() if k != label_key}
@@ -28,6 +33,8 @@ def make_serving_signatures(
     def serve_tf_examples(serialized):
         features = tf.io.parse_example(serialized, serving_spec)
         transformed = model.tft_layer(features)
+        if task == REGRESSION:
+            return {"predictions": model(transformed)}
         probabilities = model(transformed)
         class_ids = tf.argmax(probabilities, axis=1)
         return {

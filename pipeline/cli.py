@@ -1,0 +1,307 @@
+"""`python -m pipeline run|schema`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import os
+import re
+import sys
+import time
+
+DEFAULT_TRAIN_STEPS = 300
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Validate, transform, train, evaluate and push a model from CSV data with TFX.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,schema}")
+
+    run = commands.add_parser("run", help="run the pipeline (default: the bundled penguins task)")
+    run.add_argument(
+        "--data-root", help="directory of CSV files with a header row (default: bundled penguins)"
+    )
+    run.add_argument("--schema", help="curated schema.pbtxt (required with --data-root; see `schema`)")
+    run.add_argument("--label", help="label column (default: the schema's feature absent from SERVING)")
+    run.add_argument(
+        "--output-root", default="outputs", help="where everything is written (default: outputs)"
+    )
+    run.add_argument("--pipeline-name", help="name in ML Metadata (default: the data directory's name)")
+    run.add_argument("--train-steps", type=int, default=DEFAULT_TRAIN_STEPS, help="training step budget")
+    run.add_argument("--eval-steps", type=int, default=4, help="validation batches per epoch")
+    run.add_argument(
+        "--orchestrator",
+        choices=("local", "beam"),
+        default="local",
+        help="LocalDagRunner (default) or BeamDagRunner",
+    )
+    run.add_argument(
+        "--slice",
+        action="append",
+        dest="slices",
+        metavar="FEATURE",
+        help="also evaluate per value of FEATURE (repeatable)",
+    )
+    gates = run.add_argument_group("evaluation gates")
+    gates.add_argument("--min-accuracy", type=float, help="classification: lowest eval accuracy (0.9)")
+    gates.add_argument(
+        "--max-accuracy-drop", type=float, help="classification: allowed drop vs the baseline (0)"
+    )
+    gates.add_argument("--min-auc", type=float, help="two classes: lowest eval AUC (0.8)")
+    gates.add_argument(
+        "--max-rmse",
+        type=float,
+        help="regression: highest eval RMSE (default: the label's standard deviation)",
+    )
+    gates.add_argument(
+        "--max-rmse-increase", type=float, help="regression: allowed RMSE rise vs the baseline (0)"
+    )
+    run.add_argument("--verbose", action="store_true", help="show the raw TFX/Beam/TensorFlow logs")
+
+    schema = commands.add_parser("schema", help="draft a schema from a CSV directory, for you to curate")
+    schema.add_argument("--data-root", required=True, help="directory of CSV files with a header row")
+    schema.add_argument("--label", required=True, help="the label column (excluded from SERVING)")
+    schema.add_argument("--output", help="where to write it (default: schemas/<data dir name>/schema.pbtxt)")
+    return parser
+
+
+def _data_files(data_root: str) -> list[str]:
+    if not os.path.isdir(data_root):
+        raise UsageError(f"data root {data_root} is not a directory; pass a directory of CSV files")
+    files = sorted(f for f in glob.glob(os.path.join(data_root, "*")) if os.path.isfile(f))
+    if not files:
+        raise UsageError(
+            f"data root {data_root} holds no files; put one or more CSV files with a header in it"
+        )
+    return files
+
+
+def _label_column(files: list[str], label: str):
+    import pandas as pd
+
+    columns = []
+    for path in files:
+        header = list(pd.read_csv(path, nrows=0).columns)
+        if label not in header:
+            raise UsageError(f"label column {label!r} is not in {path}; its columns are: {', '.join(header)}")
+        columns.append(pd.read_csv(path, usecols=[label])[label])
+    return pd.concat(columns)
+
+
+def _load_schema(path: str):
+    import tensorflow_data_validation as tfdv
+
+    if not os.path.isfile(path):
+        raise UsageError(f"schema file {path} does not exist; draft one with `python -m pipeline schema`")
+    try:
+        return tfdv.load_schema_text(path)
+    except Exception as error:  # noqa: BLE001 - text_format raises several types
+        reason = " ".join(str(error).split())[:300]
+        raise UsageError(f"schema file {path} does not parse: {reason}; fix it or draft a new one") from error
+
+
+def _pipeline_name(data_root: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", os.path.basename(os.path.normpath(data_root)))
+    return name or "pipeline"
+
+
+def config_from_args(args):
+    """The PipelineConfig a `run` asks for, and one line describing the evaluation gate."""
+    from pipeline.config import PipelineConfig
+    from pipeline.task import LabelError, infer_task, serving_excluded_features
+    from trainer_module.features import CLASSIFICATION
+
+    defaults = PipelineConfig(output_root=os.path.abspath(args.output_root))
+    changes: dict = {}
+    if args.data_root:
+        if not args.schema:
+            raise UsageError(
+                "--schema is required with --data-root: draft one with `python -m pipeline schema "
+                "--data-root DIR --label COLUMN`, review it, then pass --schema FILE"
+            )
+        data_root = os.path.abspath(args.data_root)
+        changes.update(data_root=data_root, pipeline_name=_pipeline_name(data_root), slice_features=())
+    if args.schema:
+        changes["schema_path"] = os.path.abspath(args.schema)
+    schema = _load_schema(changes.get("schema_path", defaults.schema_path))
+
+    label = args.label
+    if label is None and args.data_root:
+        excluded = serving_excluded_features(schema)
+        if len(excluded) != 1:
+            raise UsageError(
+                "pass --label COLUMN: the schema does not mark exactly one feature as absent in SERVING"
+            )
+        label = excluded[0]
+    label = label or defaults.label_key
+    changes["label_key"] = label
+
+    files = _data_files(changes.get("data_root", defaults.data_dir)) if args.data_root else None
+    values = _label_column(files, label) if files else None
+    try:
+        distinct = int(values.nunique()) if values is not None else None
+        task = infer_task(schema, label, distinct)
+    except LabelError as error:
+        raise UsageError(str(error)) from error
+    changes["task"] = task
+    if values is not None:
+        changes["num_classes"] = distinct if task == CLASSIFICATION else None
+
+    for option, field in [
+        ("min_accuracy", "min_accuracy"),
+        ("max_accuracy_drop", "max_accuracy_drop"),
+        ("min_auc", "min_auc"),
+        ("max_rmse", "max_rmse"),
+        ("max_rmse_increase", "max_rmse_increase"),
+    ]:
+        if getattr(args, option) is not None:
+            changes[field] = getattr(args, option)
+    rmse_note = ""
+    if task != CLASSIFICATION and args.max_rmse is None:
+        if values is None:
+            raise UsageError("pass --max-rmse for a regression label of the bundled data")
+        changes["max_rmse"] = float(values.std(ddof=0))
+        rmse_note = " (the label's standard deviation: the model must beat always predicting the mean)"
+    if args.slices:
+        changes["slice_features"] = tuple(args.slices)
+    if args.pipeline_name:
+        changes["pipeline_name"] = args.pipeline_name
+    changes.update(train_steps=args.train_steps, eval_steps=args.eval_steps)
+    try:
+        config = dataclasses.replace(defaults, **changes)
+    except ValueError as error:
+        raise UsageError(f"invalid configuration: {error}") from error
+    return config, gate_description(config) + rmse_note
+
+
+def gate_description(config) -> str:
+    if config.is_regression:
+        bound = f"RMSE <= {config.max_rmse:.4g}" if config.max_rmse is not None else "no absolute RMSE bound"
+        return (
+            f"regression gate on {config.label_key!r}: {bound}; RMSE at most {config.max_rmse_increase:g} "
+            "above and mean absolute error no worse than the last blessed model's"
+        )
+    classes = f"{config.num_classes} classes" if config.num_classes else "classes"
+    auc = f", AUC >= {config.min_auc:g}" if config.is_binary else ""
+    return (
+        f"classification gate on {config.label_key!r} ({classes}): accuracy >= {config.min_accuracy:g}{auc}; "
+        f"at most {config.max_accuracy_drop:g} below the last blessed model's accuracy"
+    )
+
+
+GATED_METRICS = (
+    "sparse_categorical_accuracy",
+    "auc[class 1]",
+    "root_mean_squared_error",
+    "mean_absolute_error",
+)
+
+
+def print_summary(out, summary, config, durations: dict[str, float]) -> None:
+    from pipeline import results
+
+    out.write(f"\nRun {summary.run_id}\n")
+    for node, state in summary.node_states.items():
+        seconds = f"{durations[node]:6.1f} s" if node in durations else ""
+        out.write(f"  {node:<32} {state:<9} {seconds}\n")
+    outputs = summary.outputs
+    if "statistics" in outputs.get("StatisticsGen", {}):
+        counts = results.examples_per_split(outputs["StatisticsGen"]["statistics"])
+        out.write("Examples:  " + ", ".join(f"{split} {n}" for split, n in counts.items()) + "\n")
+    if "anomalies" in outputs.get("ExampleValidator", {}):
+        found = results.anomalies(outputs["ExampleValidator"]["anomalies"])
+        out.write(f"Anomalies: {len(found) or 'none'}\n")
+    out.write(f"Gate:      {gate_description(config)}\n")
+    if "evaluation" in outputs.get("Evaluator", {}):
+        evaluation = results.evaluation(outputs["Evaluator"]["evaluation"])
+        for name in GATED_METRICS:
+            if name in evaluation.candidate:
+                line = f"  {name:<28} {evaluation.candidate[name]:.4f}"
+                if name in evaluation.baseline:
+                    line += (
+                        f"   baseline {evaluation.baseline[name]:.4f} (change {evaluation.diff[name]:+.4f})"
+                    )
+                out.write(line + "\n")
+        for failure in evaluation.failures:
+            out.write(f"  failed: {failure}\n")
+    if summary.blessed and summary.pushed_destination:
+        out.write(f"Blessed and pushed: {summary.pushed_destination}\n")
+    elif summary.blessed and summary.already_served:
+        out.write(f"Blessed; already served as {summary.already_served} (not pushed again)\n")
+    elif summary.blessed:
+        out.write("Blessed; this same model's push was handled by an earlier run (cached)\n")
+    else:
+        out.write(
+            "NOT blessed: the model missed the gate; nothing was pushed, the served model is unchanged\n"
+        )
+    out.write(f"Serving directory: {config.serving_dir}\n")
+    out.write(f"Metadata store:    {config.metadata_path}\n")
+
+
+def command_run(args) -> int:
+    from pipeline.console import captured_output
+
+    log_path = os.path.join(
+        os.path.abspath(args.output_root), "logs", f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    )
+    # Captured from the start: importing TensorFlow and TFX alone prints dozens of lines.
+    with captured_output(log_path, quiet=not args.verbose) as (out, err, progress):
+        try:
+            config, gate = config_from_args(args)
+        except UsageError as error:
+            err.write(f"error: {error}\n")
+            return 2
+        out.write(
+            f"Pipeline {config.pipeline_name!r}: data {config.data_dir}, {args.orchestrator} orchestrator\n"
+        )
+        out.write(f"Gate: {gate}\nFull log: {log_path}\n")
+
+        from components.data_gate import DataValidationError
+        from components.serving_check import ServingCheckError
+        from pipeline.local_runner import run_pipeline
+
+        try:
+            summary = run_pipeline(config, args.orchestrator)
+        except (DataValidationError, ServingCheckError) as error:
+            err.write(f"error: {error}\n")
+            return 1
+        except Exception as error:  # noqa: BLE001 - the traceback is in the log file
+            reason = " ".join(str(error).split())[:300]
+            err.write(f"error: the pipeline failed: {type(error).__name__}: {reason}. Full log: {log_path}\n")
+            return 1
+        print_summary(out, summary, config, progress.durations)
+    return 0
+
+
+def command_schema(args) -> int:
+    from pipeline.schema_draft import draft_schema, review_notes, write_schema
+
+    files = _data_files(os.path.abspath(args.data_root))
+    _label_column(files, args.label)
+    output = args.output or os.path.join("schemas", _pipeline_name(args.data_root), "schema.pbtxt")
+    if os.path.exists(output):
+        raise UsageError(f"{output} already exists; pass --output NEW_FILE, or delete it to draft again")
+    schema, stats = draft_schema(os.path.abspath(args.data_root), args.label)
+    notes = review_notes(schema, stats, args.label)
+    write_schema(schema, output, notes)
+    print(f"Drafted {output} from {len(files)} file(s). Review before use:")
+    for note in notes:
+        print(f"  - {note}")
+    print(f"Then: python -m pipeline run --data-root {args.data_root} --schema {output} --label {args.label}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return command_run(args) if args.command == "run" else command_schema(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

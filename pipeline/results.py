@@ -1,0 +1,64 @@
+"""Reads what a run produced (statistics, anomalies, evaluation) for the end-of-run summary."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+
+import tensorflow_data_validation as tfdv
+import tensorflow_model_analysis as tfma
+
+from components.data_gate import anomaly_summary, load_anomalies_at
+
+
+def examples_per_split(statistics_uri: str) -> dict[str, int]:
+    counts = {}
+    for path in sorted(glob.glob(os.path.join(statistics_uri, "Split-*", "FeatureStats.pb"))):
+        split = os.path.basename(os.path.dirname(path))[len("Split-") :]
+        counts[split] = int(tfdv.load_stats_binary(path).datasets[0].num_examples)
+    return counts
+
+
+def anomalies(anomalies_uri: str) -> dict[str, str]:
+    return anomaly_summary(load_anomalies_at(anomalies_uri))
+
+
+@dataclass
+class Evaluation:
+    """Overall-slice metrics of the candidate, the baseline and their difference, and what failed."""
+
+    candidate: dict[str, float] = field(default_factory=dict)
+    baseline: dict[str, float] = field(default_factory=dict)
+    diff: dict[str, float] = field(default_factory=dict)
+    ok: bool = False
+    failures: list[str] = field(default_factory=list)
+
+
+def _metric_name(key) -> str:
+    if key.HasField("sub_key") and key.sub_key.HasField("class_id"):
+        return f"{key.name}[class {key.sub_key.class_id.value}]"
+    return key.name
+
+
+def evaluation(evaluation_uri: str) -> Evaluation:
+    result = Evaluation()
+    for metrics in tfma.load_metrics(evaluation_uri):
+        if metrics.slice_key.single_slice_keys:
+            continue  # the overall slice only; per-slice metrics stay in the artifact
+        for entry in metrics.metric_keys_and_values:
+            if not entry.value.HasField("double_value"):
+                continue
+            value = entry.value.double_value.value
+            if entry.key.is_diff:
+                result.diff[_metric_name(entry.key)] = value
+            elif entry.key.model_name == "baseline":
+                result.baseline[_metric_name(entry.key)] = value
+            else:
+                result.candidate[_metric_name(entry.key)] = value
+    validation = tfma.load_validation_result(evaluation_uri)
+    result.ok = validation.validation_ok
+    for per_slice in validation.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            result.failures.append(" ".join(failure.message.split()))
+    return result

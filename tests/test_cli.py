@@ -1,0 +1,142 @@
+"""The command line's argument handling: configuration, gates and one-line errors, without a run."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.cli import UsageError, build_parser, config_from_args, main
+from pipeline.config import DEFAULT_SCHEMA
+from tests.datasets import write_breast_cancer, write_diabetes
+
+
+def run_args(*argv):
+    return build_parser().parse_args(["run", *argv])
+
+
+def test_defaults_run_the_bundled_penguins_task(tmp_path):
+    config, gate = config_from_args(run_args("--output-root", str(tmp_path)))
+    assert (config.label_key, config.task, config.num_classes) == ("species", "classification", 3)
+    assert config.schema_path == str(DEFAULT_SCHEMA)
+    assert config.slice_features == ("island",)
+    assert gate.startswith("classification gate on 'species' (3 classes): accuracy >= 0.9;")
+
+
+@pytest.fixture(scope="module")
+def drafted(tmp_path_factory):
+    """Breast cancer and diabetes CSVs with schemas drafted by the `schema` command."""
+    root = tmp_path_factory.mktemp("cli")
+    paths = {}
+    for name, writer, label in [
+        ("cancer", write_breast_cancer, "target"),
+        ("diabetes", write_diabetes, "progression"),
+    ]:
+        writer(root / name)
+        schema = root / f"{name}.pbtxt"
+        assert (
+            main(["schema", "--data-root", str(root / name), "--label", label, "--output", str(schema)]) == 0
+        )
+        paths[name] = (root / name, schema)
+    return paths
+
+
+def test_integer_label_with_two_values_is_binary_classification_with_auc(drafted, tmp_path):
+    data, schema = drafted["cancer"]
+    config, gate = config_from_args(
+        run_args("--data-root", str(data), "--schema", str(schema), "--output-root", str(tmp_path))
+    )
+    assert config.label_key == "target"  # taken from the schema: the feature absent in SERVING
+    assert (config.task, config.num_classes, config.is_binary) == ("classification", 2, True)
+    assert config.pipeline_name == "cancer"
+    assert "accuracy >= 0.9, AUC >= 0.8" in gate
+
+
+def test_float_label_is_regression_gated_by_the_label_spread(drafted, tmp_path):
+    import pandas as pd
+
+    data, schema = drafted["diabetes"]
+    config, gate = config_from_args(
+        run_args("--data-root", str(data), "--schema", str(schema), "--output-root", str(tmp_path))
+    )
+    spread = pd.read_csv(data / "diabetes.csv")["progression"].std(ddof=0)
+    assert config.task == "regression"
+    assert config.max_rmse == pytest.approx(spread)
+    assert f"RMSE <= {spread:.4g}" in gate and "standard deviation" in gate
+
+
+def test_gate_thresholds_can_be_overridden(drafted, tmp_path):
+    data, schema = drafted["diabetes"]
+    config, gate = config_from_args(
+        run_args(
+            "--data-root",
+            str(data),
+            "--schema",
+            str(schema),
+            "--output-root",
+            str(tmp_path),
+            "--max-rmse",
+            "60",
+            "--max-rmse-increase",
+            "2.5",
+        )
+    )
+    assert (config.max_rmse, config.max_rmse_increase) == (60.0, 2.5)
+    assert "RMSE <= 60; RMSE at most 2.5 above" in gate
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--data-root", "."], "--schema is required with --data-root"),
+        (["--schema", "/nonexistent.pbtxt"], "schema file /nonexistent.pbtxt does not exist"),
+        (["--label", "mass"], "label column 'mass' is not in the schema"),
+        (["--train-steps", "-5"], "invalid configuration: train_steps must be positive, got -5"),
+    ],
+)
+def test_bad_arguments_are_one_line_usage_errors(argv, message, tmp_path):
+    with pytest.raises(UsageError, match=message):
+        config_from_args(run_args("--output-root", str(tmp_path), *argv))
+
+
+def test_schema_that_does_not_parse(tmp_path):
+    broken = tmp_path / "schema.pbtxt"
+    broken.write_text("feature { name: 'a' type: FLOT }")
+    with pytest.raises(UsageError, match=rf"schema file {broken} does not parse: .*FLOT"):
+        config_from_args(run_args("--schema", str(broken), "--output-root", str(tmp_path)))
+
+
+def test_label_missing_from_the_data(drafted, tmp_path):
+    data, schema = drafted["cancer"]
+    with pytest.raises(UsageError, match=r"label column 'outcome' is not in .*breast_cancer.csv"):
+        config_from_args(
+            run_args(
+                "--data-root",
+                str(data),
+                "--schema",
+                str(schema),
+                "--label",
+                "outcome",
+                "--output-root",
+                str(tmp_path),
+            )
+        )
+
+
+def test_empty_data_directory(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="holds no files"):
+        config_from_args(
+            run_args(
+                "--data-root",
+                str(tmp_path / "empty"),
+                "--schema",
+                str(DEFAULT_SCHEMA),
+                "--output-root",
+                str(tmp_path),
+            )
+        )
+
+
+def test_schema_refuses_to_overwrite(drafted, capsys):
+    data, schema = drafted["cancer"]
+    assert main(["schema", "--data-root", str(data), "--label", "target", "--output", str(schema)]) == 2
+    assert "already exists" in capsys.readouterr().err

@@ -1,0 +1,104 @@
+"""The command line end to end, in fresh processes: users' own CSVs through `schema` then `run`, and the
+Beam orchestrator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.datasets import write_breast_cancer, write_diabetes
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*argv, timeout=900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=timeout,
+    )
+
+
+def query(output_root: Path, data_name: str, label: str) -> dict:
+    served = sorted((output_root / "serving_model").iterdir())[-1]
+    examples = output_root / "pipeline" / "CsvExampleGen" / "examples" / "*" / "Split-eval" / "*"
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "tests" / "serving_client.py"), str(served), str(examples), label],
+        capture_output=True, text=True, cwd=output_root, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def schema_then_run(
+    tmp_path: Path, writer, name: str, label: str
+) -> tuple[subprocess.CompletedProcess, Path]:
+    data = tmp_path / name
+    writer(data)
+    schema = tmp_path / f"{name}_schema.pbtxt"
+    drafted = cli("schema", "--data-root", str(data), "--label", label, "--output", str(schema))
+    assert drafted.returncode == 0, drafted.stderr[-3000:]
+    assert f"Drafted {schema}" in drafted.stdout
+    output_root = tmp_path / "out"
+    result = cli("run", "--data-root", str(data), "--schema", str(schema), "--label", label,
+                 "--output-root", str(output_root))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    return result, output_root
+
+
+def assert_quiet_progress(stdout: str) -> None:
+    """One line per component with its duration, the summary, and none of the raw TF/Beam logs."""
+    for node in ("CsvExampleGen", "Transform", "Trainer", "Evaluator", "ServingCheck", "Pusher"):
+        assert any(
+            line.strip().startswith(node) and line.strip().endswith(" s") for line in stdout.splitlines()
+        )
+    assert "INFO:absl" not in stdout and "tensorflow/core" not in stdout and "Epoch 1/" not in stdout
+
+
+def test_breast_cancer_binary_classification_from_a_drafted_schema(tmp_path):
+    result, output_root = schema_then_run(tmp_path, write_breast_cancer, "cancer", "target")
+    assert_quiet_progress(result.stdout)
+    assert "classification gate on 'target' (2 classes): accuracy >= 0.9, AUC >= 0.8" in result.stdout
+    assert "Examples:  eval" in result.stdout and "Anomalies: none" in result.stdout
+    assert "auc[class 1]" in result.stdout
+    assert "Blessed and pushed:" in result.stdout
+
+    served = query(output_root, "cancer", "target")
+    assert served["project_imported"] == []
+    assert served["accuracy"] >= 0.9
+    assert served["classes_seen"] == ["0", "1"]
+    # The full log went to the file named at the start.
+    log = next((output_root / "logs").glob("run-*.log"))
+    assert "Component Trainer is running" in log.read_text()
+
+
+def test_diabetes_regression_from_a_drafted_schema(tmp_path):
+    import pandas as pd
+
+    result, output_root = schema_then_run(tmp_path, write_diabetes, "diabetes", "progression")
+    assert "regression gate on 'progression': RMSE <= " in result.stdout
+    assert "root_mean_squared_error" in result.stdout and "mean_absolute_error" in result.stdout
+    assert "Blessed and pushed:" in result.stdout
+
+    served = query(output_root, "diabetes", "progression")
+    spread = pd.read_csv(tmp_path / "diabetes" / "diabetes.csv")["progression"].std(ddof=0)
+    assert served["rmse"] < spread  # better than always predicting the mean, in the label's units
+    low, high = served["prediction_range"]
+    assert 0 < low < high < 400  # disease progression scores run from 25 to 346
+
+
+def test_beam_orchestrator_runs_the_bundled_task(tmp_path):
+    result = cli("run", "--orchestrator", "beam", "--output-root", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    assert "beam orchestrator" in result.stdout
+    assert_quiet_progress(result.stdout)
+    assert "Blessed and pushed:" in result.stdout
+    assert query(tmp_path, "penguins", "species")["accuracy"] >= 0.9
