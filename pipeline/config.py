@@ -13,6 +13,9 @@ from trainer_module.features import CLASSIFICATION, REGRESSION, TASKS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt"
 
+# The catalogue models the tabular Trainer (trainer_module/run.py) builds.
+PIPELINE_MODELS = ("mlp", "quadratic_mlp")
+
 # in_memory: on 2 cores and small data, multi_processing is 2-3x slower (worker start-up dominates).
 LOCAL_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 
@@ -74,6 +77,11 @@ class PipelineConfig:
             raise ValueError(f"max_rmse must be positive, got {self.max_rmse!r}")
         if self.max_rmse_increase < 0:
             raise ValueError(f"max_rmse_increase must be >= 0, got {self.max_rmse_increase!r}")
+        if self.trainer.model not in PIPELINE_MODELS:
+            raise ValueError(
+                f"model {self.trainer.model!r} is a library model the tabular pipeline cannot train yet; "
+                f"valid choices: {', '.join(PIPELINE_MODELS)}"
+            )
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.num_classes is not None and self.num_classes < 2 and self.task == CLASSIFICATION:

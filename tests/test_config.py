@@ -56,3 +56,42 @@ def test_step_budget_is_split_into_whole_epochs(train_steps, steps_per_epoch, ex
 def test_trainer_config_round_trips_through_custom_config():
     config = TrainerConfig(hidden_units=(4, 2), learning_rate=0.5)
     assert TrainerConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        (
+            "model",
+            "transformer",
+            "unknown model 'transformer'; valid choices: mlp, quadratic_mlp, wide_and_deep",
+        ),
+        ("loss", "hinge", "unknown loss 'hinge'; valid choices: auto, sparse_categorical_crossentropy, mse"),
+        ("optimizer", "adagrad", "unknown optimizer 'adagrad'; valid choices: adam, sgd, rmsprop"),
+    ],
+)
+def test_unknown_names_fail_at_construction_listing_the_choices(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainerConfig(**{field: value})
+
+
+def test_every_named_loss_and_optimizer_builds():
+    from trainer_module.config import LOSSES, OPTIMIZERS
+    from trainer_module.optimization import build_loss, build_optimizer
+
+    for name in LOSSES:
+        loss = build_loss(TrainerConfig(loss=name, huber_threshold=2.0), "regression")
+        assert callable(loss), name
+    assert build_loss(TrainerConfig(loss="huber", huber_threshold=2.0), "regression").threshold == 2.0
+    assert type(build_loss(TrainerConfig(), "classification")).__name__ == "SparseCategoricalCrossentropy"
+    assert type(build_loss(TrainerConfig(), "regression")).__name__ == "MeanSquaredError"
+    for name in OPTIMIZERS:
+        optimizer = build_optimizer(TrainerConfig(optimizer=name, learning_rate=0.03))
+        assert float(optimizer.learning_rate) == pytest.approx(0.03)
+
+
+def test_a_model_the_pipeline_cannot_train_fails_at_construction():
+    with pytest.raises(
+        ValueError, match="model 'resnet' is a library model .*valid choices: mlp, quadratic_mlp"
+    ):
+        PipelineConfig(trainer=TrainerConfig(model="resnet"))

@@ -13,7 +13,7 @@ def test_code_fingerprint_changes_with_any_trainer_source_edit(tmp_path):
     original = code_fingerprint(copy)
     assert original == code_fingerprint(TRAINER_PACKAGE_DIR)
 
-    model = copy / "model.py"
+    model = copy / "models.py"
     model.write_text(model.read_text().replace('activation="relu"', 'activation="tanh"'))
     edited = code_fingerprint(copy)
     assert edited != original

@@ -6,32 +6,97 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+MODELS = ("mlp", "quadratic_mlp", "wide_and_deep", "multi_output", "resnet", "vgg", "siamese")
+LOSSES = ("auto", "sparse_categorical_crossentropy", "mse", "huber", "huber_fn", "rmse", "contrastive")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+CALLBACKS = (
+    "tensorboard",
+    "model_checkpoint",
+    "early_stopping",
+    "csv_logger",
+    "lr_step_decay",
+    "reduce_lr_on_plateau",
+    "detect_overfitting",
+    "batch_timing",
+)
+
+
+def _choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(choices)}")
+
 
 @dataclass(frozen=True)
 class TrainerConfig:
     """How the Trainer builds and fits the model.
 
     The pipeline's step budget (`train_steps`) is split into epochs of `steps_per_epoch` steps, with a
-    validation pass after each, so that EarlyStopping and the TensorBoard curves have points to act on.
+    validation pass after each, so that the callbacks act and the TensorBoard curves have points.
     """
 
+    model: str = "mlp"
     hidden_units: tuple[int, ...] = (16, 16)
+    units: int = 30  # wide_and_deep's deep layers, multi_output's trunk, siamese's base
+    filters: int = 32  # resnet
+    vgg_blocks: tuple[tuple[int, int, int], ...] = ((32, 3, 2), (64, 3, 2))
+    dropout: float = 0.1
+
+    loss: str = "auto"  # auto: crossentropy for classes, mean squared error for regression
+    huber_threshold: float = 1.0
+    contrastive_margin: float = 1.0
+
+    optimizer: str = "adam"
     learning_rate: float = 0.01
     batch_size: int = 32
     eval_batch_size: int = 32
     steps_per_epoch: int = 50
+
+    callbacks: tuple[str, ...] = ("tensorboard", "early_stopping")
     early_stopping_patience: int = 3
+    early_stopping_min_delta: float = 0.0
+    lr_decay_drop: float = 0.5
+    lr_decay_epochs: int = 1
+    reduce_lr_factor: float = 0.2
+    reduce_lr_patience: int = 1
+    reduce_lr_min_lr: float = 0.001
+    overfitting_threshold: float = 2.0
 
     def __post_init__(self):
+        _choice("model", self.model, MODELS)
+        _choice("loss", self.loss, LOSSES)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        for callback in self.callbacks:
+            _choice("callback", callback, CALLBACKS)
         if not self.hidden_units or any(u <= 0 for u in self.hidden_units):
             raise ValueError(f"hidden_units must be positive integers, got {self.hidden_units!r}")
-        for name in ("batch_size", "eval_batch_size", "steps_per_epoch"):
+        for name in (
+            "units",
+            "filters",
+            "batch_size",
+            "eval_batch_size",
+            "steps_per_epoch",
+            "lr_decay_epochs",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
-        if self.early_stopping_patience < 0:
-            raise ValueError(f"early_stopping_patience must be >= 0, got {self.early_stopping_patience!r}")
+        for name in ("learning_rate", "huber_threshold", "contrastive_margin", "overfitting_threshold"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be within [0, 1), got {self.dropout!r}")
+        if not 0 < self.lr_decay_drop <= 1 or not 0 < self.reduce_lr_factor < 1:
+            raise ValueError(
+                f"lr_decay_drop must be within (0, 1] and reduce_lr_factor within (0, 1), got "
+                f"{self.lr_decay_drop!r} and {self.reduce_lr_factor!r}"
+            )
+        if self.early_stopping_patience < 0 or self.reduce_lr_patience < 0:
+            raise ValueError(
+                f"patience must be >= 0, got {self.early_stopping_patience!r} and {self.reduce_lr_patience!r}"
+            )
+        if any(len(b) != 3 or min(b) <= 0 for b in self.vgg_blocks) or not self.vgg_blocks:
+            raise ValueError(
+                f"vgg_blocks must be (filters, kernel_size, repetitions) triples, got {self.vgg_blocks!r}"
+            )
 
     def epochs_for(self, train_steps: int) -> tuple[int, int]:
         """Splits a step budget into (epochs, steps per epoch), rounding up to whole epochs."""
@@ -46,5 +111,9 @@ class TrainerConfig:
     @classmethod
     def from_dict(cls, values: dict) -> TrainerConfig:
         values = dict(values)
-        values["hidden_units"] = tuple(values.get("hidden_units", cls.hidden_units))
+        for name in ("hidden_units", "callbacks"):
+            if name in values:
+                values[name] = tuple(values[name])
+        if "vgg_blocks" in values:
+            values["vgg_blocks"] = tuple(tuple(b) for b in values["vgg_blocks"])
         return cls(**values)

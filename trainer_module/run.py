@@ -8,6 +8,7 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
+from trainer_module.callbacks import build_callbacks
 from trainer_module.config import TrainerConfig
 from trainer_module.features import (
     CLASSIFICATION,
@@ -16,7 +17,7 @@ from trainer_module.features import (
     transformed_name,
     vocabulary_name,
 )
-from trainer_module.model import build_classifier, build_regressor
+from trainer_module.models import build_classifier, build_regressor
 from trainer_module.serving import make_serving_signatures
 
 # Categorical features get one out-of-vocabulary bucket in preprocessing.
@@ -108,28 +109,22 @@ def run_fn(fn_args: FnArgs) -> None:
         fn_args.train_steps,
         sorted(model.input_names),
     )
-    early_stopping = tf.keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
-    )
+    # model_run_dir is where TFX expects TensorBoard logs and other records of this Trainer execution.
+    callbacks = build_callbacks(config, fn_args.model_run_dir)
     history = model.fit(
         train_dataset,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         validation_data=eval_dataset,
         validation_steps=fn_args.eval_steps,
-        callbacks=[
-            # model_run_dir is where TFX expects TensorBoard logs of this Trainer execution.
-            tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
-            early_stopping,
-        ],
+        callbacks=callbacks,
         verbose=2,
     )
-    if early_stopping.stopped_epoch:
-        logging.info(
-            "EarlyStopping stopped training after epoch %d of %d",
-            early_stopping.stopped_epoch + 1,
-            epochs,
-        )
+    for callback in callbacks:
+        if isinstance(callback, tf.keras.callbacks.EarlyStopping) and callback.stopped_epoch:
+            logging.info(
+                "EarlyStopping stopped training after epoch %d of %d", callback.stopped_epoch + 1, epochs
+            )
     logging.info("Final epoch metrics: %s", {k: v[-1] for k, v in history.history.items()})
 
     signatures = make_serving_signatures(model, tf_transform_output, label_key, task)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from trainer_module.config import TrainerConfig
-from trainer_module.model import build_classifier
+from trainer_module.models import build_classifier
 
 
 def toy_data(n=256, seed=0):
@@ -33,8 +33,9 @@ def test_learns_a_rule_that_needs_both_inputs():
     features, label = toy_data()
     model.fit(features, label, epochs=30, batch_size=32, verbose=0)
     test_features, test_label = toy_data(seed=1)
-    _, accuracy = model.evaluate(test_features, test_label, verbose=0)
-    assert accuracy >= 0.9
+    results = model.evaluate(test_features, test_label, verbose=0, return_dict=True)
+    assert results["accuracy"] >= 0.9
+    assert results["f1_score"] >= 0.85  # macro F1 over the three classes
 
 
 def test_hidden_units_come_from_config():
@@ -56,3 +57,10 @@ def test_hidden_units_come_from_config():
 def test_rejects_impossible_models(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_classifier(config=TrainerConfig(), **kwargs)
+
+
+def test_quadratic_mlp_uses_simple_quadratic_hidden_layers():
+    from trainer_module.layers import SimpleQuadratic
+
+    model = build_classifier(["x_xf"], {}, num_classes=2, config=TrainerConfig(model="quadratic_mlp"))
+    assert isinstance(model.get_layer("hidden_0"), SimpleQuadratic)

@@ -1,0 +1,120 @@
+"""Keras callbacks: the built-in set assembled from configuration, and the project's own."""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+
+import tensorflow as tf
+from absl import logging
+
+from trainer_module.config import TrainerConfig
+
+
+def step_decay(epoch: int, initial_lr: float = 0.01, drop: float = 0.5, epochs_drop: int = 1) -> float:
+    """lr = initial_lr * drop ** floor((1 + epoch) / epochs_drop): 0.005, 0.0025, ... with the defaults."""
+    return initial_lr * drop ** math.floor((1 + epoch) / epochs_drop)
+
+
+class DetectOverfittingCallback(tf.keras.callbacks.Callback):
+    """Stops training, and says so, once val_loss / loss exceeds `threshold` at the end of an epoch.
+
+    The default 2.0 leaves a healthy run alone (its ratio stays near 1) and stops one whose validation loss
+    has grown to twice the training loss.
+    """
+
+    def __init__(self, threshold: float = 2.0):
+        super().__init__()
+        if not threshold > 0:
+            raise ValueError(f"threshold must be positive, got {threshold!r}")
+        self.threshold = float(threshold)
+        self.stopped_epoch = None
+        self.last_ratio = None
+
+    def on_train_begin(self, logs=None):
+        self.stopped_epoch = None
+        self.last_ratio = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if "val_loss" not in logs or not logs.get("loss"):
+            return
+        self.last_ratio = logs["val_loss"] / logs["loss"]
+        if self.last_ratio > self.threshold:
+            logging.info(
+                "DetectOverfitting: stopping after epoch %d: val_loss / loss = %.3f > %.3f",
+                epoch + 1,
+                self.last_ratio,
+                self.threshold,
+            )
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+
+class BatchTimingCallback(tf.keras.callbacks.Callback):
+    """Times every training batch and writes each epoch's median and slowest batch to the training log."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch_times: list[list[float]] = []
+        self._start = None
+
+    def on_train_begin(self, logs=None):
+        self.epoch_times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_times.append([])
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._start is not None:
+            if not self.epoch_times:
+                self.epoch_times.append([])
+            self.epoch_times[-1].append(time.perf_counter() - self._start)
+
+    def on_epoch_end(self, epoch, logs=None):
+        times = self.epoch_times[-1] if self.epoch_times else []
+        if times:
+            logging.info(
+                "Batch timing, epoch %d: %d batches, median %.2f ms, slowest %.2f ms",
+                epoch + 1,
+                len(times),
+                1000 * statistics.median(times),
+                1000 * max(times),
+            )
+
+
+def build_callbacks(config: TrainerConfig, run_dir: str) -> list[tf.keras.callbacks.Callback]:
+    """The callbacks named in `config.callbacks`, in that order; files go under `run_dir`."""
+    factories = {
+        "tensorboard": lambda: tf.keras.callbacks.TensorBoard(log_dir=run_dir, update_freq="epoch"),
+        "model_checkpoint": lambda: tf.keras.callbacks.ModelCheckpoint(
+            os.path.join(run_dir, "checkpoints", "epoch-{epoch:03d}"), save_weights_only=True
+        ),
+        "early_stopping": lambda: tf.keras.callbacks.EarlyStopping(
+            monitor="val_loss",
+            mode="min",
+            patience=config.early_stopping_patience,
+            min_delta=config.early_stopping_min_delta,
+            restore_best_weights=True,
+        ),
+        "csv_logger": lambda: tf.keras.callbacks.CSVLogger(os.path.join(run_dir, "training_log.csv")),
+        "lr_step_decay": lambda: tf.keras.callbacks.LearningRateScheduler(
+            lambda epoch: step_decay(
+                epoch, config.learning_rate, config.lr_decay_drop, config.lr_decay_epochs
+            )
+        ),
+        "reduce_lr_on_plateau": lambda: tf.keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss",
+            factor=config.reduce_lr_factor,
+            patience=config.reduce_lr_patience,
+            min_lr=config.reduce_lr_min_lr,
+        ),
+        "detect_overfitting": lambda: DetectOverfittingCallback(config.overfitting_threshold),
+        "batch_timing": BatchTimingCallback,
+    }
+    return [factories[name]() for name in config.callbacks]

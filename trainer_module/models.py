@@ -1,0 +1,310 @@
+"""Keras models: the tabular baselines derived from the transformed features, and the catalogue."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from trainer_module.config import TrainerConfig
+from trainer_module.layers import Denormalize, SimpleQuadratic, euclidean_distance_layer
+from trainer_module.metrics import F1Score
+from trainer_module.optimization import build_loss, build_optimizer
+
+
+def _inputs_and_body(
+    numeric_features: list[str], categorical_features: dict[str, int], config: TrainerConfig
+) -> tuple[dict, tf.Tensor]:
+    """Inputs for every feature, one-hot encoded categories, then the hidden layers."""
+    if not numeric_features and not categorical_features:
+        raise ValueError("the model has no input features; check the schema and the label column")
+    inputs = {}
+    encoded = []
+    for name in sorted(numeric_features):
+        inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.float32)
+        encoded.append(inputs[name])
+    for name, cardinality in sorted(categorical_features.items()):
+        inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.int64)
+        one_hot = tf.keras.layers.CategoryEncoding(
+            num_tokens=cardinality, output_mode="one_hot", name=f"{name}_one_hot"
+        )(inputs[name])
+        encoded.append(one_hot)
+
+    x = tf.keras.layers.Concatenate(name="features")(encoded) if len(encoded) > 1 else encoded[0]
+    hidden = SimpleQuadratic if config.model == "quadratic_mlp" else tf.keras.layers.Dense
+    for i, units in enumerate(config.hidden_units):
+        x = hidden(units, activation="relu", name=f"hidden_{i}")(x)
+    return inputs, x
+
+
+def build_classifier(
+    numeric_features: list[str],
+    categorical_features: dict[str, int],
+    num_classes: int,
+    config: TrainerConfig,
+) -> tf.keras.Model:
+    """A feed-forward classifier over z-scored numbers and one-hot categories.
+
+    Args:
+      numeric_features: names of float inputs of shape [batch, 1].
+      categorical_features: name -> number of distinct indices (vocabulary plus out-of-vocabulary buckets)
+        of int inputs of shape [batch, 1].
+      num_classes: width of the softmax output.
+      config: layer sizes and learning rate.
+    """
+    if num_classes < 2:
+        raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
+    inputs, x = _inputs_and_body(numeric_features, categorical_features, config)
+    outputs = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    model = tf.keras.Model(inputs=inputs, outputs=outputs)
+    metrics = [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    metrics.append(F1Score(average="binary" if num_classes == 2 else "macro", num_classes=num_classes))
+    model.compile(
+        optimizer=build_optimizer(config), loss=build_loss(config, "classification"), metrics=metrics
+    )
+    return model
+
+
+def build_regressor(
+    numeric_features: list[str],
+    categorical_features: dict[str, int],
+    label_mean: float,
+    label_stddev: float,
+    config: TrainerConfig,
+) -> tf.keras.Model:
+    """A feed-forward regressor whose output is in the label's units (see `Denormalize`)."""
+    inputs, x = _inputs_and_body(numeric_features, categorical_features, config)
+    standardized = tf.keras.layers.Dense(1, name="standardized_prediction")(x)
+    outputs = Denormalize(label_mean, label_stddev, name="prediction")(standardized)
+    model = tf.keras.Model(inputs=inputs, outputs=outputs)
+    model.compile(
+        optimizer=build_optimizer(config),
+        loss=build_loss(config, "regression"),
+        metrics=[
+            tf.keras.metrics.RootMeanSquaredError(name="rmse"),
+            tf.keras.metrics.MeanAbsoluteError(name="mae"),
+        ],
+    )
+    return model
+
+
+def _positive_int(name: str, value) -> int:
+    if not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def build_multi_output_model(
+    input_dim: int,
+    units: int = 128,
+    branch_units: int = 64,
+    output_names: tuple[str, str] = ("y1_output", "y2_output"),
+    output_units: tuple[int, int] = (1, 1),
+    output_activations: tuple = (None, None),
+) -> tf.keras.Model:
+    """Functional API with two named outputs: Input -> Dense -> Dense -> head 1; a Dense branch -> head 2.
+
+    Compile it with one loss and metric per output name.
+    """
+    inputs = tf.keras.Input(shape=(_positive_int("input_dim", input_dim),), name="features")
+    first = tf.keras.layers.Dense(_positive_int("units", units), activation="relu", name="dense_1")(inputs)
+    second = tf.keras.layers.Dense(units, activation="relu", name="dense_2")(first)
+    head_1 = tf.keras.layers.Dense(output_units[0], activation=output_activations[0], name=output_names[0])(
+        second
+    )
+    branch = tf.keras.layers.Dense(
+        _positive_int("branch_units", branch_units), activation="relu", name="branch"
+    )(second)
+    head_2 = tf.keras.layers.Dense(output_units[1], activation=output_activations[1], name=output_names[1])(
+        branch
+    )
+    return tf.keras.Model(inputs=inputs, outputs=[head_1, head_2], name="multi_output")
+
+
+@tf.keras.utils.register_keras_serializable(package="trainer_module")
+class WideAndDeep(tf.keras.Model):
+    """Wide inputs go straight to the head; deep inputs through `hidden_layers` Dense(`units`) first.
+
+    Called with `(wide, deep)`; returns `(main, auxiliary)`: the main head sees wide and deep features, the
+    auxiliary head only the deep path. The heads fit the task: `output_units` classes with softmax, or one
+    linear unit for regression (`output_activation=None`).
+    """
+
+    def __init__(self, units: int = 30, hidden_layers: int = 2, output_units: int = 1, output_activation=None,
+                 **kwargs):  # fmt: skip
+        super().__init__(**kwargs)
+        self.units = _positive_int("units", units)
+        self.hidden_layers = _positive_int("hidden_layers", hidden_layers)
+        self.output_units = _positive_int("output_units", output_units)
+        self.output_activation = output_activation
+        self.hidden = [tf.keras.layers.Dense(units, activation="relu") for _ in range(hidden_layers)]
+        self.concat = tf.keras.layers.Concatenate()
+        self.main_output = tf.keras.layers.Dense(
+            output_units, activation=output_activation, name="main_output"
+        )
+        self.aux_output = tf.keras.layers.Dense(output_units, activation=output_activation, name="aux_output")
+
+    def call(self, inputs):
+        wide, deep = inputs
+        for layer in self.hidden:
+            deep = layer(deep)
+        return self.main_output(self.concat([wide, deep])), self.aux_output(deep)
+
+    def get_config(self):
+        return {
+            "units": self.units,
+            "hidden_layers": self.hidden_layers,
+            "output_units": self.output_units,
+            "output_activation": self.output_activation,
+            "name": self.name,
+        }
+
+
+@tf.keras.utils.register_keras_serializable(package="trainer_module")
+class IdentityBlock(tf.keras.Model):
+    """conv -> BN -> relu -> conv -> BN -> add(input) -> relu; the input must have `filters` channels."""
+
+    def __init__(self, filters: int, kernel_size: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = _positive_int("filters", filters)
+        self.kernel_size = _positive_int("kernel_size", kernel_size)
+        self.conv1 = tf.keras.layers.Conv2D(filters, kernel_size, padding="same")
+        self.bn1 = tf.keras.layers.BatchNormalization()
+        self.conv2 = tf.keras.layers.Conv2D(filters, kernel_size, padding="same")
+        self.bn2 = tf.keras.layers.BatchNormalization()
+        self.act = tf.keras.layers.Activation("relu")
+        self.add = tf.keras.layers.Add()
+
+    def call(self, inputs, training=None):
+        x = self.act(self.bn1(self.conv1(inputs), training=training))
+        x = self.bn2(self.conv2(x), training=training)
+        return self.act(self.add([x, inputs]))
+
+    def get_config(self):
+        return {"filters": self.filters, "kernel_size": self.kernel_size, "name": self.name}
+
+
+@tf.keras.utils.register_keras_serializable(package="trainer_module")
+class ResNet(tf.keras.Model):
+    """Conv 7x7 -> BN -> relu -> MaxPool 3 -> `blocks` IdentityBlocks -> global average pool -> softmax."""
+
+    def __init__(self, num_classes: int, filters: int = 64, blocks: int = 2, kernel_size: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = _positive_int("num_classes", num_classes)
+        self.filters = _positive_int("filters", filters)
+        self.blocks = _positive_int("blocks", blocks)
+        self.kernel_size = _positive_int("kernel_size", kernel_size)
+        self.conv = tf.keras.layers.Conv2D(filters, 7, padding="same")
+        self.bn = tf.keras.layers.BatchNormalization()
+        self.act = tf.keras.layers.Activation("relu")
+        self.max_pool = tf.keras.layers.MaxPool2D((3, 3))
+        self.identity_blocks = [IdentityBlock(filters, kernel_size) for _ in range(blocks)]
+        self.global_pool = tf.keras.layers.GlobalAveragePooling2D()
+        self.classifier = tf.keras.layers.Dense(num_classes, activation="softmax")
+
+    def call(self, inputs, training=None):
+        x = self.max_pool(self.act(self.bn(self.conv(inputs), training=training)))
+        for block in self.identity_blocks:
+            x = block(x, training=training)
+        return self.classifier(self.global_pool(x))
+
+    def get_config(self):
+        return {
+            "num_classes": self.num_classes,
+            "filters": self.filters,
+            "blocks": self.blocks,
+            "kernel_size": self.kernel_size,
+            "name": self.name,
+        }
+
+
+@tf.keras.utils.register_keras_serializable(package="trainer_module")
+class Block(tf.keras.Model):
+    """VGG block: `repetitions` Conv2D(filters, kernel_size, relu, same), then MaxPool(pool_size, strides)."""
+
+    def __init__(self, filters: int, kernel_size: int, repetitions: int, pool_size: int = 2, strides: int = 2,
+                 **kwargs):  # fmt: skip
+        super().__init__(**kwargs)
+        self.filters = _positive_int("filters", filters)
+        self.kernel_size = _positive_int("kernel_size", kernel_size)
+        self.repetitions = _positive_int("repetitions", repetitions)
+        self.pool_size = _positive_int("pool_size", pool_size)
+        self.strides = _positive_int("strides", strides)
+        self.convs = [
+            tf.keras.layers.Conv2D(filters, kernel_size, activation="relu", padding="same")
+            for _ in range(repetitions)
+        ]
+        self.max_pool = tf.keras.layers.MaxPool2D(pool_size, strides)
+
+    def call(self, inputs):
+        x = inputs
+        for conv in self.convs:
+            x = conv(x)
+        return self.max_pool(x)
+
+    def get_config(self):
+        return {
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "repetitions": self.repetitions,
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "name": self.name,
+        }
+
+
+VGG16_BLOCKS = ((64, 3, 2), (128, 3, 2), (256, 3, 3), (512, 3, 3), (512, 3, 3))
+
+
+@tf.keras.utils.register_keras_serializable(package="trainer_module")
+class VGG(tf.keras.Model):
+    """VGG blocks `(filters, kernel_size, repetitions)` -> Flatten -> Dense(dense_units, relu) -> softmax.
+
+    Each block halves the image; pass fewer blocks for small images (two for 8x8) so they do not pool away.
+    """
+
+    def __init__(self, num_classes: int, blocks=VGG16_BLOCKS, dense_units: int = 256, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = _positive_int("num_classes", num_classes)
+        self.blocks = [tuple(int(v) for v in block) for block in blocks]
+        if not self.blocks or any(len(block) != 3 for block in self.blocks):
+            raise ValueError(
+                f"blocks must be a non-empty list of (filters, kernel_size, repetitions), got {blocks!r}"
+            )
+        self.dense_units = _positive_int("dense_units", dense_units)
+        self.vgg_blocks = [Block(f, k, r) for f, k, r in self.blocks]
+        self.flatten = tf.keras.layers.Flatten()
+        self.fc = tf.keras.layers.Dense(dense_units, activation="relu")
+        self.classifier = tf.keras.layers.Dense(num_classes, activation="softmax")
+
+    def call(self, inputs):
+        x = inputs
+        for block in self.vgg_blocks:
+            x = block(x)
+        return self.classifier(self.fc(self.flatten(x)))
+
+    def get_config(self):
+        return {
+            "num_classes": self.num_classes,
+            "blocks": [list(b) for b in self.blocks],
+            "dense_units": self.dense_units,
+            "name": self.name,
+        }
+
+
+def build_siamese_base(input_shape, units: int = 128, dropout: float = 0.1) -> tf.keras.Model:
+    """Flatten -> [Dense(units, relu) -> Dropout] x 2 -> Dense(units, relu): the shared embedding network."""
+    inputs = tf.keras.Input(shape=input_shape, name="base_input")
+    x = tf.keras.layers.Flatten()(inputs)
+    for i in range(2):
+        x = tf.keras.layers.Dense(_positive_int("units", units), activation="relu", name=f"dense_{i}")(x)
+        x = tf.keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+    outputs = tf.keras.layers.Dense(units, activation="relu", name="embedding")(x)
+    return tf.keras.Model(inputs, outputs, name="siamese_base")
+
+
+def build_siamese_network(input_shape, units: int = 128, dropout: float = 0.1) -> tf.keras.Model:
+    """Two inputs through one shared base; the output is their euclidean distance, shape [batch, 1]."""
+    base = build_siamese_base(input_shape, units, dropout)
+    left = tf.keras.Input(shape=input_shape, name="left")
+    right = tf.keras.Input(shape=input_shape, name="right")
+    distance = euclidean_distance_layer(name="distance")([base(left), base(right)])
+    return tf.keras.Model([left, right], distance, name="siamese")
