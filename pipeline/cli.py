@@ -11,6 +11,9 @@ import sys
 import time
 
 DEFAULT_TRAIN_STEPS = 300
+# Names only: importing pipeline.tasks would pull in TensorFlow before the output is captured.
+TASKS = ("penguin_species", "penguin_body_mass")
+DEFAULT_TASK = "penguin_species"
 
 
 class UsageError(Exception):
@@ -25,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="{run,schema}")
 
     run = commands.add_parser("run", help="run the pipeline (default: the bundled penguins task)")
+    run.add_argument("--task", choices=TASKS, help=f"a bundled penguins task (default: {DEFAULT_TASK})")
     run.add_argument(
         "--data-root", help="directory of CSV files with a header row (default: bundled penguins)"
     )
@@ -116,9 +120,18 @@ def config_from_args(args):
     """The PipelineConfig a `run` asks for, and one line describing the evaluation gate."""
     from pipeline.config import PipelineConfig
     from pipeline.task import LabelError, infer_task, serving_excluded_features
+    from pipeline.tasks import task_config
     from trainer_module.features import CLASSIFICATION
 
-    defaults = PipelineConfig(output_root=os.path.abspath(args.output_root))
+    output_root = os.path.abspath(args.output_root)
+    if args.data_root and args.task:
+        raise UsageError(
+            "--task selects a bundled penguins task; with --data-root pass --schema and --label instead"
+        )
+    if args.data_root:
+        defaults = PipelineConfig(output_root=output_root)
+    else:
+        defaults = task_config(args.task or DEFAULT_TASK, output_root=output_root)
     changes: dict = {}
     if args.data_root:
         if not args.schema:
@@ -164,7 +177,7 @@ def config_from_args(args):
         if getattr(args, option) is not None:
             changes[field] = getattr(args, option)
     rmse_note = ""
-    if task != CLASSIFICATION and args.max_rmse is None:
+    if task != CLASSIFICATION and args.max_rmse is None and defaults.max_rmse is None:
         if values is None:
             raise UsageError("pass --max-rmse for a regression label of the bundled data")
         changes["max_rmse"] = float(values.std(ddof=0))
@@ -198,6 +211,7 @@ def gate_description(config) -> str:
 
 GATED_METRICS = (
     "sparse_categorical_accuracy",
+    "f1_score",
     "auc[class 1]",
     "root_mean_squared_error",
     "mean_absolute_error",

@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt"
 
 # The catalogue models the tabular Trainer (trainer_module/run.py) builds.
-PIPELINE_MODELS = ("mlp", "quadratic_mlp")
+PIPELINE_MODELS = ("mlp", "quadratic_mlp", "wide_and_deep")
 
 # in_memory: on 2 cores and small data, multi_processing is 2-3x slower (worker start-up dominates).
 LOCAL_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
@@ -25,7 +25,7 @@ class PipelineConfig:
     """Everything a run depends on. Change fields with `dataclasses.replace`.
 
     Output layout under `output_root`:
-      data/penguins/      the bundled default data, written on first run (unless `data_root` is given)
+      data/<pipeline>/    the bundled penguins data, written on first run (unless `data_root` is given)
       pipeline/           TFX artifacts, one directory per component
       metadata.sqlite     the ML Metadata store (executions, artifacts, lineage, the cache)
       serving_model/      pushed SavedModels, one numbered version directory each
@@ -82,6 +82,8 @@ class PipelineConfig:
                 f"model {self.trainer.model!r} is a library model the tabular pipeline cannot train yet; "
                 f"valid choices: {', '.join(PIPELINE_MODELS)}"
             )
+        if self.trainer.model == "wide_and_deep" and self.task != CLASSIFICATION:
+            raise ValueError("model 'wide_and_deep' is wired for classification; use mlp or quadratic_mlp")
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.num_classes is not None and self.num_classes < 2 and self.task == CLASSIFICATION:
@@ -106,7 +108,7 @@ class PipelineConfig:
 
     @property
     def data_dir(self) -> str:
-        return self.data_root or str(Path(self.output_root) / "data" / "penguins")
+        return self.data_root or str(Path(self.output_root) / "data" / self.pipeline_name)
 
     @property
     def pipeline_root(self) -> str:

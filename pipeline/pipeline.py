@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import tensorflow_model_analysis as tfma
+from google.protobuf.wrappers_pb2 import BoolValue
 from tfx.components import (
     CsvExampleGen,
     Evaluator,
@@ -33,6 +36,16 @@ from trainer_module.features import transformed_name
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
 
 
+def _overall(**threshold) -> list[tfma.PerSliceMetricThreshold]:
+    """A threshold on the overall slice only: per-slice metrics (a few dozen examples each) are reported,
+    not gated."""
+    return [
+        tfma.PerSliceMetricThreshold(
+            slicing_specs=[tfma.SlicingSpec()], threshold=tfma.MetricThreshold(**threshold)
+        )
+    ]
+
+
 def _change(direction, allowed: float) -> tfma.GenericChangeThreshold:
     """Compared with the baseline model (ignored while none is blessed): at most `allowed` worse."""
     if direction == tfma.MetricDirection.HIGHER_IS_BETTER:
@@ -44,17 +57,30 @@ def classification_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
     higher = tfma.MetricDirection.HIGHER_IS_BETTER
     accuracy = tfma.MetricConfig(
         class_name="SparseCategoricalAccuracy",
-        threshold=tfma.MetricThreshold(
+        per_slice_thresholds=_overall(
             value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy}),
             change_threshold=_change(higher, config.max_accuracy_drop),
         ),
     )
-    specs = [tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"), accuracy])]
+    metrics = [tfma.MetricConfig(class_name="ExampleCount"), accuracy]
+    if config.num_classes:
+        # The project's own Keras metric, computed by TFMA on the served outputs.
+        average = "binary" if config.num_classes == 2 else "macro"
+        metrics.append(
+            tfma.MetricConfig(
+                class_name="ClassF1Score",
+                module="trainer_module.metrics",
+                config=json.dumps(
+                    {"average": average, "num_classes": config.num_classes, "name": "f1_score"}
+                ),
+            )
+        )
+    specs = [tfma.MetricsSpec(metrics=metrics)]
     if config.is_binary:
         # The model outputs one probability per class; AUC is that of class index 1 against the rest.
         auc = tfma.MetricConfig(
             class_name="AUC",
-            threshold=tfma.MetricThreshold(
+            per_slice_thresholds=_overall(
                 value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_auc})
             ),
         )
@@ -66,17 +92,18 @@ def classification_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
 
 def regression_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
     lower = tfma.MetricDirection.LOWER_IS_BETTER
-    rmse_threshold = tfma.MetricThreshold(change_threshold=_change(lower, config.max_rmse_increase))
+    rmse_bound = {}
     if config.max_rmse is not None:
-        rmse_threshold.value_threshold.upper_bound.value = config.max_rmse
+        rmse_bound["value_threshold"] = tfma.GenericValueThreshold(upper_bound={"value": config.max_rmse})
+    rmse_threshold = _overall(change_threshold=_change(lower, config.max_rmse_increase), **rmse_bound)
     return [
         tfma.MetricsSpec(
             metrics=[
                 tfma.MetricConfig(class_name="ExampleCount"),
-                tfma.MetricConfig(class_name="RootMeanSquaredError", threshold=rmse_threshold),
+                tfma.MetricConfig(class_name="RootMeanSquaredError", per_slice_thresholds=rmse_threshold),
                 tfma.MetricConfig(
                     class_name="MeanAbsoluteError",
-                    threshold=tfma.MetricThreshold(change_threshold=_change(lower, 0.0)),
+                    per_slice_thresholds=_overall(change_threshold=_change(lower, 0.0)),
                 ),
             ]
         )
@@ -103,6 +130,8 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         slicing_specs=[tfma.SlicingSpec()]
         + [tfma.SlicingSpec(feature_keys=[feature]) for feature in config.slice_features],
         metrics_specs=metrics,
+        # Only the metrics above: the model's compiled metrics may refer to training-only outputs.
+        options=tfma.Options(include_default_metrics=BoolValue(value=False)),
     )
 
 

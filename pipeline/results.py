@@ -41,6 +41,23 @@ def _metric_name(key) -> str:
     return key.name
 
 
+def _describe_failure(failure) -> str:
+    """E.g. "sparse_categorical_accuracy = 0.4123, needs >= 0.9", or a change against the baseline."""
+    name = _metric_name(failure.metric_key)
+    value = failure.metric_value.double_value.value
+    threshold = failure.metric_threshold
+    if failure.metric_key.is_diff:
+        change = threshold.change_threshold
+        sign = ">=" if change.direction == tfma.MetricDirection.HIGHER_IS_BETTER else "<="
+        return f"{name} change vs baseline {value:+.4f}, needs {sign} {change.absolute.value:+.4f}"
+    bounds = threshold.value_threshold
+    if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
+        return f"{name} = {value:.4f}, needs >= {bounds.lower_bound.value:g}"
+    if bounds.HasField("upper_bound") and value > bounds.upper_bound.value:
+        return f"{name} = {value:.4f}, needs <= {bounds.upper_bound.value:g}"
+    return f"{name} = {value:.4f} failed {failure.message or 'its threshold'}"
+
+
 def evaluation(evaluation_uri: str) -> Evaluation:
     result = Evaluation()
     for metrics in tfma.load_metrics(evaluation_uri):
@@ -60,5 +77,5 @@ def evaluation(evaluation_uri: str) -> Evaluation:
     result.ok = validation.validation_ok
     for per_slice in validation.metric_validations_per_slice:
         for failure in per_slice.failures:
-            result.failures.append(" ".join(failure.message.split()))
+            result.failures.append(_describe_failure(failure))
     return result

@@ -37,9 +37,9 @@ def run(config) -> RunRecord:
 
 @pytest.fixture(scope="session")
 def e2e_config(tmp_path_factory):
-    from pipeline.config import PipelineConfig
+    from pipeline.tasks import task_config
 
-    return PipelineConfig(output_root=str(tmp_path_factory.mktemp("e2e")))
+    return task_config("penguin_species", output_root=str(tmp_path_factory.mktemp("e2e")))
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +86,16 @@ def unservable_run(crippled_run) -> RunRecord:
     record = RunRecord(summary, serving_versions(config), config)
     record.error = str(raised.value)
     return record
+
+
+@pytest.fixture(scope="session")
+def body_mass_run(tmp_path_factory) -> RunRecord:
+    """The regression task on a fresh output root."""
+    from pipeline.tasks import task_config
+
+    return run(task_config("penguin_body_mass", output_root=str(tmp_path_factory.mktemp("body_mass"))))
+
+
+@pytest.fixture(scope="session")
+def crippled_body_mass_run(body_mass_run) -> RunRecord:
+    return run(dataclasses.replace(body_mass_run.config, train_steps=1))

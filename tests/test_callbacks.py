@@ -80,3 +80,22 @@ def test_unknown_callback_lists_the_choices():
         ValueError, match="unknown callback 'tensorbord'; valid choices: tensorboard, model_checkpoint"
     ):
         TrainerConfig(callbacks=("tensorbord",))
+
+
+def test_early_stopping_stops_a_run_whose_validation_loss_stalls(tmp_path):
+    import numpy as np
+
+    tf.keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 3)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
+    x_val, y_val = rng.normal(size=(32, 3)).astype("float32"), rng.normal(size=(32, 1)).astype("float32")
+    model = tf.keras.Sequential(
+        [tf.keras.Input((3,)), tf.keras.layers.Dense(16, "relu"), tf.keras.layers.Dense(1)]
+    )
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.05), loss="mse")
+    callbacks = build_callbacks(
+        TrainerConfig(callbacks=("early_stopping",), early_stopping_patience=2), str(tmp_path)
+    )
+    history = model.fit(x, y, validation_data=(x_val, y_val), epochs=50, callbacks=callbacks, verbose=0)
+    assert len(history.history["loss"]) < 50  # noise cannot be learned: validation stalls, training stops
+    assert callbacks[0].stopped_epoch == len(history.history["loss"]) - 1

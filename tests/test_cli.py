@@ -16,6 +16,8 @@ def run_args(*argv):
 def test_defaults_run_the_bundled_penguins_task(tmp_path):
     config, gate = config_from_args(run_args("--output-root", str(tmp_path)))
     assert (config.label_key, config.task, config.num_classes) == ("species", "classification", 3)
+    assert (config.pipeline_name, config.trainer.model) == ("penguin_species", "wide_and_deep")
+    assert "detect_overfitting" in config.trainer.callbacks
     assert config.schema_path == str(DEFAULT_SCHEMA)
     assert config.slice_features == ("island",)
     assert gate.startswith("classification gate on 'species' (3 classes): accuracy >= 0.9;")
@@ -140,3 +142,25 @@ def test_schema_refuses_to_overwrite(drafted, capsys):
     data, schema = drafted["cancer"]
     assert main(["schema", "--data-root", str(data), "--label", "target", "--output", str(schema)]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_body_mass_task_is_a_huber_regression_gated_in_grams(tmp_path):
+    config, gate = config_from_args(run_args("--task", "penguin_body_mass", "--output-root", str(tmp_path)))
+    assert (config.label_key, config.task, config.pipeline_name) == (
+        "body_mass_g",
+        "regression",
+        "penguin_body_mass",
+    )
+    assert (config.trainer.loss, config.trainer.model) == ("huber", "quadratic_mlp")
+    assert "RMSE <= 450" in gate
+
+
+def test_task_and_data_root_exclude_each_other(tmp_path):
+    with pytest.raises(UsageError, match="--task selects a bundled penguins task"):
+        config_from_args(run_args("--task", "penguin_species", "--data-root", str(tmp_path)))
+
+
+def test_cli_task_names_match_the_registry():
+    from pipeline import cli, tasks
+
+    assert cli.TASKS == tuple(tasks.TASKS) and cli.DEFAULT_TASK == tasks.DEFAULT_TASK

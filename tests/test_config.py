@@ -15,7 +15,7 @@ def test_paths_derive_from_the_output_root():
     assert config.pipeline_root == "/x/out/pipeline"
     assert config.metadata_path == "/x/out/metadata.sqlite"
     assert config.serving_dir == "/x/out/serving_model"
-    assert config.data_dir == "/x/out/data/penguins"
+    assert config.data_dir == "/x/out/data/penguin"
     assert config.uses_default_data
     assert PipelineConfig(data_root="/mine").data_dir == "/mine"
 

@@ -56,7 +56,9 @@ def test_evaluator_thresholds_come_from_the_config(config):
     eval_config = json_format.Parse(
         nodes(strict)["Evaluator"].exec_properties["eval_config"], tfma.EvalConfig()
     )
-    threshold = eval_config.metrics_specs[0].metrics[1].threshold
+    (gate,) = eval_config.metrics_specs[0].metrics[1].per_slice_thresholds
+    assert [list(s.feature_keys) for s in gate.slicing_specs] == [[]]  # the overall slice only
+    threshold = gate.threshold
     assert threshold.value_threshold.lower_bound.value == 0.95
     assert threshold.change_threshold.absolute.value == pytest.approx(-0.02)
     assert [list(s.feature_keys) for s in eval_config.slicing_specs] == [[], ["island"]]

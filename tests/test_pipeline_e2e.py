@@ -39,7 +39,7 @@ UPSTREAM_OF_EVALUATOR = {
 }
 
 
-def query_served_model(config, model_dir: str) -> dict:
+def query_served_model(config, model_dir: str, label: str = "species") -> dict:
     """Runs tests/serving_client.py in a fresh process, outside the repository, on the eval split."""
     examples = os.path.join(config.pipeline_root, "CsvExampleGen", "examples", "*", "Split-eval", "*")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -49,7 +49,7 @@ def query_served_model(config, model_dir: str) -> dict:
             str(REPO_ROOT / "tests" / "serving_client.py"),
             model_dir,
             examples,
-            "species",
+            label,
         ],
         capture_output=True,
         text=True,
@@ -134,6 +134,11 @@ def test_crippled_candidate_is_not_blessed_and_not_pushed(edited_code_run, cripp
     assert "Pusher" not in states or states["Pusher"] != "COMPLETE"
     assert crippled_run.serving_versions == edited_code_run.serving_versions
 
+    from pipeline.results import evaluation
+
+    failures = evaluation(crippled_run.summary.outputs["Evaluator"]["evaluation"]).failures
+    assert any(f.startswith("sparse_categorical_accuracy") and "needs" in f for f in failures), failures
+
     served = os.path.join(crippled_run.config.serving_dir, crippled_run.serving_versions[-1])
     assert query_served_model(crippled_run.config, served)["accuracy"] >= 0.9
 
@@ -146,6 +151,39 @@ def test_a_model_that_cannot_serve_is_not_pushed(crippled_run, unservable_run):
     assert "serving_default failed on examples without the label" in unservable_run.error
     assert "species" in unservable_run.error
     assert unservable_run.serving_versions == crippled_run.serving_versions
+
+
+def test_body_mass_regression_serves_grams_within_its_gate(body_mass_run):
+    summary = body_mass_run.summary
+    assert summary.blessed is True and summary.pushed_destination
+    result = query_served_model(body_mass_run.config, summary.pushed_destination, label="body_mass_g")
+    assert result["project_imported"] == []
+    assert result["rmse"] < 450  # grams, the task's gate; the label's standard deviation is about 800
+    low, high = result["prediction_range"]
+    assert 2500 < low < high < 6500  # grams, not standardized units
+
+
+def test_body_mass_crippled_candidate_is_not_blessed(body_mass_run, crippled_body_mass_run):
+    assert crippled_body_mass_run.summary.node_states["Trainer"] == "COMPLETE"
+    assert crippled_body_mass_run.summary.blessed is False
+    assert crippled_body_mass_run.serving_versions == body_mass_run.serving_versions
+
+
+def test_training_logs_show_the_catalogue_at_work(first_run):
+    """The species task's callbacks ran across epochs: per-epoch batch timings, the F1 metric."""
+    from pipeline.run_summary import latest_run
+
+    assert first_run.summary.node_states["Trainer"] == "COMPLETE"
+    run_dir = Path(first_run.config.pipeline_root, "Trainer", "model_run")
+    events = list(run_dir.rglob("events.out.tfevents.*"))
+    import tensorflow as tf
+
+    tags = set()
+    for path in events:
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    assert {"epoch_probabilities_f1_score", "epoch_probabilities_accuracy"} <= tags
+    assert latest_run(first_run.config.metadata_path, first_run.config.pipeline_name) is not None
 
 
 def write_broken_penguins(data_dir: Path) -> None:

@@ -84,3 +84,9 @@ class F1Score(tf.keras.metrics.Metric):
             "num_classes": self.num_classes,
             "threshold": self.threshold,
         }
+
+
+@tf.keras.utils.register_keras_serializable(package=PACKAGE)
+class ClassF1Score(F1Score):
+    """F1Score under a name of its own: TFMA and Keras ship metrics called `F1Score`, and TFMA resolves its
+    metric configs by class name, so the Evaluator refers to the project's metric by this one."""

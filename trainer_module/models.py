@@ -5,34 +5,92 @@ from __future__ import annotations
 import tensorflow as tf
 
 from trainer_module.config import TrainerConfig
-from trainer_module.layers import Denormalize, SimpleQuadratic, euclidean_distance_layer
+from trainer_module.layers import (
+    Denormalize,
+    SimpleDense,
+    SimpleQuadratic,
+    clipped_relu_layer,
+    euclidean_distance_layer,
+)
 from trainer_module.metrics import F1Score
 from trainer_module.optimization import build_loss, build_optimizer
+
+
+def _encoded_inputs(numeric_features: list[str], categorical_features: dict[str, int]):
+    """(inputs by name, numeric tensors, one-hot tensors) for the transformed features."""
+    if not numeric_features and not categorical_features:
+        raise ValueError("the model has no input features; check the schema and the label column")
+    inputs, numeric, one_hots = {}, [], []
+    for name in sorted(numeric_features):
+        inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.float32)
+        numeric.append(inputs[name])
+    for name, cardinality in sorted(categorical_features.items()):
+        inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.int64)
+        one_hots.append(
+            tf.keras.layers.CategoryEncoding(
+                num_tokens=cardinality, output_mode="one_hot", name=f"{name}_one_hot"
+            )(inputs[name])
+        )
+    return inputs, numeric, one_hots
+
+
+def _concat(tensors: list, name: str):
+    return tf.keras.layers.Concatenate(name=name)(tensors) if len(tensors) > 1 else tensors[0]
 
 
 def _inputs_and_body(
     numeric_features: list[str], categorical_features: dict[str, int], config: TrainerConfig
 ) -> tuple[dict, tf.Tensor]:
-    """Inputs for every feature, one-hot encoded categories, then the hidden layers."""
-    if not numeric_features and not categorical_features:
-        raise ValueError("the model has no input features; check the schema and the label column")
-    inputs = {}
-    encoded = []
-    for name in sorted(numeric_features):
-        inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.float32)
-        encoded.append(inputs[name])
-    for name, cardinality in sorted(categorical_features.items()):
-        inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.int64)
-        one_hot = tf.keras.layers.CategoryEncoding(
-            num_tokens=cardinality, output_mode="one_hot", name=f"{name}_one_hot"
-        )(inputs[name])
-        encoded.append(one_hot)
+    """Inputs for every feature, one-hot encoded categories, then the hidden layers.
 
-    x = tf.keras.layers.Concatenate(name="features")(encoded) if len(encoded) > 1 else encoded[0]
+    `quadratic_mlp` uses SimpleQuadratic hidden layers followed by the course's clipped relu (a Lambda).
+    """
+    inputs, numeric, one_hots = _encoded_inputs(numeric_features, categorical_features)
+    x = _concat(numeric + one_hots, "features")
     hidden = SimpleQuadratic if config.model == "quadratic_mlp" else tf.keras.layers.Dense
     for i, units in enumerate(config.hidden_units):
         x = hidden(units, activation="relu", name=f"hidden_{i}")(x)
+    if config.model == "quadratic_mlp":
+        x = clipped_relu_layer(name="clipped_relu")(x)
     return inputs, x
+
+
+def build_wide_and_deep_classifier(
+    numeric_features: list[str],
+    categorical_features: dict[str, int],
+    num_classes: int,
+    config: TrainerConfig,
+) -> tf.keras.Model:
+    """`WideAndDeep` over the transformed features: wide = the categories' one-hots, deep = the numbers.
+
+    Outputs `probabilities` (the main head) and `auxiliary` (the deep path's head, weighted 0.3 in the loss).
+    """
+    inputs, numeric, one_hots = _encoded_inputs(numeric_features, categorical_features)
+    deep = _concat(numeric or one_hots, "deep")
+    wide = _concat(one_hots or numeric, "wide")
+    main, auxiliary = WideAndDeep(
+        units=config.units, output_units=num_classes, output_activation="softmax", name="wide_and_deep"
+    )((wide, deep))
+    outputs = {
+        "probabilities": tf.keras.layers.Activation("linear", name="probabilities")(main),
+        "auxiliary": tf.keras.layers.Activation("linear", name="auxiliary")(auxiliary),
+    }
+    model = tf.keras.Model(inputs=inputs, outputs=outputs)
+    loss = build_loss(config, "classification")
+    model.compile(
+        optimizer=build_optimizer(config),
+        loss={"probabilities": loss, "auxiliary": loss},
+        loss_weights={"probabilities": 1.0, "auxiliary": 0.3},
+        metrics={"probabilities": _classification_metrics(num_classes)},
+    )
+    return model
+
+
+def _classification_metrics(num_classes: int) -> list:
+    return [
+        tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+        F1Score(average="binary" if num_classes == 2 else "macro", num_classes=num_classes),
+    ]
 
 
 def build_classifier(
@@ -72,7 +130,7 @@ def build_regressor(
 ) -> tf.keras.Model:
     """A feed-forward regressor whose output is in the label's units (see `Denormalize`)."""
     inputs, x = _inputs_and_body(numeric_features, categorical_features, config)
-    standardized = tf.keras.layers.Dense(1, name="standardized_prediction")(x)
+    standardized = SimpleDense(1, name="standardized_prediction")(x)
     outputs = Denormalize(label_mean, label_stddev, name="prediction")(standardized)
     model = tf.keras.Model(inputs=inputs, outputs=outputs)
     model.compile(

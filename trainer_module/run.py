@@ -17,7 +17,7 @@ from trainer_module.features import (
     transformed_name,
     vocabulary_name,
 )
-from trainer_module.models import build_classifier, build_regressor
+from trainer_module.models import build_classifier, build_regressor, build_wide_and_deep_classifier
 from trainer_module.serving import make_serving_signatures
 
 # Categorical features get one out-of-vocabulary bucket in preprocessing.
@@ -74,8 +74,17 @@ def build_model(fn_args: FnArgs, tf_transform_output, train_dataset, config: Tra
         logging.info("Regression label mean %.4g, standard deviation %.4g", mean, stddev)
         return build_regressor(numeric, categorical, mean, stddev, config)
     num_classes = tf_transform_output.vocabulary_size_by_name(LABEL_VOCABULARY)
-    logging.info("Classification into %d classes", num_classes)
+    logging.info("Classification into %d classes with the %s model", num_classes, config.model)
+    if config.model == "wide_and_deep":
+        return build_wide_and_deep_classifier(numeric, categorical, num_classes, config)
     return build_classifier(numeric, categorical, num_classes, config)
+
+
+def with_label_per_output(dataset: tf.data.Dataset, model: tf.keras.Model) -> tf.data.Dataset:
+    """A model with several named outputs of the same label gets the label once per output."""
+    if len(model.output_names) == 1:
+        return dataset
+    return dataset.map(lambda features, label: (features, {name: label for name in model.output_names}))
 
 
 def run_fn(fn_args: FnArgs) -> None:
@@ -111,6 +120,8 @@ def run_fn(fn_args: FnArgs) -> None:
     )
     # model_run_dir is where TFX expects TensorBoard logs and other records of this Trainer execution.
     callbacks = build_callbacks(config, fn_args.model_run_dir)
+    train_dataset = with_label_per_output(train_dataset, model)
+    eval_dataset = with_label_per_output(eval_dataset, model)
     history = model.fit(
         train_dataset,
         epochs=epochs,

@@ -33,9 +33,11 @@ def make_serving_signatures(
     def serve_tf_examples(serialized):
         features = tf.io.parse_example(serialized, serving_spec)
         transformed = model.tft_layer(features)
+        outputs = model(transformed)
         if task == REGRESSION:
-            return {"predictions": model(transformed)}
-        probabilities = model(transformed)
+            return {"predictions": outputs}
+        # A model with an auxiliary head returns a dict; serving answers with the main head.
+        probabilities = outputs["probabilities"] if isinstance(outputs, dict) else outputs
         class_ids = tf.argmax(probabilities, axis=1)
         return {
             "probabilities": probabilities,

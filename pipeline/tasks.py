@@ -1,0 +1,66 @@
+"""The bundled tasks on the penguins table, each a label, a curated schema, a model and its gate."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from pipeline.config import REPO_ROOT, PipelineConfig
+from trainer_module.config import TrainerConfig
+from trainer_module.features import CLASSIFICATION, REGRESSION
+
+
+@dataclass(frozen=True)
+class Task:
+    description: str
+    config: dict = field(default_factory=dict)  # PipelineConfig fields
+
+
+TASKS = {
+    "penguin_species": Task(
+        "species (3 classes) from measurements, island, sex, year; WideAndDeep (wide: the one-hot "
+        "categories, deep: the numbers) with an auxiliary head, macro F1, DetectOverfitting",
+        dict(
+            pipeline_name="penguin_species",
+            schema_path=str(REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt"),
+            label_key="species",
+            task=CLASSIFICATION,
+            num_classes=3,
+            slice_features=("island",),
+            trainer=TrainerConfig(
+                model="wide_and_deep",
+                callbacks=("tensorboard", "early_stopping", "detect_overfitting", "batch_timing"),
+            ),
+        ),
+    ),
+    "penguin_body_mass": Task(
+        "body mass in grams from species, measurements, island, sex, year; SimpleQuadratic layers, the "
+        "course's clipped relu (a Lambda layer), a SimpleDense head, the Huber loss; served in grams",
+        dict(
+            pipeline_name="penguin_body_mass",
+            schema_path=str(REPO_ROOT / "schemas" / "penguin_body_mass" / "schema.pbtxt"),
+            label_key="body_mass_g",
+            task=REGRESSION,
+            num_classes=None,
+            slice_features=("species",),
+            max_rmse=450.0,  # grams; the label's standard deviation is about 800
+            max_rmse_increase=25.0,
+            trainer=TrainerConfig(
+                model="quadratic_mlp",
+                hidden_units=(32, 16),
+                loss="huber",
+                huber_threshold=250.0,  # grams: quadratic for small errors, linear beyond
+                callbacks=("tensorboard", "early_stopping", "reduce_lr_on_plateau", "csv_logger"),
+                reduce_lr_min_lr=0.0005,
+            ),
+        ),
+    ),
+}
+DEFAULT_TASK = "penguin_species"
+
+
+def task_config(name: str, **changes) -> PipelineConfig:
+    """The PipelineConfig of bundled task `name`, with `changes` applied."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid choices: {', '.join(TASKS)}")
+    return dataclasses.replace(PipelineConfig(**TASKS[name].config), **changes)
