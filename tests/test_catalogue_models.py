@@ -148,3 +148,27 @@ def test_siamese_branches_share_one_base():
 def test_sizes_are_validated(factory, message):
     with pytest.raises(ValueError, match=message):
         factory()
+
+
+@pytest.mark.parametrize(
+    "name, input_shape, x, output_shapes",
+    [
+        ("resnet", (8, 8, 1), IMAGES[:2], [(2, 4)]),
+        ("vgg", (8, 8, 1), IMAGES[:2], [(2, 4)]),
+        ("siamese", (8, 8, 1), [IMAGES[:2], IMAGES[2:4]], [(2, 1)]),
+        ("multi_output", (4,), TABLE[:2], [(2, 1), (2, 1)]),
+        ("wide_and_deep", (4,), (TABLE[:2], TABLE[:2]), [(2, 4), (2, 4)]),
+    ],
+)
+def test_catalogue_models_are_sized_by_the_trainer_config(name, input_shape, x, output_shapes):
+    from trainer_module.config import TrainerConfig
+    from trainer_module.models import build_catalogue_model
+
+    config = TrainerConfig(model=name, units=12, filters=6, vgg_blocks=((4, 3, 1), (8, 3, 1)), dropout=0.0)
+    model = build_catalogue_model(config, input_shape, num_classes=4)
+    assert [o.shape for o in as_list(model(x))] == output_shapes
+    sizes = {"resnet": lambda m: m.filters == 6, "vgg": lambda m: m.blocks == [(4, 3, 1), (8, 3, 1)],
+             "wide_and_deep": lambda m: m.units == 12,
+             "siamese": lambda m: m.get_layer("siamese_base").get_layer("embedding").units == 12,
+             "multi_output": lambda m: m.get_layer("dense_1").units == 12}  # fmt: skip
+    assert sizes[name](model)

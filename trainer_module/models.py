@@ -366,3 +366,32 @@ def build_siamese_network(input_shape, units: int = 128, dropout: float = 0.1) -
     right = tf.keras.Input(shape=input_shape, name="right")
     distance = euclidean_distance_layer(name="distance")([base(left), base(right)])
     return tf.keras.Model([left, right], distance, name="siamese")
+
+
+def build_catalogue_model(
+    config: TrainerConfig, input_shape, num_classes: int | None = None
+) -> tf.keras.Model:
+    """The catalogue model named by `config.model`, sized by the configuration (uncompiled).
+
+    `input_shape` is one example's shape (an image's (height, width, channels), or (features,)); for
+    `wide_and_deep` it is the deep input's, and the wide input has the same width.
+    """
+    name = config.model
+    if name in ("resnet", "vgg", "wide_and_deep") and not num_classes:
+        raise ValueError(f"model {name!r} needs num_classes")
+    if name == "resnet":
+        return ResNet(num_classes, filters=config.filters)
+    if name == "vgg":
+        return VGG(num_classes, blocks=config.vgg_blocks, dense_units=config.units)
+    if name == "siamese":
+        return build_siamese_network(tuple(input_shape), units=config.units, dropout=config.dropout)
+    if name == "multi_output":
+        return build_multi_output_model(
+            int(input_shape[-1]), units=config.units, branch_units=max(1, config.units // 2)
+        )
+    if name == "wide_and_deep":
+        return WideAndDeep(units=config.units, output_units=num_classes, output_activation="softmax")
+    raise ValueError(
+        f"model {name!r} is built by build_classifier/build_regressor; catalogue models: "
+        "resnet, vgg, siamese, multi_output, wide_and_deep"
+    )
