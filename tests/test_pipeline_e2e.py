@@ -28,15 +28,7 @@ ALL_NODES = {
     "ServingCheck",
     "Pusher",
 }
-UPSTREAM_OF_EVALUATOR = {
-    "CsvExampleGen",
-    "StatisticsGen",
-    "ImportSchemaGen",
-    "ExampleValidator",
-    "DataGate",
-    "Transform",
-    "Trainer",
-}
+UPSTREAM_OF_EVALUATOR = ALL_NODES - {"latest_blessed_model_resolver", "Evaluator", "ServingCheck", "Pusher"}
 
 
 def query_served_model(config, model_dir: str, label: str = "species") -> dict:

@@ -13,14 +13,25 @@ def _check_units(units) -> int:
     return units
 
 
-@tf.keras.utils.register_keras_serializable(package=PACKAGE)
-class SimpleDense(tf.keras.layers.Layer):
-    """`activation(x @ w + b)` with w ~ random normal (in, units) and b = zeros (units,)."""
+class _UnitsLayer(tf.keras.layers.Layer):
+    """Shared constructor and config of the layers below: `units` outputs, then `activation`."""
 
     def __init__(self, units: int = 32, activation=None, **kwargs):
         super().__init__(**kwargs)
         self.units = _check_units(units)
         self.activation = tf.keras.activations.get(activation)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": tf.keras.activations.serialize(self.activation),
+        }
+
+
+@tf.keras.utils.register_keras_serializable(package=PACKAGE)
+class SimpleDense(_UnitsLayer):
+    """`activation(x @ w + b)` with w ~ random normal (in, units) and b = zeros (units,)."""
 
     def build(self, input_shape):
         self.w = self.add_weight(
@@ -35,22 +46,10 @@ class SimpleDense(tf.keras.layers.Layer):
     def call(self, inputs):
         return self.activation(tf.matmul(inputs, self.w) + self.b)
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "units": self.units,
-            "activation": tf.keras.activations.serialize(self.activation),
-        }
-
 
 @tf.keras.utils.register_keras_serializable(package=PACKAGE)
-class SimpleQuadratic(tf.keras.layers.Layer):
+class SimpleQuadratic(_UnitsLayer):
     """`activation(x^2 @ a + x @ b + c)`: a, b ~ random normal (in, units), c = zeros (units,)."""
-
-    def __init__(self, units: int = 32, activation=None, **kwargs):
-        super().__init__(**kwargs)
-        self.units = _check_units(units)
-        self.activation = tf.keras.activations.get(activation)
 
     def build(self, input_shape):
         shape = (int(input_shape[-1]), self.units)
@@ -61,13 +60,6 @@ class SimpleQuadratic(tf.keras.layers.Layer):
 
     def call(self, inputs):
         return self.activation(tf.matmul(tf.square(inputs), self.a) + tf.matmul(inputs, self.b) + self.c)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "units": self.units,
-            "activation": tf.keras.activations.serialize(self.activation),
-        }
 
 
 @tf.keras.utils.register_keras_serializable(package=PACKAGE)
