@@ -12,7 +12,6 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
-from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import ExampleAnomalies, Schema
 from tfx.utils import io_utils
 
@@ -24,22 +23,20 @@ class DataValidationError(RuntimeError):
     """The data does not match the curated schema."""
 
 
-def load_anomalies(anomalies: ExampleAnomalies) -> dict[str, anomalies_pb2.Anomalies]:
-    """Split name -> the Anomalies proto ExampleValidator wrote for it."""
-    result = {}
-    for split in artifact_utils.decode_split_names(anomalies.split_names):
-        path = os.path.join(artifact_utils.get_split_uri([anomalies], split), ANOMALIES_FILE)
-        result[split] = anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
-    return result
+def split_files(uri: str, file_name: str) -> dict[str, str]:
+    """Split name -> path of `file_name` in each `<uri>/Split-<name>/` of a per-split artifact."""
+    return {
+        os.path.basename(os.path.dirname(path))[len("Split-") :]: path
+        for path in sorted(fileio.glob(os.path.join(uri, "Split-*", file_name)))
+    }
 
 
 def load_anomalies_at(uri: str) -> dict[str, anomalies_pb2.Anomalies]:
-    """The same, from an artifact directory alone (`<uri>/Split-<name>/SchemaDiff.pb`)."""
-    result = {}
-    for path in sorted(fileio.glob(os.path.join(uri, "Split-*", ANOMALIES_FILE))):
-        split = os.path.basename(os.path.dirname(path))[len("Split-") :]
-        result[split] = anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
-    return result
+    """Split name -> the Anomalies proto ExampleValidator wrote for it, read from `<uri>/Split-*/`."""
+    return {
+        split: anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
+        for split, path in split_files(uri, ANOMALIES_FILE).items()
+    }
 
 
 def _one_line(text: str) -> str:
@@ -79,7 +76,7 @@ def DataGate(
     validated_schema: OutputArtifact[Schema],
 ) -> None:
     """Fails on any anomaly; otherwise passes the schema on as `validated_schema`."""
-    summary = anomaly_summary(load_anomalies(anomalies))
+    summary = anomaly_summary(load_anomalies_at(anomalies.uri))
     if summary:
         raise DataValidationError(gate_message(summary))
     # fileio rather than shutil: on a cluster the artifacts live in a bucket.

@@ -107,8 +107,13 @@ def _load_schema(path: str):
     try:
         return tfdv.load_schema_text(path)
     except Exception as error:  # noqa: BLE001 - text_format raises several types
-        reason = " ".join(str(error).split())[:300]
-        raise UsageError(f"schema file {path} does not parse: {reason}; fix it or draft a new one") from error
+        raise UsageError(
+            f"schema file {path} does not parse: {_one_line(error)}; fix it or draft a new one"
+        ) from error
+
+
+def _one_line(error: Exception, limit: int = 300) -> str:
+    return " ".join(str(error).split())[:limit]
 
 
 def _pipeline_name(data_root: str) -> str:
@@ -167,15 +172,9 @@ def config_from_args(args):
     if values is not None:
         changes["num_classes"] = distinct if task == CLASSIFICATION else None
 
-    for option, field in [
-        ("min_accuracy", "min_accuracy"),
-        ("max_accuracy_drop", "max_accuracy_drop"),
-        ("min_auc", "min_auc"),
-        ("max_rmse", "max_rmse"),
-        ("max_rmse_increase", "max_rmse_increase"),
-    ]:
-        if getattr(args, option) is not None:
-            changes[field] = getattr(args, option)
+    for gate in ("min_accuracy", "max_accuracy_drop", "min_auc", "max_rmse", "max_rmse_increase"):
+        if getattr(args, gate) is not None:
+            changes[gate] = getattr(args, gate)
     rmse_note = ""
     if task != CLASSIFICATION and args.max_rmse is None and defaults.max_rmse is None:
         if values is None:
@@ -287,8 +286,10 @@ def command_run(args) -> int:
             err.write(f"error: {error}\n")
             return 1
         except Exception as error:  # noqa: BLE001 - the traceback is in the log file
-            reason = " ".join(str(error).split())[:300]
-            err.write(f"error: the pipeline failed: {type(error).__name__}: {reason}. Full log: {log_path}\n")
+            where = f"component {', '.join(progress.unfinished)}" if progress.unfinished else "the pipeline"
+            err.write(
+                f"error: {where} failed: {type(error).__name__}: {_one_line(error)}. Full log: {log_path}\n"
+            )
             return 1
         print_summary(out, summary, config, progress.durations)
     return 0

@@ -14,6 +14,7 @@ from absl import logging as absl_logging
 
 # LocalDagRunner says "Component X is running.", BeamDagRunner "node X is running.".
 _EVENT = re.compile(r"^(?:Component|node) (\S+) is (running|finished)\.$")
+_LOG_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 class ComponentProgress(logging.Handler):
@@ -64,7 +65,7 @@ def captured_output(log_path: str, quiet: bool = True):
     sys.stderr.flush()
     if not quiet:
         handler = logging.FileHandler(log_path)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_LOG_FORMAT)
         progress = ComponentProgress(sys.stdout)
         root.addHandler(handler)
         root.addHandler(progress)
@@ -85,7 +86,7 @@ def captured_output(log_path: str, quiet: bool = True):
     progress = ComponentProgress(console)
     # Python logging (TFX, absl, Beam) into the log file, now behind stderr.
     to_log = logging.StreamHandler(sys.stderr)
-    to_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_log.setFormatter(_LOG_FORMAT)
     root.addHandler(to_log)
     root.addHandler(progress)
     try:

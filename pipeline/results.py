@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import glob
-import os
 from dataclasses import dataclass, field
 
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 
-from components.data_gate import anomaly_summary, load_anomalies_at
+from components.data_gate import anomaly_summary, load_anomalies_at, split_files
 
 
 def examples_per_split(statistics_uri: str) -> dict[str, int]:
-    counts = {}
-    for path in sorted(glob.glob(os.path.join(statistics_uri, "Split-*", "FeatureStats.pb"))):
-        split = os.path.basename(os.path.dirname(path))[len("Split-") :]
-        counts[split] = int(tfdv.load_stats_binary(path).datasets[0].num_examples)
-    return counts
+    return {
+        split: int(tfdv.load_stats_binary(path).datasets[0].num_examples)
+        for split, path in split_files(statistics_uri, "FeatureStats.pb").items()
+    }
 
 
 def anomalies(anomalies_uri: str) -> dict[str, str]:

@@ -21,14 +21,6 @@ class RunSummary:
     # node id -> output key -> artifact URI (cached nodes included: they point at the reused artifacts)
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    @property
-    def executed(self) -> set[str]:
-        return {n for n, s in self.node_states.items() if s == "COMPLETE"}
-
-    @property
-    def cached(self) -> set[str]:
-        return {n for n, s in self.node_states.items() if s == "CACHED"}
-
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     config = metadata_store_pb2.ConnectionConfig()
