@@ -29,16 +29,17 @@ class ServingCheckError(RuntimeError):
     """The candidate model cannot serve requests."""
 
 
-def serving_requests(examples: Examples, label_key: str, count: int) -> list[bytes]:
-    """Up to `count` serialized eval examples without the label, in file order (deterministic)."""
+def serving_requests(examples: Examples, labels: list[str], count: int) -> list[bytes]:
+    """Up to `count` serialized eval examples without the labels, in file order (deterministic)."""
     splits = artifact_utils.decode_split_names(examples.split_names)
     split = "eval" if "eval" in splits else splits[0]
     files = sorted(tf.io.gfile.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*")))
     requests = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(count):
         example = tf.train.Example.FromString(record.numpy())
-        if label_key in example.features.feature:
-            del example.features.feature[label_key]
+        for label in labels:
+            if label in example.features.feature:
+                del example.features.feature[label]
         # Deterministic: map order would otherwise vary between processes, and so would the pushed files.
         requests.append(example.SerializeToString(deterministic=True))
     return requests
@@ -99,12 +100,15 @@ def ServingCheck(
     model: InputArtifact[Model],
     examples: InputArtifact[Examples],
     blessing: OutputArtifact[InfraBlessing],
-    label_key: Parameter[str],
+    label_keys: Parameter[str],
     num_requests: Parameter[int] = 10,
 ) -> None:
-    """Blesses a model that serves label-free requests; raises ServingCheckError otherwise."""
+    """Blesses a model that serves label-free requests; raises ServingCheckError otherwise.
+
+    `label_keys`: a JSON list of the label columns (several for a multi-output model).
+    """
     model_dir = path_utils.serving_model_path(model.uri)
-    requests = serving_requests(examples, label_key, num_requests)
+    requests = serving_requests(examples, json.loads(label_keys), num_requests)
     found = problems(probe_model(model_dir, requests), len(requests))
     if found:
         raise ServingCheckError(

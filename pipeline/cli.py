@@ -12,7 +12,7 @@ import time
 
 DEFAULT_TRAIN_STEPS = 300
 # Names only: importing pipeline.tasks would pull in TensorFlow before the output is captured.
-TASKS = ("penguin_species", "penguin_body_mass")
+TASKS = ("penguin_species", "penguin_body_mass", "penguin_multi")
 DEFAULT_TASK = "penguin_species"
 
 
@@ -194,16 +194,27 @@ def config_from_args(args):
 
 
 def gate_description(config) -> str:
-    if config.is_regression:
+    """One line per model head: what the Evaluator requires of it."""
+    return "\n".join(
+        _head_gate(config, label, task, main=label == config.label_key)
+        for label, task in config.labels.items()
+    )
+
+
+def _head_gate(config, label: str, task: str, main: bool) -> str:
+    from trainer_module.features import REGRESSION
+
+    if task == REGRESSION:
         bound = f"RMSE <= {config.max_rmse:.4g}" if config.max_rmse is not None else "no absolute RMSE bound"
         return (
-            f"regression gate on {config.label_key!r}: {bound}; RMSE at most {config.max_rmse_increase:g} "
+            f"regression gate on {label!r}: {bound}; RMSE at most {config.max_rmse_increase:g} "
             "above and mean absolute error no worse than the last blessed model's"
         )
-    classes = f"{config.num_classes} classes" if config.num_classes else "classes"
-    auc = f", AUC >= {config.min_auc:g}" if config.is_binary else ""
+    num_classes = config.num_classes if main else None
+    classes = f"{num_classes} classes" if num_classes else "classes"
+    auc = f", AUC >= {config.min_auc:g}" if num_classes == 2 else ""
     return (
-        f"classification gate on {config.label_key!r} ({classes}): accuracy >= {config.min_accuracy:g}{auc}; "
+        f"classification gate on {label!r} ({classes}): accuracy >= {config.min_accuracy:g}{auc}; "
         f"at most {config.max_accuracy_drop:g} below the last blessed model's accuracy"
     )
 
@@ -231,17 +242,18 @@ def print_summary(out, summary, config, durations: dict[str, float]) -> None:
     if "anomalies" in outputs.get("ExampleValidator", {}):
         found = results.anomalies(outputs["ExampleValidator"]["anomalies"])
         out.write(f"Anomalies: {len(found) or 'none'}\n")
-    out.write(f"Gate:      {gate_description(config)}\n")
+    gates = gate_description(config).replace("\n", "\n           ")
+    out.write(f"Gate:      {gates}\n")
     if "evaluation" in outputs.get("Evaluator", {}):
         evaluation = results.evaluation(outputs["Evaluator"]["evaluation"])
-        for name in GATED_METRICS:
-            if name in evaluation.candidate:
-                line = f"  {name:<28} {evaluation.candidate[name]:.4f}"
-                if name in evaluation.baseline:
-                    line += (
-                        f"   baseline {evaluation.baseline[name]:.4f} (change {evaluation.diff[name]:+.4f})"
-                    )
-                out.write(line + "\n")
+        # A multi-output model's metrics are named "<output>/<metric>".
+        gated = sorted(name for name in evaluation.candidate if name.rsplit("/", 1)[-1] in GATED_METRICS)
+        width = max((len(name) for name in gated), default=0)
+        for name in gated:
+            line = f"  {name:<{width}}  {evaluation.candidate[name]:.4f}"
+            if name in evaluation.baseline:
+                line += f"   baseline {evaluation.baseline[name]:.4f} (change {evaluation.diff[name]:+.4f})"
+            out.write(line + "\n")
         for failure in evaluation.failures:
             out.write(f"  failed: {failure}\n")
     if summary.blessed and summary.pushed_destination:

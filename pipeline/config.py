@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt"
 
 # The catalogue models the tabular Trainer (trainer_module/run.py) builds.
-PIPELINE_MODELS = ("mlp", "quadratic_mlp", "wide_and_deep")
+PIPELINE_MODELS = ("mlp", "quadratic_mlp", "wide_and_deep", "multi_output")
 
 # in_memory: on 2 cores and small data, multi_processing is 2-3x slower (worker start-up dominates).
 LOCAL_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
@@ -39,6 +39,10 @@ class PipelineConfig:
     label_key: str = "species"
     task: str = CLASSIFICATION
     num_classes: int | None = 3  # when known; 2 adds an AUC gate
+    # A second label makes a two-headed model (trainer model `multi_output`), each head with its own loss,
+    # metrics, serving outputs and Evaluator gate (the gate of its task below).
+    second_label_key: str | None = None
+    second_task: str = REGRESSION
     slice_features: tuple[str, ...] = ("island",)
 
     train_steps: int = 300
@@ -84,10 +88,26 @@ class PipelineConfig:
             )
         if self.trainer.model == "wide_and_deep" and self.task != CLASSIFICATION:
             raise ValueError("model 'wide_and_deep' is wired for classification; use mlp or quadratic_mlp")
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        for task in (self.task, self.second_task):
+            if task not in TASKS:
+                raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+        if (self.second_label_key is not None) != (self.trainer.model == "multi_output"):
+            raise ValueError(
+                "model 'multi_output' and a second label go together: set both second_label_key and "
+                "trainer.model='multi_output', or neither"
+            )
+        if self.second_label_key == self.label_key:
+            raise ValueError(f"the second label must differ from the first, both are {self.label_key!r}")
         if self.num_classes is not None and self.num_classes < 2 and self.task == CLASSIFICATION:
             raise ValueError(f"a classification label needs at least 2 classes, got {self.num_classes!r}")
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """label -> task of each model head, the main label first."""
+        labels = {self.label_key: self.task}
+        if self.second_label_key is not None:
+            labels[self.second_label_key] = self.second_task
+        return labels
 
     @property
     def is_regression(self) -> bool:

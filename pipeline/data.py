@@ -7,10 +7,10 @@ from pathlib import Path
 PENGUINS_FILE = "penguins.csv"
 
 
-def write_penguins_csv(data_dir: str | Path, label: str | None = None) -> Path:
+def write_penguins_csv(data_dir: str | Path, labels: tuple[str, ...] = ()) -> Path:
     """Writes the 344-row penguins table (missing values left empty) into `data_dir` if not there yet.
 
-    Rows without a value for `label` are left out: a training example needs its label.
+    Rows without a value for one of `labels` are left out: a training example needs its labels.
     """
     path = Path(data_dir) / PENGUINS_FILE
     if path.exists():
@@ -20,8 +20,8 @@ def write_penguins_csv(data_dir: str | Path, label: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".csv.tmp")
     table = load_penguins()
-    if label is not None:
-        table = table.dropna(subset=[label])
+    if labels:
+        table = table.dropna(subset=list(labels))
     table.to_csv(tmp, index=False)
     # Renamed into place so that an interrupted write never leaves a truncated CSV for ExampleGen.
     tmp.replace(path)

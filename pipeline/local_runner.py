@@ -23,7 +23,7 @@ def run_pipeline(config: PipelineConfig, orchestrator: str = "local") -> RunSumm
     if orchestrator not in ORCHESTRATORS:
         raise ValueError(f"orchestrator must be one of {', '.join(ORCHESTRATORS)}, got {orchestrator!r}")
     if config.uses_default_data:
-        write_penguins_csv(config.data_dir, label=config.label_key)
+        write_penguins_csv(config.data_dir, labels=tuple(config.labels))
     Path(config.output_root).mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(config, connection)

@@ -31,7 +31,7 @@ from components.data_gate import DataGate
 from components.schema_importer import VersionedImportSchemaGen
 from components.serving_check import ServingCheck
 from pipeline.config import PipelineConfig
-from trainer_module.features import transformed_name
+from trainer_module.features import REGRESSION, output_key, prediction_name, transformed_name
 
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
 
@@ -53,7 +53,7 @@ def _change(direction, allowed: float) -> tfma.GenericChangeThreshold:
     return tfma.GenericChangeThreshold(direction=direction, absolute={"value": allowed + 1e-10})
 
 
-def classification_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
+def classification_metrics(config: PipelineConfig, num_classes: int | None) -> list[tfma.MetricsSpec]:
     higher = tfma.MetricDirection.HIGHER_IS_BETTER
     accuracy = tfma.MetricConfig(
         class_name="SparseCategoricalAccuracy",
@@ -62,21 +62,19 @@ def classification_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
             change_threshold=_change(higher, config.max_accuracy_drop),
         ),
     )
-    metrics = [tfma.MetricConfig(class_name="ExampleCount"), accuracy]
-    if config.num_classes:
+    metrics = [accuracy]
+    if num_classes:
         # The project's own Keras metric, computed by TFMA on the served outputs.
-        average = "binary" if config.num_classes == 2 else "macro"
+        average = "binary" if num_classes == 2 else "macro"
         metrics.append(
             tfma.MetricConfig(
                 class_name="ClassF1Score",
                 module="trainer_module.metrics",
-                config=json.dumps(
-                    {"average": average, "num_classes": config.num_classes, "name": "f1_score"}
-                ),
+                config=json.dumps({"average": average, "num_classes": num_classes, "name": "f1_score"}),
             )
         )
     specs = [tfma.MetricsSpec(metrics=metrics)]
-    if config.is_binary:
+    if num_classes == 2:
         # The model outputs one probability per class; AUC is that of class index 1 against the rest.
         auc = tfma.MetricConfig(
             class_name="AUC",
@@ -99,7 +97,6 @@ def regression_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
     return [
         tfma.MetricsSpec(
             metrics=[
-                tfma.MetricConfig(class_name="ExampleCount"),
                 tfma.MetricConfig(class_name="RootMeanSquaredError", per_slice_thresholds=rmse_threshold),
                 tfma.MetricConfig(
                     class_name="MeanAbsoluteError",
@@ -110,26 +107,48 @@ def regression_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
     ]
 
 
+def _head_metrics(config: PipelineConfig, task: str, num_classes: int | None) -> list[tfma.MetricsSpec]:
+    if task == REGRESSION:
+        return regression_metrics(config)
+    return classification_metrics(config, num_classes)
+
+
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """The task's metrics overall and per slice; the thresholds gate the overall slice."""
-    if config.is_regression:
-        # Regression models are scored on the raw label, in its own units.
-        label_key, prediction_key, metrics = config.label_key, "predictions", regression_metrics(config)
+    """Each head's metrics overall and per slice; the thresholds gate the overall slice.
+
+    A classification head is scored on the transformed label (the class index); a regression head on the
+    raw label, in its own units. With several heads, each output has its label, prediction and metrics.
+    """
+    if len(config.labels) == 1:
+        label, task = config.label_key, config.task
+        model_spec = dict(
+            label_key=label if task == REGRESSION else transformed_name(label),
+            prediction_key=prediction_name(task),
+        )
+        metrics_specs = _head_metrics(config, task, config.num_classes)
     else:
-        label_key = transformed_name(config.label_key)
-        prediction_key, metrics = "probabilities", classification_metrics(config)
+        # TFMA finds each output's predictions under its output name: the serving output scored.
+        label_keys, metrics_specs = {}, []
+        for label, task in config.labels.items():
+            output = output_key(label, prediction_name(task), prefixed=True)
+            label_keys[output] = label if task == REGRESSION else transformed_name(label)
+            num_classes = config.num_classes if label == config.label_key else None
+            for spec in _head_metrics(config, task, num_classes):
+                spec.output_names.append(output)
+                metrics_specs.append(spec)
+        model_spec = dict(label_keys=label_keys)
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
                 signature_name="serving_default",
-                label_key=label_key,
-                prediction_key=prediction_key,
                 preprocessing_function_names=["transform_features"],
+                **model_spec,
             )
         ],
         slicing_specs=[tfma.SlicingSpec()]
         + [tfma.SlicingSpec(feature_keys=[feature]) for feature in config.slice_features],
-        metrics_specs=metrics,
+        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")])]
+        + metrics_specs,
         # Only the metrics above: the model's compiled metrics may refer to training-only outputs.
         options=tfma.Options(include_default_metrics=BoolValue(value=False)),
     )
@@ -159,11 +178,7 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> 
     )
     validated_schema = data_gate.outputs["validated_schema"]
 
-    code_config = {
-        "label_key": config.label_key,
-        "task": config.task,
-        "code_fingerprint": config.code_fingerprint,
-    }
+    code_config = {"labels": list(config.labels.items()), "code_fingerprint": config.code_fingerprint}
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=validated_schema,
@@ -195,7 +210,7 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> 
         serving_check = ServingCheck(
             model=trainer.outputs["model"],
             examples=example_gen.outputs["examples"],
-            label_key=config.label_key,
+            label_keys=json.dumps(list(config.labels)),
         )
         pusher = Pusher(
             # The serving check's copy of the model, with TF Serving warm-up requests added.

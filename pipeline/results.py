@@ -33,9 +33,12 @@ class Evaluation:
 
 
 def _metric_name(key) -> str:
+    """E.g. `sparse_categorical_accuracy`, `auc[class 1]`, or `body_mass_g/root_mean_squared_error` for an
+    output of a multi-output model."""
+    name = f"{key.output_name}/{key.name}" if key.output_name else key.name
     if key.HasField("sub_key") and key.sub_key.HasField("class_id"):
-        return f"{key.name}[class {key.sub_key.class_id.value}]"
-    return key.name
+        return f"{name}[class {key.sub_key.class_id.value}]"
+    return name
 
 
 def _describe_failure(failure) -> str:

@@ -55,6 +55,29 @@ TASKS = {
             ),
         ),
     ),
+    "penguin_multi": Task(
+        "species and body mass from one functional model with two named heads (species: softmax, "
+        "crossentropy, accuracy, F1; body_mass_g: grams, Huber loss, RMSE, MAE), each gated by the Evaluator",
+        dict(
+            pipeline_name="penguin_multi",
+            schema_path=str(REPO_ROOT / "schemas" / "penguin_multi" / "schema.pbtxt"),
+            label_key="species",
+            task=CLASSIFICATION,
+            num_classes=3,
+            second_label_key="body_mass_g",
+            second_task=REGRESSION,
+            slice_features=("island",),
+            max_rmse=450.0,
+            max_rmse_increase=25.0,
+            trainer=TrainerConfig(
+                model="multi_output",
+                units=32,
+                loss="huber",
+                huber_threshold=250.0,
+                callbacks=("tensorboard", "early_stopping"),
+            ),
+        ),
+    ),
 }
 DEFAULT_TASK = "penguin_species"
 

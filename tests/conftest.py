@@ -99,3 +99,16 @@ def body_mass_run(tmp_path_factory) -> RunRecord:
 @pytest.fixture(scope="session")
 def crippled_body_mass_run(body_mass_run) -> RunRecord:
     return run(dataclasses.replace(body_mass_run.config, train_steps=1))
+
+
+@pytest.fixture(scope="session")
+def multi_run(tmp_path_factory) -> RunRecord:
+    """The two-headed species + body mass task on a fresh output root."""
+    from pipeline.tasks import task_config
+
+    return run(task_config("penguin_multi", output_root=str(tmp_path_factory.mktemp("multi"))))
+
+
+@pytest.fixture(scope="session")
+def crippled_multi_run(multi_run) -> RunRecord:
+    return run(dataclasses.replace(multi_run.config, train_steps=1))

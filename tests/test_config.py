@@ -95,3 +95,15 @@ def test_a_model_the_pipeline_cannot_train_fails_at_construction():
         ValueError, match="model 'resnet' is a library model .*valid choices: mlp, quadratic_mlp"
     ):
         PipelineConfig(trainer=TrainerConfig(model="resnet"))
+
+
+def test_a_second_label_and_the_multi_output_model_go_together():
+    with pytest.raises(ValueError, match="multi_output' and a second label go together"):
+        PipelineConfig(second_label_key="body_mass_g")
+    with pytest.raises(ValueError, match="multi_output' and a second label go together"):
+        PipelineConfig(trainer=TrainerConfig(model="multi_output"))
+    with pytest.raises(ValueError, match="must differ"):
+        PipelineConfig(second_label_key="species", trainer=TrainerConfig(model="multi_output"))
+    config = PipelineConfig(second_label_key="body_mass_g", trainer=TrainerConfig(model="multi_output"))
+    assert config.labels == {"species": "classification", "body_mass_g": "regression"}
+    assert list(config.labels) == ["species", "body_mass_g"]  # the main label first

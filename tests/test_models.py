@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from trainer_module.config import TrainerConfig
-from trainer_module.models import build_classifier
+from trainer_module.models import Head, build_classifier, build_multi_head_model
 
 
 def toy_data(n=256, seed=0):
@@ -64,3 +64,35 @@ def test_quadratic_mlp_uses_simple_quadratic_hidden_layers():
 
     model = build_classifier(["x_xf"], {}, num_classes=2, config=TrainerConfig(model="quadratic_mlp"))
     assert isinstance(model.get_layer("hidden_0"), SimpleQuadratic)
+
+
+def test_multi_head_model_has_one_loss_and_metrics_per_named_output():
+    tf.keras.utils.set_random_seed(2)
+    heads = [
+        Head("species", "classification", num_classes=3),
+        Head("mass", "regression", label_mean=4000.0, label_stddev=800.0),
+    ]
+    config = TrainerConfig(
+        model="multi_output", units=16, loss="huber", huber_threshold=250.0, learning_rate=0.02
+    )
+    model = build_multi_head_model(["x_xf"], {"c_xf": 3}, heads, config)
+    assert sorted(model.output_names) == ["mass", "species"]
+    assert type(model.loss["mass"]).__name__ == "Huber" and model.loss["mass"].threshold == 250.0
+    assert isinstance(model.loss["species"], tf.keras.losses.SparseCategoricalCrossentropy)
+    assert model.compiled_loss._loss_weights["mass"] == pytest.approx(1 / 800.0**2)
+
+    features, label = toy_data(512)
+    mass = (4000.0 + 800.0 * features["x_xf"]).astype("float32")  # grams, linear in x
+    history = model.fit(features, {"species": label, "mass": mass}, epochs=40, batch_size=64, verbose=0)
+    results = {k: v[-1] for k, v in history.history.items()}
+    assert results["species_accuracy"] >= 0.9
+    assert results["mass_rmse"] < 200  # grams; the label's spread is 800
+    assert {"species_f1_score", "mass_mae"} <= set(results)
+    predictions = model.predict(features, verbose=0)
+    assert predictions["species"].shape == (512, 3)
+    assert 1500 < float(np.median(predictions["mass"])) < 6500  # in grams, not standardized units
+
+
+def test_multi_head_model_needs_two_heads():
+    with pytest.raises(ValueError, match="at least 2 heads"):
+        build_multi_head_model(["x_xf"], {}, [Head("y", "classification", num_classes=2)], TrainerConfig())

@@ -56,12 +56,50 @@ def test_evaluator_thresholds_come_from_the_config(config):
     eval_config = json_format.Parse(
         nodes(strict)["Evaluator"].exec_properties["eval_config"], tfma.EvalConfig()
     )
-    (gate,) = eval_config.metrics_specs[0].metrics[1].per_slice_thresholds
+    (gate,) = eval_config.metrics_specs[1].metrics[0].per_slice_thresholds
     assert [list(s.feature_keys) for s in gate.slicing_specs] == [[]]  # the overall slice only
     threshold = gate.threshold
     assert threshold.value_threshold.lower_bound.value == 0.95
     assert threshold.change_threshold.absolute.value == pytest.approx(-0.02)
     assert [list(s.feature_keys) for s in eval_config.slicing_specs] == [[], ["island"]]
+
+
+def parsed_eval_config(config):
+    import tensorflow_model_analysis as tfma
+    from google.protobuf import json_format
+
+    return json_format.Parse(nodes(config)["Evaluator"].exec_properties["eval_config"], tfma.EvalConfig())
+
+
+def test_a_two_headed_model_is_evaluated_and_gated_per_output(tmp_path):
+    from pipeline.tasks import task_config
+
+    config = task_config("penguin_multi", output_root=str(tmp_path))
+    evaluated = parsed_eval_config(config)
+    (model_spec,) = evaluated.model_specs
+    # TFMA reads each output's predictions from the serving output of that name.
+    assert dict(model_spec.label_keys) == {
+        "species_probabilities": "species_xf",  # the class index from the transform graph
+        "body_mass_g_predictions": "body_mass_g",  # grams, as served
+    }
+    gates = {
+        (spec.output_names[0], metric.class_name): metric.per_slice_thresholds[0].threshold
+        for spec in evaluated.metrics_specs
+        for metric in spec.metrics
+        if metric.per_slice_thresholds
+    }
+    assert (
+        gates[("species_probabilities", "SparseCategoricalAccuracy")].value_threshold.lower_bound.value == 0.9
+    )
+    rmse = gates[("body_mass_g_predictions", "RootMeanSquaredError")]
+    assert rmse.value_threshold.upper_bound.value == 450
+    assert rmse.change_threshold.absolute.value == pytest.approx(25)
+
+    components = nodes(config)
+    labels = [["species", "classification"], ["body_mass_g", "regression"]]
+    assert custom_config(components["Transform"])["labels"] == labels
+    assert custom_config(components["Trainer"])["labels"] == labels
+    assert json.loads(components["ServingCheck"].exec_properties["label_keys"]) == ["species", "body_mass_g"]
 
 
 def test_pusher_needs_both_blessings_and_uses_the_atomic_executor(config):

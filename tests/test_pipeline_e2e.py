@@ -31,7 +31,7 @@ ALL_NODES = {
 UPSTREAM_OF_EVALUATOR = ALL_NODES - {"latest_blessed_model_resolver", "Evaluator", "ServingCheck", "Pusher"}
 
 
-def query_served_model(config, model_dir: str, label: str = "species") -> dict:
+def query_served_model(config, model_dir: str, *labels: str) -> dict:
     """Runs tests/serving_client.py in a fresh process, outside the repository, on the eval split."""
     examples = os.path.join(config.pipeline_root, "CsvExampleGen", "examples", "*", "Split-eval", "*")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -41,7 +41,7 @@ def query_served_model(config, model_dir: str, label: str = "species") -> dict:
             str(REPO_ROOT / "tests" / "serving_client.py"),
             model_dir,
             examples,
-            label,
+            *(labels or ("species",)),
         ],
         capture_output=True,
         text=True,
@@ -148,7 +148,7 @@ def test_a_model_that_cannot_serve_is_not_pushed(crippled_run, unservable_run):
 def test_body_mass_regression_serves_grams_within_its_gate(body_mass_run):
     summary = body_mass_run.summary
     assert summary.blessed is True and summary.pushed_destination
-    result = query_served_model(body_mass_run.config, summary.pushed_destination, label="body_mass_g")
+    result = query_served_model(body_mass_run.config, summary.pushed_destination, "body_mass_g")
     assert result["project_imported"] == []
     assert result["rmse"] < 450  # grams, the task's gate; the label's standard deviation is about 800
     low, high = result["prediction_range"]
@@ -159,6 +159,45 @@ def test_body_mass_crippled_candidate_is_not_blessed(body_mass_run, crippled_bod
     assert crippled_body_mass_run.summary.node_states["Trainer"] == "COMPLETE"
     assert crippled_body_mass_run.summary.blessed is False
     assert crippled_body_mass_run.serving_versions == body_mass_run.serving_versions
+
+
+def test_two_headed_model_serves_both_outputs_within_their_gates(multi_run):
+    summary = multi_run.summary
+    assert summary.node_states == {node: "COMPLETE" for node in ALL_NODES}
+    assert summary.blessed is True and summary.pushed_destination
+    result = query_served_model(multi_run.config, summary.pushed_destination, "species", "body_mass_g")
+    assert result["project_imported"] == []
+    assert result["outputs"] == [
+        "body_mass_g_predictions",
+        "species_class_ids",
+        "species_classes",
+        "species_probabilities",
+    ]
+    species, mass = result["heads"]["species"], result["heads"]["body_mass_g"]
+    assert species["accuracy"] >= 0.9 and species["classes_seen"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert mass["rmse"] < 450  # grams, the task's gate
+    assert 2500 < mass["prediction_range"][0] < mass["prediction_range"][1] < 6500
+
+    from pipeline.results import evaluation
+
+    evaluated = evaluation(summary.outputs["Evaluator"]["evaluation"])
+    assert evaluated.candidate["species_probabilities/sparse_categorical_accuracy"] >= 0.9
+    assert evaluated.candidate["species_probabilities/f1_score"] >= 0.85
+    assert evaluated.candidate["body_mass_g_predictions/root_mean_squared_error"] < 450
+    assert evaluated.candidate["body_mass_g_predictions/mean_absolute_error"] < 400
+
+
+def test_two_headed_crippled_candidate_is_not_blessed_and_the_failed_outputs_are_named(
+    multi_run, crippled_multi_run
+):
+    assert crippled_multi_run.summary.node_states["Trainer"] == "COMPLETE"
+    assert crippled_multi_run.summary.blessed is False
+    assert crippled_multi_run.serving_versions == multi_run.serving_versions
+
+    from pipeline.results import evaluation
+
+    failures = evaluation(crippled_multi_run.summary.outputs["Evaluator"]["evaluation"]).failures
+    assert any(f.startswith("body_mass_g_predictions/root_mean_squared_error") for f in failures), failures
 
 
 def test_training_logs_show_the_catalogue_at_work(first_run):

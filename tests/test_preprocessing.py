@@ -24,8 +24,7 @@ ROWS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def transformed(tmp_path_factory):
+def run_transform(tmp_path_factory, custom_config: dict):
     schema = tfdv.load_schema_text(str(DEFAULT_SCHEMA))
     spec = schema_utils.schema_as_feature_spec(schema).feature_spec
     spec = {k: v for k, v in spec.items() if k in ROWS[0]}
@@ -33,10 +32,21 @@ def transformed(tmp_path_factory):
     output_dir = str(tmp_path_factory.mktemp("tft"))
     with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft_tmp"))):
         (rows, _), transform_fn = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
-            lambda inputs: preprocessing_fn(inputs, {"label_key": "species"})
+            lambda inputs: preprocessing_fn(inputs, custom_config)
         )
         _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
     return rows, tft.TFTransformOutput(output_dir)
+
+
+@pytest.fixture(scope="module")
+def transformed(tmp_path_factory):
+    return run_transform(tmp_path_factory, {"label_key": "species"})
+
+
+@pytest.fixture(scope="module")
+def two_labels(tmp_path_factory):
+    """A classification label that is not the first column and a regression label."""
+    return run_transform(tmp_path_factory, {"labels": [["island", "classification"], ["year", "regression"]]})
 
 
 def column(rows, name):
@@ -78,3 +88,13 @@ def test_transformed_features_have_fixed_shapes(transformed):
     assert spec["bill_length_mm_xf"] == tf.io.FixedLenFeature([1], tf.float32)
     assert spec["island_xf"] == tf.io.FixedLenFeature([1], tf.int64)
     assert spec["species_xf"] == tf.io.FixedLenFeature([1], tf.int64)
+
+
+def test_every_label_is_transformed_by_its_task(two_labels):
+    rows, output = two_labels
+    classes = [v.decode() for v in output.vocabulary_by_name(LABEL_VOCABULARY)]
+    assert classes == ["Biscoe", "Dream"]  # the first label has the `label` vocabulary
+    assert column(rows, "island_xf") == [0, 0, 1, 0]
+    assert column(rows, "year_xf") == [2007, 2008, 2009, 2008]  # a regression label keeps its units
+    species = [v.decode() for v in output.vocabulary_by_name(vocabulary_name("species"))]
+    assert species == ["Adelie", "Gentoo"]  # no longer a label: an ordinary categorical feature

@@ -63,7 +63,7 @@ def check(tmp_path, model, examples):
     ServingCheck.EXECUTOR_SPEC.executor_class().Do(
         {"model": [model], "examples": [examples]},
         {"blessing": [blessing]},
-        {"label_key": "y", "num_requests": 5},
+        {"label_keys": '["y"]', "num_requests": 5},
     )
     return blessing
 

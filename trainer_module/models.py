@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import tensorflow as tf
 
 from trainer_module.config import TrainerConfig
+from trainer_module.features import REGRESSION
 from trainer_module.layers import (
     Denormalize,
     SimpleDense,
@@ -113,10 +116,10 @@ def build_classifier(
     inputs, x = _inputs_and_body(numeric_features, categorical_features, config)
     outputs = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     model = tf.keras.Model(inputs=inputs, outputs=outputs)
-    metrics = [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    metrics.append(F1Score(average="binary" if num_classes == 2 else "macro", num_classes=num_classes))
     model.compile(
-        optimizer=build_optimizer(config), loss=build_loss(config, "classification"), metrics=metrics
+        optimizer=build_optimizer(config),
+        loss=build_loss(config, "classification"),
+        metrics=_classification_metrics(num_classes),
     )
     return model
 
@@ -150,6 +153,16 @@ def _positive_int(name: str, value) -> int:
     return value
 
 
+def _multi_output_trunk(x, units: int, branch_units: int):
+    """The catalogue's multi-output topology: Dense -> Dense (head 1 reads it), a Dense branch (head 2)."""
+    first = tf.keras.layers.Dense(_positive_int("units", units), activation="relu", name="dense_1")(x)
+    second = tf.keras.layers.Dense(units, activation="relu", name="dense_2")(first)
+    branch = tf.keras.layers.Dense(
+        _positive_int("branch_units", branch_units), activation="relu", name="branch"
+    )(second)
+    return second, branch
+
+
 def build_multi_output_model(
     input_dim: int,
     units: int = 128,
@@ -163,18 +176,66 @@ def build_multi_output_model(
     Compile it with one loss and metric per output name.
     """
     inputs = tf.keras.Input(shape=(_positive_int("input_dim", input_dim),), name="features")
-    first = tf.keras.layers.Dense(_positive_int("units", units), activation="relu", name="dense_1")(inputs)
-    second = tf.keras.layers.Dense(units, activation="relu", name="dense_2")(first)
+    second, branch = _multi_output_trunk(inputs, units, branch_units)
     head_1 = tf.keras.layers.Dense(output_units[0], activation=output_activations[0], name=output_names[0])(
         second
     )
-    branch = tf.keras.layers.Dense(
-        _positive_int("branch_units", branch_units), activation="relu", name="branch"
-    )(second)
     head_2 = tf.keras.layers.Dense(output_units[1], activation=output_activations[1], name=output_names[1])(
         branch
     )
     return tf.keras.Model(inputs=inputs, outputs=[head_1, head_2], name="multi_output")
+
+
+@dataclass(frozen=True)
+class Head:
+    """One output of a multi-output model: a class distribution or a value in the label's units."""
+
+    name: str
+    task: str
+    num_classes: int | None = None  # classification
+    label_mean: float = 0.0  # regression: the label's mean and spread (see Denormalize)
+    label_stddev: float = 1.0
+
+
+def build_multi_head_model(
+    numeric_features: list[str],
+    categorical_features: dict[str, int],
+    heads: list[Head],
+    config: TrainerConfig,
+) -> tf.keras.Model:
+    """The catalogue's multi-output model over the transformed features, one named output per label.
+
+    The first head reads the shared trunk, the others its branch. Each output has its own loss and metrics:
+    crossentropy, accuracy and F1 for classes; the configured regression loss, RMSE and MAE for values. A
+    regression loss is weighted by 1 / stddev^2, which puts it on the scale of the standardized label, so
+    that grams do not drown the crossentropy.
+    """
+    if len(heads) < 2:
+        raise ValueError(f"a multi-output model needs at least 2 heads, got {len(heads)}")
+    inputs, numeric, one_hots = _encoded_inputs(numeric_features, categorical_features)
+    trunk, branch = _multi_output_trunk(_concat(numeric + one_hots, "features"), config.units, config.units)
+    outputs, losses, weights, metrics = {}, {}, {}, {}
+    for i, head in enumerate(heads):
+        x = trunk if i == 0 else branch
+        if head.task == REGRESSION:
+            standardized = SimpleDense(1, name=f"{head.name}_standardized")(x)
+            outputs[head.name] = Denormalize(head.label_mean, head.label_stddev, name=head.name)(standardized)
+            losses[head.name] = build_loss(config, REGRESSION)
+            weights[head.name] = 1.0 / head.label_stddev**2
+            metrics[head.name] = [
+                tf.keras.metrics.RootMeanSquaredError(name="rmse"),
+                tf.keras.metrics.MeanAbsoluteError(name="mae"),
+            ]
+        else:
+            outputs[head.name] = tf.keras.layers.Dense(
+                head.num_classes, activation="softmax", name=head.name
+            )(x)
+            losses[head.name] = tf.keras.losses.SparseCategoricalCrossentropy()
+            weights[head.name] = 1.0
+            metrics[head.name] = _classification_metrics(head.num_classes)
+    model = tf.keras.Model(inputs=inputs, outputs=outputs, name="multi_output")
+    model.compile(optimizer=build_optimizer(config), loss=losses, loss_weights=weights, metrics=metrics)
+    return model
 
 
 @tf.keras.utils.register_keras_serializable(package="trainer_module")

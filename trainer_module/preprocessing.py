@@ -4,8 +4,8 @@ Every raw feature is handled by its type, so a new column in the schema needs no
 - numeric (float or int): z-score; a missing value becomes 0, the training mean;
 - string: a vocabulary index; a missing value (the empty string, which tf.Transform keeps out of
   vocabularies) and a value unseen in training share the one out-of-vocabulary bucket;
-- the label (named in `custom_config["label_key"]`): for classification an index into the `label`
-  vocabulary (integer labels are treated as their decimal strings); for regression the value as a float.
+- each label (see `label_tasks`): for classification an index into its vocabulary (`label` for the main
+  label; integer labels are treated as their decimal strings); for regression the value as a float.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer_module.features import LABEL_VOCABULARY, REGRESSION, transformed_name, vocabulary_name
+from trainer_module.features import (
+    REGRESSION,
+    label_tasks,
+    label_vocabulary,
+    transformed_name,
+    vocabulary_name,
+)
 
 
 def _to_dense(x, default_value):
@@ -29,17 +35,18 @@ def _is_numeric(x) -> bool:
 
 
 def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
-    label_key = custom_config["label_key"]
+    labels = label_tasks(custom_config)
+    main_label = next(iter(labels))
     outputs = {}
     for key, x in inputs.items():
-        if key == label_key and custom_config.get("task") == REGRESSION:
+        if labels.get(key) == REGRESSION:
             outputs[transformed_name(key)] = tf.cast(_to_dense(x, 0), tf.float32)
-        elif key == label_key:
+        elif key in labels:
             label = _to_dense(x, "" if x.dtype == tf.string else 0)
             if label.dtype != tf.string:
                 label = tf.strings.as_string(label)
             outputs[transformed_name(key)] = tft.compute_and_apply_vocabulary(
-                label, vocab_filename=LABEL_VOCABULARY
+                label, vocab_filename=label_vocabulary(key, main=key == main_label)
             )
         elif _is_numeric(x):
             if isinstance(x, tf.sparse.SparseTensor):

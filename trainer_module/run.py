@@ -11,13 +11,21 @@ from tfx_bsl.public import tfxio
 from trainer_module.callbacks import build_callbacks
 from trainer_module.config import TrainerConfig
 from trainer_module.features import (
-    CLASSIFICATION,
     LABEL_VOCABULARY,
     REGRESSION,
+    label_tasks,
+    label_vocabulary,
+    safe_name,
     transformed_name,
     vocabulary_name,
 )
-from trainer_module.models import build_classifier, build_regressor, build_wide_and_deep_classifier
+from trainer_module.models import (
+    Head,
+    build_classifier,
+    build_multi_head_model,
+    build_regressor,
+    build_wide_and_deep_classifier,
+)
 from trainer_module.serving import make_serving_signatures
 
 # Categorical features get one out-of-vocabulary bucket in preprocessing.
@@ -30,25 +38,35 @@ def input_fn(
     file_pattern: list[str],
     data_accessor: DataAccessor,
     tf_transform_output: tft.TFTransformOutput,
-    label_key: str,
+    labels: list[str],
     batch_size: int,
 ) -> tf.data.Dataset:
-    """Endlessly repeating batches of (transformed features, transformed label)."""
-    return data_accessor.tf_dataset_factory(
+    """Endlessly repeating batches of (transformed features, label); with several labels, the label is a
+    dict by head name (the label's safe name), as a multi-output model takes it."""
+    label_heads = {transformed_name(label): safe_name(label) for label in labels}
+
+    def features_and_label(features):
+        features = dict(features)
+        targets = {head: features.pop(name) for name, head in label_heads.items()}
+        return features, targets if len(targets) > 1 else next(iter(targets.values()))
+
+    dataset = data_accessor.tf_dataset_factory(
         file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=transformed_name(label_key)),
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size),
         tf_transform_output.transformed_metadata.schema,
-    ).repeat()
+    )
+    return dataset.map(features_and_label).repeat()
 
 
 def model_inputs(
-    tf_transform_output: tft.TFTransformOutput, label_key: str
+    tf_transform_output: tft.TFTransformOutput, labels: list[str]
 ) -> tuple[list[str], dict[str, int]]:
     """(numeric input names, categorical input name -> cardinality) of the transformed features."""
     numeric, categorical = [], {}
     raw_names = {transformed_name(k): k for k in tf_transform_output.raw_feature_spec()}
+    label_names = {transformed_name(label) for label in labels}
     for name, spec in tf_transform_output.transformed_feature_spec().items():
-        if name == transformed_name(label_key):
+        if name in label_names:
             continue
         if spec.dtype == tf.float32:
             numeric.append(name)
@@ -58,17 +76,37 @@ def model_inputs(
     return numeric, categorical
 
 
-def label_statistics(dataset: tf.data.Dataset, batches: int = _LABEL_STATS_BATCHES) -> tuple[float, float]:
-    """Mean and standard deviation of the label over the first `batches` batches of training data."""
-    labels = tf.concat([tf.reshape(y, [-1]) for _, y in dataset.take(batches)], axis=0)
+def label_statistics(
+    dataset: tf.data.Dataset, head: str | None = None, batches: int = _LABEL_STATS_BATCHES
+) -> tuple[float, float]:
+    """Mean and standard deviation of the label (of output `head`) over the first `batches` batches."""
+    labels = tf.concat([tf.reshape(y[head] if head else y, [-1]) for _, y in dataset.take(batches)], axis=0)
     mean = float(tf.reduce_mean(labels))
     stddev = float(tf.math.reduce_std(labels))
     return mean, stddev if stddev > 0 else 1.0
 
 
-def build_model(fn_args: FnArgs, tf_transform_output, train_dataset, config: TrainerConfig, task: str):
-    label_key = fn_args.custom_config["label_key"]
-    numeric, categorical = model_inputs(tf_transform_output, label_key)
+def build_model(tf_transform_output, train_dataset, config: TrainerConfig, labels: dict[str, str]):
+    """The configured model for `labels` (label -> task, the main one first)."""
+    numeric, categorical = model_inputs(tf_transform_output, list(labels))
+    if config.model == "multi_output":
+        heads = []
+        for i, (label, task) in enumerate(labels.items()):
+            head = Head(safe_name(label), task)
+            if task == REGRESSION:
+                mean, stddev = label_statistics(train_dataset, head.name)
+                head = Head(head.name, task, label_mean=mean, label_stddev=stddev)
+            else:
+                vocabulary = label_vocabulary(label, main=i == 0)
+                head = Head(
+                    head.name, task, num_classes=tf_transform_output.vocabulary_size_by_name(vocabulary)
+                )
+            logging.info("Output %s: %s", head.name, head)
+            heads.append(head)
+        return build_multi_head_model(numeric, categorical, heads, config)
+    if len(labels) != 1:
+        raise ValueError(f"model {config.model!r} has one output; use multi_output for labels {list(labels)}")
+    task = next(iter(labels.values()))
     if task == REGRESSION:
         mean, stddev = label_statistics(train_dataset)
         logging.info("Regression label mean %.4g, standard deviation %.4g", mean, stddev)
@@ -82,33 +120,32 @@ def build_model(fn_args: FnArgs, tf_transform_output, train_dataset, config: Tra
 
 def with_label_per_output(dataset: tf.data.Dataset, model: tf.keras.Model) -> tf.data.Dataset:
     """A model with several named outputs of the same label gets the label once per output."""
-    if len(model.output_names) == 1:
+    if len(model.output_names) == 1 or isinstance(dataset.element_spec[1], dict):
         return dataset
     return dataset.map(lambda features, label: (features, {name: label for name in model.output_names}))
 
 
 def run_fn(fn_args: FnArgs) -> None:
     config = TrainerConfig.from_dict(fn_args.custom_config["trainer"])
-    label_key = fn_args.custom_config["label_key"]
-    task = fn_args.custom_config.get("task", CLASSIFICATION)
+    labels = label_tasks(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
 
     train_dataset = input_fn(
         fn_args.train_files,
         fn_args.data_accessor,
         tf_transform_output,
-        label_key,
+        list(labels),
         config.batch_size,
     )
     eval_dataset = input_fn(
         fn_args.eval_files,
         fn_args.data_accessor,
         tf_transform_output,
-        label_key,
+        list(labels),
         config.eval_batch_size,
     )
 
-    model = build_model(fn_args, tf_transform_output, train_dataset, config, task)
+    model = build_model(tf_transform_output, train_dataset, config, labels)
 
     epochs, steps_per_epoch = config.epochs_for(fn_args.train_steps)
     logging.info(
@@ -138,5 +175,5 @@ def run_fn(fn_args: FnArgs) -> None:
             )
     logging.info("Final epoch metrics: %s", {k: v[-1] for k, v in history.history.items()})
 
-    signatures = make_serving_signatures(model, tf_transform_output, label_key, task)
+    signatures = make_serving_signatures(model, tf_transform_output, labels)
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)

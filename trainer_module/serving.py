@@ -5,45 +5,63 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer_module.features import CLASSIFICATION, LABEL_VOCABULARY, REGRESSION
+from trainer_module.features import REGRESSION, label_vocabulary, output_key, safe_name
+
+
+def serving_feature_spec(raw_spec: dict, labels: dict[str, str]) -> dict:
+    """What a serving request holds: every raw feature but the labels."""
+    return {k: v for k, v in raw_spec.items() if k not in labels}
 
 
 def make_serving_signatures(
-    model: tf.keras.Model,
-    tf_transform_output: tft.TFTransformOutput,
-    label_key: str,
-    task: str = CLASSIFICATION,
+    model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput, labels: dict[str, str]
 ) -> dict:
     """Returns `serving_default` and `transform_features`, both taking serialized tf.Examples.
 
-    `serving_default` parses the raw features (the label is not expected) and applies the transform graph
-    and the model. A classifier returns `probabilities`, the predicted `class_ids` and their names
-    (`classes`); a regressor returns `predictions` in the label's units.
-    `transform_features` returns the transformed features, label included, for TFMA's Evaluator.
+    `serving_default` parses the raw features (no label is expected) and applies the transform graph and
+    the model. A classification head returns `probabilities`, the predicted `class_ids` and their names
+    (`classes`); a regression head returns `predictions` in the label's units. With several heads
+    (`labels`: label -> task, the main one first), each output is prefixed with its label, e.g.
+    `species_classes` and `body_mass_g_predictions`.
+    `transform_features` returns the transformed features, labels included, for TFMA's Evaluator.
     """
     # Attaching the layer to the model makes the SavedModel track the transform graph's resources.
     model.tft_layer = tf_transform_output.transform_features_layer()
-    if task != REGRESSION:
-        class_names = tf.constant(tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY))
-
+    main_label = next(iter(labels))
+    class_names = {
+        label: tf.constant(
+            tf_transform_output.vocabulary_by_name(label_vocabulary(label, label == main_label))
+        )
+        for label, task in labels.items()
+        if task != REGRESSION
+    }
     raw_spec = tf_transform_output.raw_feature_spec()
-    serving_spec = {k: v for k, v in raw_spec.items() if k != label_key}
+    serving_spec = serving_feature_spec(raw_spec, labels)
+
+    def head_outputs(label: str, task: str, output) -> dict:
+        key = lambda name: output_key(label, name, prefixed=len(labels) > 1)  # noqa: E731
+        if task == REGRESSION:
+            return {key("predictions"): output}
+        class_ids = tf.argmax(output, axis=1)
+        return {
+            key("probabilities"): output,
+            key("class_ids"): class_ids,
+            key("classes"): tf.gather(class_names[label], class_ids),
+        }
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
     def serve_tf_examples(serialized):
         features = tf.io.parse_example(serialized, serving_spec)
-        transformed = model.tft_layer(features)
-        outputs = model(transformed)
-        if task == REGRESSION:
-            return {"predictions": outputs}
-        # A model with an auxiliary head returns a dict; serving answers with the main head.
-        probabilities = outputs["probabilities"] if isinstance(outputs, dict) else outputs
-        class_ids = tf.argmax(probabilities, axis=1)
-        return {
-            "probabilities": probabilities,
-            "class_ids": class_ids,
-            "classes": tf.gather(class_names, class_ids),
-        }
+        outputs = model(model.tft_layer(features))
+        if len(labels) == 1:
+            # A model with an auxiliary head returns a dict; serving answers with the main head.
+            ((label, task),) = labels.items()
+            main = outputs["probabilities"] if isinstance(outputs, dict) else outputs
+            return head_outputs(label, task, main)
+        served = {}
+        for label, task in labels.items():
+            served.update(head_outputs(label, task, outputs[safe_name(label)]))
+        return served
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
     def transform_features(serialized):
