@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FEATURE",
         help="also evaluate per value of FEATURE (repeatable)",
     )
+    tuning = run.add_argument_group("hyperparameter search")
+    tuning.add_argument(
+        "--tune",
+        action="store_true",
+        help="search learning rate, layer width (and the Huber threshold) with the Tuner before training",
+    )
+    tuning.add_argument("--tune-trials", type=int, default=4, help="models tried by the search (4)")
+    tuning.add_argument("--tune-steps", type=int, default=100, help="training steps per trial (100)")
     gates = run.add_argument_group("evaluation gates")
     gates.add_argument("--min-accuracy", type=float, help="classification: lowest eval accuracy (0.9)")
     gates.add_argument(
@@ -185,7 +193,13 @@ def config_from_args(args):
         changes["slice_features"] = tuple(args.slices)
     if args.pipeline_name:
         changes["pipeline_name"] = args.pipeline_name
-    changes.update(train_steps=args.train_steps, eval_steps=args.eval_steps)
+    changes.update(
+        train_steps=args.train_steps,
+        eval_steps=args.eval_steps,
+        tune=args.tune,
+        tune_trials=args.tune_trials,
+        tune_steps=args.tune_steps,
+    )
     try:
         config = dataclasses.replace(defaults, **changes)
     except ValueError as error:

@@ -49,6 +49,12 @@ class PipelineConfig:
     eval_steps: int = 4
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
+    # Hyperparameter search (TFX Tuner, KerasTuner random search) before training: `tune_trials` models of
+    # `tune_steps` steps each; the Trainer then trains the best values for `train_steps`.
+    tune: bool = False
+    tune_trials: int = 4
+    tune_steps: int = 100
+
     # Evaluator gates. Classification: eval accuracy at least `min_accuracy` (and AUC at least `min_auc`
     # for two classes) and, once a blessed model exists, at most `max_accuracy_drop` below that baseline on
     # the same examples. Regression: RMSE at most `max_rmse` (None: no absolute bound) and at most
@@ -69,6 +75,9 @@ class PipelineConfig:
     def __post_init__(self):
         if self.train_steps <= 0:
             raise ValueError(f"train_steps must be positive, got {self.train_steps!r}")
+        for name in ("tune_trials", "tune_steps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.eval_steps <= 0:
             raise ValueError(f"eval_steps must be positive, got {self.eval_steps!r}")
         if not 0.0 <= self.min_accuracy <= 1.0:

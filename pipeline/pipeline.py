@@ -14,6 +14,7 @@ from tfx.components import (
     StatisticsGen,
     Trainer,
     Transform,
+    Tuner,
 )
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import Resolver
@@ -34,6 +35,7 @@ from pipeline.config import PipelineConfig
 from trainer_module.features import REGRESSION, output_key, prediction_name, transformed_name
 
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
+TUNER_FN = "trainer_module.tuning.tuner_fn"
 
 
 def _overall(**threshold) -> list[tfma.PerSliceMetricThreshold]:
@@ -185,14 +187,28 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> 
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=code_config,
     )
+    trainer_config = {**code_config, "trainer": config.trainer.to_dict()}
+    tuner = None
+    if config.tune:
+        tuner = Tuner(
+            tuner_fn=TUNER_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=validated_schema,
+            train_args=trainer_pb2.TrainArgs(num_steps=config.tune_steps),
+            eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
+            custom_config={**trainer_config, "tune_trials": config.tune_trials},
+        )
     trainer = Trainer(
         run_fn=config.run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=validated_schema,
+        # The Tuner's best values override the configured ones (see trainer_module.run.trainer_config).
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         train_args=trainer_pb2.TrainArgs(num_steps=config.train_steps),
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
-        custom_config={**code_config, "trainer": config.trainer.to_dict()},
+        custom_config=trainer_config,
     )
 
     baseline_resolver = Resolver(
@@ -233,6 +249,7 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> 
             example_validator,
             data_gate,
             transform,
+            *([tuner] if tuner else []),
             trainer,
             baseline_resolver,
             evaluator,

@@ -112,3 +112,12 @@ def multi_run(tmp_path_factory) -> RunRecord:
 @pytest.fixture(scope="session")
 def crippled_multi_run(multi_run) -> RunRecord:
     return run(dataclasses.replace(multi_run.config, train_steps=1))
+
+
+@pytest.fixture(scope="session")
+def tuned_body_mass_run(crippled_body_mass_run) -> RunRecord:
+    """A tiny search (2 trials of 30 steps) before training, on the body mass task's cached data stages."""
+    config = dataclasses.replace(
+        crippled_body_mass_run.config, train_steps=300, tune=True, tune_trials=2, tune_steps=30
+    )
+    return run(config)

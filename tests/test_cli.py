@@ -92,6 +92,7 @@ def test_gate_thresholds_can_be_overridden(drafted, tmp_path):
         (["--schema", "/nonexistent.pbtxt"], "schema file /nonexistent.pbtxt does not exist"),
         (["--label", "mass"], "label column 'mass' is not in the schema"),
         (["--train-steps", "-5"], "invalid configuration: train_steps must be positive, got -5"),
+        (["--tune-trials", "0"], "invalid configuration: tune_trials must be positive, got 0"),
     ],
 )
 def test_bad_arguments_are_one_line_usage_errors(argv, message, tmp_path):
@@ -164,3 +165,15 @@ def test_cli_task_names_match_the_registry():
     from pipeline import cli, tasks
 
     assert cli.TASKS == tuple(tasks.TASKS) and cli.DEFAULT_TASK == tasks.DEFAULT_TASK
+
+
+def test_multi_task_gates_both_heads_and_tune_options_reach_the_config(tmp_path):
+    config, gate = config_from_args(
+        run_args("--task", "penguin_multi", "--tune", "--tune-trials", "3", "--output-root", str(tmp_path))
+    )
+    assert config.labels == {"species": "classification", "body_mass_g": "regression"}
+    assert config.trainer.model == "multi_output"
+    assert (config.tune, config.tune_trials, config.tune_steps) == (True, 3, 100)
+    first, second = gate.splitlines()
+    assert first.startswith("classification gate on 'species' (3 classes): accuracy >= 0.9")
+    assert second.startswith("regression gate on 'body_mass_g': RMSE <= 450")

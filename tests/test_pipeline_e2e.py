@@ -161,6 +161,26 @@ def test_body_mass_crippled_candidate_is_not_blessed(body_mass_run, crippled_bod
     assert crippled_body_mass_run.serving_versions == body_mass_run.serving_versions
 
 
+def test_tuner_searches_and_the_trainer_trains_the_best_values(tuned_body_mass_run):
+    states = tuned_body_mass_run.summary.node_states
+    assert states["Transform"] == "CACHED"
+    assert {states[n] for n in ("Tuner", "Trainer", "Evaluator")} == {"COMPLETE"}
+
+    outputs = tuned_body_mass_run.summary.outputs
+    # One record per trial: its values and its score (validation RMSE in grams), best first.
+    trials = json.loads(Path(outputs["Tuner"]["tuner_results"], "tuner_results.json").read_text())
+    assert len(trials) == 2 and 0 < trials[0]["score"] <= trials[1]["score"]
+    best = json.loads(Path(outputs["Tuner"]["best_hyperparameters"], "best_hyperparameters.txt").read_text())
+    values = best["values"]
+    assert values == {name: trials[0][name] for name in ("learning_rate", "hidden_units", "huber_threshold")}
+
+    import tensorflow as tf
+
+    model = tf.saved_model.load(str(Path(outputs["Trainer"]["model"], "Format-Serving")))
+    hidden = [v for v in model.variables if "hidden_0" in v.name]
+    assert hidden and all(v.shape[-1] == values["hidden_units"] for v in hidden if len(v.shape) == 2)
+
+
 def test_two_headed_model_serves_both_outputs_within_their_gates(multi_run):
     summary = multi_run.summary
     assert summary.node_states == {node: "COMPLETE" for node in ALL_NODES}

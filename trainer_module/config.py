@@ -105,6 +105,19 @@ class TrainerConfig:
         epochs = math.ceil(train_steps / self.steps_per_epoch)
         return epochs, math.ceil(train_steps / epochs)
 
+    def with_hyperparameters(self, values: dict) -> TrainerConfig:
+        """This configuration with tuned values: `hidden_units` (one width for every hidden layer),
+        `units`, `learning_rate`, `huber_threshold`."""
+        changes = dict(values)
+        if "hidden_units" in changes:
+            changes["hidden_units"] = (int(changes["hidden_units"]),) * len(self.hidden_units)
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(
+                f"unknown hyperparameters {sorted(unknown)}; they must name TrainerConfig fields"
+            )
+        return dataclasses.replace(self, **changes)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

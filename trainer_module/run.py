@@ -125,25 +125,33 @@ def with_label_per_output(dataset: tf.data.Dataset, model: tf.keras.Model) -> tf
     return dataset.map(lambda features, label: (features, {name: label for name in model.output_names}))
 
 
-def run_fn(fn_args: FnArgs) -> None:
-    config = TrainerConfig.from_dict(fn_args.custom_config["trainer"])
-    labels = label_tasks(fn_args.custom_config)
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+def datasets(fn_args: FnArgs, tf_transform_output, labels: dict[str, str], config: TrainerConfig):
+    """The (train, eval) datasets of a Trainer or Tuner execution."""
+    return tuple(
+        input_fn(files, fn_args.data_accessor, tf_transform_output, list(labels), batch_size)
+        for files, batch_size in (
+            (fn_args.train_files, config.batch_size),
+            (fn_args.eval_files, config.eval_batch_size),
+        )
+    )
 
-    train_dataset = input_fn(
-        fn_args.train_files,
-        fn_args.data_accessor,
-        tf_transform_output,
-        list(labels),
-        config.batch_size,
-    )
-    eval_dataset = input_fn(
-        fn_args.eval_files,
-        fn_args.data_accessor,
-        tf_transform_output,
-        list(labels),
-        config.eval_batch_size,
-    )
+
+def trainer_config(fn_args: FnArgs) -> TrainerConfig:
+    """The configured hyperparameters, with the Tuner's best values where a Tuner ran."""
+    config = TrainerConfig.from_dict(fn_args.custom_config["trainer"])
+    if fn_args.hyperparameters:
+        # A keras_tuner.HyperParameters config: {"space": [...], "values": {name: value}}.
+        values = fn_args.hyperparameters["values"]
+        logging.info("Hyperparameters from the Tuner: %s", values)
+        config = config.with_hyperparameters(values)
+    return config
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    config = trainer_config(fn_args)
+    labels = label_tasks(fn_args.custom_config)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    train_dataset, eval_dataset = datasets(fn_args, tf_transform_output, labels, config)
 
     model = build_model(tf_transform_output, train_dataset, config, labels)
 
