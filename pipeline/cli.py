@@ -25,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m pipeline",
         description="Validate, transform, train, evaluate and push a model from CSV data with TFX.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,schema}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{run,schema,compile,submit,schedule}"
+    )
 
     run = commands.add_parser("run", help="run the pipeline (default: the bundled penguins task)")
     run.add_argument("--task", choices=TASKS, help=f"a bundled penguins task (default: {DEFAULT_TASK})")
@@ -76,6 +78,46 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-rmse-increase", type=float, help="regression: allowed RMSE rise vs the baseline (0)"
     )
     run.add_argument("--verbose", action="store_true", help="show the raw TFX/Beam/TensorFlow logs")
+
+    kubeflow = argparse.ArgumentParser(add_help=False)
+    kubeflow.add_argument("--task", choices=TASKS, default=DEFAULT_TASK, help=f"(default: {DEFAULT_TASK})")
+    kubeflow.add_argument(
+        "--output-root",
+        required=True,
+        help="pipeline root and serving directory the cluster can write, e.g. gs://bucket/penguin",
+    )
+    kubeflow.add_argument(
+        "--data-root", help="CSV directory the cluster can read (default: OUTPUT_ROOT/data/<pipeline>)"
+    )
+    kubeflow.add_argument("--train-steps", type=int, default=DEFAULT_TRAIN_STEPS, help="training step budget")
+    kubeflow.add_argument("--image", help="container image of the project (default: the published one)")
+    kubeflow.add_argument(
+        "--beam-arg",
+        action="append",
+        dest="beam_args",
+        metavar="ARG",
+        help="Beam pipeline argument for the cluster, e.g. --beam-arg=--runner=DataflowRunner (repeatable)",
+    )
+    kubeflow.add_argument(
+        "--compiled-dir", default="compiled", help="where the compiled files go (default: compiled/)"
+    )
+    compile_ = commands.add_parser(
+        "compile", parents=[kubeflow], help="compile for Kubeflow Pipelines (YAML) and Vertex AI (JSON)"
+    )
+    compile_.set_defaults(host=None)
+    for name, help_text in (
+        ("submit", "compile, upload to Kubeflow Pipelines and start a run"),
+        ("schedule", "compile, upload to Kubeflow Pipelines and create a recurring run"),
+    ):
+        remote = commands.add_parser(name, parents=[kubeflow], help=help_text)
+        remote.add_argument(
+            "--host", required=True, help="Kubeflow Pipelines API, e.g. http://localhost:8080"
+        )
+        remote.add_argument("--experiment", default="Default", help="KFP experiment (default: Default)")
+        if name == "schedule":
+            remote.add_argument(
+                "--cron", required=True, help='six-field cron, seconds first: "0 0 3 * * *" is 03:00 daily'
+            )
 
     schema = commands.add_parser("schema", help="draft a schema from a CSV directory, for you to curate")
     schema.add_argument("--data-root", required=True, help="directory of CSV files with a header row")
@@ -339,10 +381,51 @@ def command_schema(args) -> int:
     return 0
 
 
+def kubeflow_config(args):
+    """The PipelineConfig a compile/submit/schedule asks for: a bundled task on the cluster's storage."""
+    from pipeline.tasks import task_config
+
+    changes = dict(output_root=args.output_root.rstrip("/"), train_steps=args.train_steps)
+    if args.data_root:
+        changes["data_root"] = args.data_root
+    if args.beam_args:
+        changes["beam_pipeline_args"] = tuple(args.beam_args)
+    try:
+        return task_config(args.task, **changes)
+    except ValueError as error:
+        raise UsageError(f"invalid configuration: {error}") from error
+
+
+def command_kubeflow(args) -> int:
+    """compile, submit or schedule."""
+    from pipeline import kubeflow
+
+    config = kubeflow_config(args)
+    name = kubeflow.kubeflow_name(config.pipeline_name)
+    compiled_dir = os.path.join(args.compiled_dir, name)
+    written = kubeflow.compile_pipeline(config, compiled_dir, image=args.image or kubeflow.DEFAULT_IMAGE)
+    print(f"Compiled {name}: {written['spec']} (Kubeflow Pipelines), {written['job']} (Vertex AI Pipelines)")
+    if args.command == "compile":
+        return 0
+    arguments = kubeflow.runtime_defaults(config)
+    try:
+        if args.command == "submit":
+            ids = kubeflow.submit(written["spec"], args.host, name, args.experiment, arguments)
+            print(f"Uploaded pipeline {ids['pipeline_id']}; started run {ids['run_id']} on {args.host}")
+        else:
+            ids = kubeflow.schedule(written["spec"], args.host, name, args.experiment, args.cron, arguments)
+            print(f"Recurring run {ids['recurring_run_id']} on {args.cron!r} created on {args.host}")
+    except kubeflow.KubeflowError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    commands = {"run": command_run, "schema": command_schema}
     try:
-        return command_run(args) if args.command == "run" else command_schema(args)
+        return commands.get(args.command, command_kubeflow)(args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,25 +136,26 @@ class PipelineConfig:
     def uses_default_data(self) -> bool:
         return self.data_root is None
 
+    # Joined as strings: the output root may be a URI (gs://bucket/root on a cluster).
     @property
     def data_dir(self) -> str:
-        return self.data_root or str(Path(self.output_root) / "data" / self.pipeline_name)
+        return self.data_root or posixpath.join(self.output_root, "data", self.pipeline_name)
 
     @property
     def pipeline_root(self) -> str:
-        return str(Path(self.output_root) / "pipeline")
+        return posixpath.join(self.output_root, "pipeline")
 
     @property
     def metadata_path(self) -> str:
-        return str(Path(self.output_root) / "metadata.sqlite")
+        return posixpath.join(self.output_root, "metadata.sqlite")
 
     @property
     def serving_dir(self) -> str:
-        return str(Path(self.output_root) / "serving_model")
+        return posixpath.join(self.output_root, "serving_model")
 
     @property
     def logs_dir(self) -> str:
-        return str(Path(self.output_root) / "logs")
+        return posixpath.join(self.output_root, "logs")
 
     def replace(self, **changes) -> PipelineConfig:
         return dataclasses.replace(self, **changes)

@@ -8,7 +8,6 @@ import tensorflow_model_analysis as tfma
 from google.protobuf.wrappers_pb2 import BoolValue
 from tfx.components import (
     CsvExampleGen,
-    Evaluator,
     ExampleValidator,
     Pusher,
     StatisticsGen,
@@ -23,13 +22,16 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
 from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.orchestration.data_types import RuntimeParameter
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel
 from tfx.types.standard_artifacts import Model, ModelBlessing
 
 from components import pusher as atomic_pusher
 from components.data_gate import DataGate
+from components.evaluator import Evaluator as BaselineAwareEvaluator
 from components.schema_importer import VersionedImportSchemaGen
+from components.served_baseline import ServedBaseline
 from components.serving_check import ServingCheck
 from pipeline.config import PipelineConfig
 from trainer_module.features import REGRESSION, output_key, prediction_name, transformed_name
@@ -156,9 +158,24 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
-def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> tfx_pipeline.Pipeline:
+def create_pipeline(
+    config: PipelineConfig, metadata_connection_config=None, kubeflow: bool = False
+) -> tfx_pipeline.Pipeline:
+    """The pipeline of `config`.
+
+    With `kubeflow` (compiling for Kubeflow Pipelines): the data root and the Trainer's step budget become
+    parameters of each run, defaulting to the configured values; the Evaluator's baseline comes from
+    `ServedBaseline` instead of the latest-blessed-model Resolver, which self-hosted KFP cannot run.
+    """
+    data_root = config.data_dir
+    train_args = trainer_pb2.TrainArgs(num_steps=config.train_steps)
+    if kubeflow:
+        data_root = RuntimeParameter(name="data_root", ptype=str, default=config.data_dir)
+        train_args = RuntimeParameter(
+            name="train_args", ptype=str, default=json.dumps({"num_steps": config.train_steps})
+        )
     example_gen = CsvExampleGen(
-        input_base=config.data_dir,
+        input_base=data_root,
         output_config=example_gen_pb2.Output(
             split_config=example_gen_pb2.SplitConfig(
                 splits=[
@@ -206,22 +223,26 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> 
         schema=validated_schema,
         # The Tuner's best values override the configured ones (see trainer_module.run.trainer_config).
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
-        train_args=trainer_pb2.TrainArgs(num_steps=config.train_steps),
+        train_args=train_args,
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
         custom_config=trainer_config,
     )
 
-    baseline_resolver = Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=Channel(type=Model),
-        model_blessing=Channel(type=ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
-    evaluator = Evaluator(
+    if kubeflow:
+        baseline = ServedBaseline(serving_dir=config.serving_dir).with_id("served_baseline")
+    else:
+        baseline = Resolver(
+            strategy_class=LatestBlessedModelStrategy,
+            model=Channel(type=Model),
+            model_blessing=Channel(type=ModelBlessing),
+        ).with_id("latest_blessed_model_resolver")
+    # TFX's Evaluator, minus a baseline that holds no model (nothing served yet).
+    evaluator = BaselineAwareEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
+        baseline_model=baseline.outputs["model"],
         eval_config=eval_config(config),
-    )
+    ).with_id("Evaluator")
     with Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
         serving_check = ServingCheck(
             model=trainer.outputs["model"],
@@ -251,7 +272,7 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> 
             transform,
             *([tuner] if tuner else []),
             trainer,
-            baseline_resolver,
+            baseline,
             evaluator,
             serving_check,
             pusher,
