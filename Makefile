@@ -14,7 +14,10 @@ PY := $(VENV)/bin/python
 UV := $(shell uv --version >/dev/null 2>&1 && echo uv || echo .tools/bin/uv)
 OUTPUT_ROOT ?= outputs
 
-.PHONY: help setup run test test-fast lint clean bench
+KFP_OUTPUT_ROOT ?= gs://YOUR_BUCKET/penguin-tfx
+KFP_IMAGE ?= ghcr.io/penguin-tfx/penguin-tfx:latest
+
+.PHONY: help setup run test test-fast lint clean bench compile
 
 help:
 	@echo "make run        run the whole pipeline locally on the bundled penguins data (into $(OUTPUT_ROOT)/)"
@@ -22,6 +25,7 @@ help:
 	@echo "make test-fast  run the unit tests only"
 	@echo "make lint       ruff over the whole tree"
 	@echo "make bench      measure cold and warm local runs into bench/RESULTS.md"
+	@echo "make compile    compile for Kubeflow Pipelines / Vertex AI into compiled/ (KFP_OUTPUT_ROOT, KFP_IMAGE)"
 	@echo "make clean      delete $(OUTPUT_ROOT)/ (pushed models, metadata, logs)"
 
 .tools/bin/uv:
@@ -51,6 +55,9 @@ lint: setup
 
 clean:
 	rm -rf $(OUTPUT_ROOT)
+
+compile: setup
+	$(PY) -m pipeline compile --output-root $(KFP_OUTPUT_ROOT) --image $(KFP_IMAGE)
 
 bench: setup
 	$(PY) -m bench.local_run --repeats 3
