@@ -294,7 +294,8 @@ def print_summary(out, summary, config, durations: dict[str, float]) -> None:
     outputs = summary.outputs
     if "statistics" in outputs.get("StatisticsGen", {}):
         counts = results.examples_per_split(outputs["StatisticsGen"]["statistics"])
-        out.write("Examples:  " + ", ".join(f"{split} {n}" for split, n in counts.items()) + "\n")
+        span = f" (span {summary.span})" if summary.span is not None else ""
+        out.write("Examples:  " + ", ".join(f"{split} {n}" for split, n in counts.items()) + span + "\n")
     if "anomalies" in outputs.get("ExampleValidator", {}):
         found = results.anomalies(outputs["ExampleValidator"]["anomalies"])
         out.write(f"Anomalies: {len(found) or 'none'}\n")
@@ -345,12 +346,13 @@ def command_run(args) -> int:
         out.write(f"Gate: {gate}\nFull log: {log_path}\n")
 
         from components.data_gate import DataValidationError
+        from components.drift_gate import DriftError
         from components.serving_check import ServingCheckError
         from pipeline.local_runner import run_pipeline
 
         try:
             summary = run_pipeline(config, args.orchestrator)
-        except (DataValidationError, ServingCheckError) as error:
+        except (DataValidationError, DriftError, ServingCheckError) as error:
             err.write(f"error: {error}\n")
             return 1
         except Exception as error:  # noqa: BLE001 - the traceback is in the log file

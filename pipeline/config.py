@@ -46,6 +46,14 @@ class PipelineConfig:
     second_task: str = REGRESSION
     slice_features: tuple[str, ...] = ("island",)
 
+    # Spans (data/<task>/span-<N>/): the static range ExampleGen reads, (first, last); None reads the data
+    # directory as one dataset, or, when it holds span directories, the newest `span_window` of them.
+    span_range: tuple[int, int] | None = None
+    span_window: int = 1
+    # The previous span's statistics (an ExampleStatistics artifact URI) for the drift gate; the runner
+    # finds it in ML Metadata when the run is launched. None: nothing to compare with.
+    drift_baseline: str | None = None
+
     train_steps: int = 300
     eval_steps: int = 4
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -76,7 +84,11 @@ class PipelineConfig:
     def __post_init__(self):
         if self.train_steps <= 0:
             raise ValueError(f"train_steps must be positive, got {self.train_steps!r}")
-        for name in ("tune_trials", "tune_steps"):
+        if self.span_range is not None and not 0 <= self.span_range[0] <= self.span_range[1]:
+            raise ValueError(
+                f"span_range must be (first, last) with 0 <= first <= last, got {self.span_range!r}"
+            )
+        for name in ("tune_trials", "tune_steps", "span_window"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.eval_steps <= 0:

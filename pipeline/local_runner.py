@@ -9,7 +9,8 @@ from tfx.orchestration import metadata
 from pipeline.config import PipelineConfig
 from pipeline.data import write_penguins_csv
 from pipeline.pipeline import create_pipeline
-from pipeline.run_summary import RunSummary, latest_run
+from pipeline.run_summary import RunSummary, latest_run, previous_span_statistics
+from pipeline.spans import with_latest_spans
 
 ORCHESTRATORS = ("local", "beam")
 
@@ -24,6 +25,10 @@ def run_pipeline(config: PipelineConfig, orchestrator: str = "local") -> RunSumm
         raise ValueError(f"orchestrator must be one of {', '.join(ORCHESTRATORS)}, got {orchestrator!r}")
     if config.uses_default_data:
         write_penguins_csv(config.data_dir, labels=tuple(config.labels))
+    config = with_latest_spans(config)
+    if config.span_range is not None and config.drift_baseline is None:
+        previous = previous_span_statistics(config.metadata_path, config.pipeline_name, config.span_range[0])
+        config = config.replace(drift_baseline=previous)
     Path(config.output_root).mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(config, connection)

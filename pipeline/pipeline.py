@@ -23,17 +23,19 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
 )
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.data_types import RuntimeParameter
-from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import Channel
 from tfx.types.standard_artifacts import Model, ModelBlessing
 
 from components import pusher as atomic_pusher
 from components.data_gate import DataGate
+from components.drift_gate import DriftGate
 from components.evaluator import Evaluator as BaselineAwareEvaluator
 from components.schema_importer import VersionedImportSchemaGen
 from components.served_baseline import ServedBaseline
 from components.serving_check import ServingCheck
 from pipeline.config import PipelineConfig
+from pipeline.spans import SPAN_PATTERN
 from trainer_module.features import REGRESSION, output_key, prediction_name, transformed_name
 
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
@@ -174,8 +176,20 @@ def create_pipeline(
         train_args = RuntimeParameter(
             name="train_args", ptype=str, default=json.dumps({"num_steps": config.train_steps})
         )
+    spans = {}
+    if config.span_range is not None:
+        first, last = config.span_range
+        spans = dict(
+            input_config=example_gen_pb2.Input(
+                splits=[example_gen_pb2.Input.Split(name="spans", pattern=SPAN_PATTERN)]
+            ),
+            range_config=range_config_pb2.RangeConfig(
+                static_range=range_config_pb2.StaticRange(start_span_number=first, end_span_number=last)
+            ),
+        )
     example_gen = CsvExampleGen(
         input_base=data_root,
+        **spans,
         output_config=example_gen_pb2.Output(
             split_config=example_gen_pb2.SplitConfig(
                 splits=[
@@ -195,9 +209,19 @@ def create_pipeline(
     data_gate = DataGate(
         anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"]
     )
-    validated_schema = data_gate.outputs["validated_schema"]
+    drift_gate = DriftGate(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=data_gate.outputs["validated_schema"],
+        previous_statistics_uri=config.drift_baseline or "",
+    )
+    validated_schema = drift_gate.outputs["checked_schema"]
 
-    code_config = {"labels": list(config.labels.items()), "code_fingerprint": config.code_fingerprint}
+    code_config = {
+        "labels": list(config.labels.items()),
+        "code_fingerprint": config.code_fingerprint,
+        # Recorded with the Trainer's execution: which spans a model learned from.
+        "spans": list(config.span_range) if config.span_range else None,
+    }
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=validated_schema,
@@ -269,6 +293,7 @@ def create_pipeline(
             schema_gen,
             example_validator,
             data_gate,
+            drift_gate,
             transform,
             *([tuner] if tuner else []),
             trainer,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -20,6 +21,7 @@ class RunSummary:
     already_served: str | None = None  # set when the blessed model was already the served version
     # node id -> output key -> artifact URI (cached nodes included: they point at the reused artifacts)
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    span: int | None = None  # the newest span ExampleGen read (None: data without spans)
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -62,6 +64,8 @@ def run_summaries(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
             summary.node_states[node] = state
             for key, artifact in outputs.get(execution.id, []):
                 summary.outputs.setdefault(node, {})[key] = artifact.uri
+                if node == "CsvExampleGen" and key == "examples" and _has_spans(execution):
+                    summary.span = _custom_value(artifact, "span")
                 if node == "Evaluator" and _custom_value(artifact, "blessed") is not None:
                     summary.blessed = _custom_value(artifact, "blessed") == 1
                 # A cached Pusher reports an earlier push; only a completed one acted in this run.
@@ -83,6 +87,23 @@ def _output_artifacts(store, executions) -> dict[int, list]:
         key = event.path.steps[0].key if event.path.steps else ""
         by_execution.setdefault(event.execution_id, []).append((key, artifacts[event.artifact_id]))
     return by_execution
+
+
+def _has_spans(execution) -> bool:
+    """ExampleGen read a range of span directories, not one undivided dataset."""
+    config = execution.custom_properties.get("range_config")
+    return config is not None and bool(config.string_value)
+
+
+def previous_span_statistics(metadata_path: str, pipeline_name: str, before_span: int) -> str | None:
+    """The statistics URI of the newest run that read a span older than `before_span`, if any."""
+    if not Path(metadata_path).exists():
+        return None
+    for summary in reversed(run_summaries(metadata_path, pipeline_name)):
+        statistics = summary.outputs.get("StatisticsGen", {}).get("statistics")
+        if summary.span is not None and summary.span < before_span and statistics:
+            return statistics
+    return None
 
 
 def latest_run(metadata_path: str, pipeline_name: str) -> RunSummary | None:

@@ -21,6 +21,7 @@ COMPONENTS = {
     "ImportSchemaGen",
     "ExampleValidator",
     "DataGate",
+    "DriftGate",
     "Transform",
     "Trainer",
     "served_baseline",
@@ -57,8 +58,9 @@ def test_one_task_per_component_with_the_dependencies_of_the_dag(compiled):
     depends = {name: set(task.dependent_tasks) for name, task in tasks.items()}
     assert depends["CsvExampleGen"] == set()
     assert depends["DataGate"] == {"ExampleValidator", "ImportSchemaGen"}
-    assert depends["Transform"] == {"CsvExampleGen", "DataGate"}
-    assert depends["Trainer"] == {"Transform", "DataGate"}
+    assert depends["DriftGate"] == {"StatisticsGen", "DataGate"}
+    assert depends["Transform"] == {"CsvExampleGen", "DriftGate"}
+    assert depends["Trainer"] == {"Transform", "DriftGate"}
     assert depends["Evaluator"] == {"CsvExampleGen", "Trainer", "served_baseline"}
     assert depends["Pusher"] == {"Evaluator", "ServingCheck"}
     # The serving check and the push run only for a blessed model.

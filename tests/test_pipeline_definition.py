@@ -24,10 +24,11 @@ def custom_config(node) -> dict:
     return json.loads(node.exec_properties["custom_config"])
 
 
-def test_transform_and_trainer_only_see_the_schema_the_gate_let_through(config):
+def test_transform_and_trainer_only_see_the_schema_the_gates_let_through(config):
     components = nodes(config)
-    assert components["Transform"].inputs["schema"].producer_component_id == "DataGate"
-    assert components["Trainer"].inputs["schema"].producer_component_id == "DataGate"
+    assert components["DriftGate"].inputs["schema"].producer_component_id == "DataGate"
+    assert components["Transform"].inputs["schema"].producer_component_id == "DriftGate"
+    assert components["Trainer"].inputs["schema"].producer_component_id == "DriftGate"
 
 
 def test_code_fingerprint_is_in_transform_and_trainer_cache_keys(config):

@@ -21,6 +21,7 @@ ALL_NODES = {
     "ImportSchemaGen",
     "ExampleValidator",
     "DataGate",
+    "DriftGate",
     "Transform",
     "Trainer",
     "latest_blessed_model_resolver",
@@ -112,6 +113,7 @@ def test_code_fingerprint_change_reruns_transform_and_trainer_only(second_run, e
         "ImportSchemaGen",
         "ExampleValidator",
         "DataGate",
+        "DriftGate",
     ):
         assert states[node] == "CACHED", node
 

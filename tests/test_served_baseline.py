@@ -1,4 +1,4 @@
-"""The Kubeflow baseline: the newest served version, copied into a Model artifact; none when nothing is served."""
+"""The Kubeflow baseline: the newest served version copied into a Model artifact, or none."""
 
 from __future__ import annotations
 
