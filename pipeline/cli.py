@@ -26,10 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate, transform, train, evaluate and push a model from CSV data with TFX.",
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{run,schema,compile,submit,schedule}"
+        dest="command",
+        required=True,
+        metavar="{run,retrain,schedule,models,rollback,schema,compile,submit}",
     )
 
-    run = commands.add_parser("run", help="run the pipeline (default: the bundled penguins task)")
+    # The options of a local run, shared by run, retrain and schedule.
+    run = argparse.ArgumentParser(add_help=False)
     run.add_argument("--task", choices=TASKS, help=f"a bundled penguins task (default: {DEFAULT_TASK})")
     run.add_argument(
         "--data-root", help="directory of CSV files with a header row (default: bundled penguins)"
@@ -77,19 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     gates.add_argument(
         "--max-rmse-increase", type=float, help="regression: allowed RMSE rise vs the baseline (0)"
     )
+    run.add_argument(
+        "--warm-start", action="store_true", help="start training from the last blessed model's weights"
+    )
     run.add_argument("--verbose", action="store_true", help="show the raw TFX/Beam/TensorFlow logs")
 
+    commands.add_parser("run", parents=[run], help="run the pipeline (default: the bundled penguins task)")
+    commands.add_parser(
+        "retrain", parents=[run], help="run only if the data root holds a span newer than the last processed"
+    )
+
+    # The options of a Kubeflow compile, beyond the task, output root, data root and step budget.
     kubeflow = argparse.ArgumentParser(add_help=False)
-    kubeflow.add_argument("--task", choices=TASKS, default=DEFAULT_TASK, help=f"(default: {DEFAULT_TASK})")
-    kubeflow.add_argument(
-        "--output-root",
-        required=True,
-        help="pipeline root and serving directory the cluster can write, e.g. gs://bucket/penguin",
-    )
-    kubeflow.add_argument(
-        "--data-root", help="CSV directory the cluster can read (default: OUTPUT_ROOT/data/<pipeline>)"
-    )
-    kubeflow.add_argument("--train-steps", type=int, default=DEFAULT_TRAIN_STEPS, help="training step budget")
     kubeflow.add_argument("--image", help="container image of the project (default: the published one)")
     kubeflow.add_argument(
         "--beam-arg",
@@ -101,23 +103,35 @@ def build_parser() -> argparse.ArgumentParser:
     kubeflow.add_argument(
         "--compiled-dir", default="compiled", help="where the compiled files go (default: compiled/)"
     )
-    compile_ = commands.add_parser(
-        "compile", parents=[kubeflow], help="compile for Kubeflow Pipelines (YAML) and Vertex AI (JSON)"
+    kubeflow.add_argument("--experiment", default="Default", help="KFP experiment (default: Default)")
+    commands.add_parser(
+        "compile", parents=[run, kubeflow], help="compile for Kubeflow Pipelines (YAML) and Vertex AI (JSON)"
     )
-    compile_.set_defaults(host=None)
-    for name, help_text in (
-        ("submit", "compile, upload to Kubeflow Pipelines and start a run"),
-        ("schedule", "compile, upload to Kubeflow Pipelines and create a recurring run"),
-    ):
-        remote = commands.add_parser(name, parents=[kubeflow], help=help_text)
-        remote.add_argument(
-            "--host", required=True, help="Kubeflow Pipelines API, e.g. http://localhost:8080"
+    submit = commands.add_parser(
+        "submit", parents=[run, kubeflow], help="compile, upload to Kubeflow Pipelines and start a run"
+    )
+    submit.add_argument("--host", required=True, help="Kubeflow Pipelines API, e.g. http://localhost:8080")
+    schedule = commands.add_parser(
+        "schedule",
+        parents=[run, kubeflow],
+        help="retrain on new spans every INTERVAL here (--every), or a recurring Kubeflow run (--host)",
+    )
+    schedule.add_argument(
+        "--every", metavar="INTERVAL", help="check for a new span every 90s, 15m, 6h, 1d..."
+    )
+    schedule.add_argument("--max-checks", type=int, help="stop after this many checks (default: forever)")
+    schedule.add_argument("--host", help="Kubeflow Pipelines API, e.g. http://localhost:8080")
+    schedule.add_argument("--cron", help='with --host: six-field cron, seconds first ("0 0 3 * * *": 3 am)')
+
+    models = commands.add_parser("models", help="list the pushed model versions with their metrics and spans")
+    rollback = commands.add_parser("rollback", help="serve an earlier pushed version (default: the previous)")
+    for registry in (models, rollback):
+        registry.add_argument("--task", choices=TASKS, help=f"a bundled task (default: {DEFAULT_TASK})")
+        registry.add_argument(
+            "--pipeline-name", help="the pipeline of a --data-root run (its directory's name)"
         )
-        remote.add_argument("--experiment", default="Default", help="KFP experiment (default: Default)")
-        if name == "schedule":
-            remote.add_argument(
-                "--cron", required=True, help='six-field cron, seconds first: "0 0 3 * * *" is 03:00 daily'
-            )
+        registry.add_argument("--output-root", default="outputs", help="(default: outputs)")
+    rollback.add_argument("version", nargs="?", type=int, help="the version to serve")
 
     schema = commands.add_parser("schema", help="draft a schema from a CSV directory, for you to curate")
     schema.add_argument("--data-root", required=True, help="directory of CSV files with a header row")
@@ -127,8 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_files(data_root: str) -> list[str]:
+    """The CSV files of the data root, or of its newest span-<N> directory."""
+    from pipeline.spans import list_spans
+
     if not os.path.isdir(data_root):
         raise UsageError(f"data root {data_root} is not a directory; pass a directory of CSV files")
+    spans = list_spans(data_root)
+    if spans:
+        data_root = os.path.join(data_root, f"span-{spans[-1]}")
     files = sorted(f for f in glob.glob(os.path.join(data_root, "*")) if os.path.isfile(f))
     if not files:
         raise UsageError(
@@ -241,6 +261,7 @@ def config_from_args(args):
         tune=args.tune,
         tune_trials=args.tune_trials,
         tune_steps=args.tune_steps,
+        trainer=dataclasses.replace(defaults.trainer, warm_start=args.warm_start),
     )
     try:
         config = dataclasses.replace(defaults, **changes)
@@ -340,6 +361,13 @@ def command_run(args) -> int:
         except UsageError as error:
             err.write(f"error: {error}\n")
             return 2
+        if args.command != "run":  # retrain, or a scheduled check
+            from pipeline.retraining import pending_span
+
+            span, why = pending_span(config)
+            out.write(f"Retrain {config.pipeline_name!r}: {why}\n")
+            if span is None:
+                return 0
         out.write(
             f"Pipeline {config.pipeline_name!r}: data {config.data_dir}, {args.orchestrator} orchestrator\n"
         )
@@ -393,7 +421,7 @@ def kubeflow_config(args):
     if args.beam_args:
         changes["beam_pipeline_args"] = tuple(args.beam_args)
     try:
-        return task_config(args.task, **changes)
+        return task_config(args.task or DEFAULT_TASK, **changes)
     except ValueError as error:
         raise UsageError(f"invalid configuration: {error}") from error
 
@@ -423,11 +451,88 @@ def command_kubeflow(args) -> int:
     return 0
 
 
+def command_schedule(args) -> int:
+    """`--host URL --cron ...`: a recurring run on Kubeflow; `--every INTERVAL`: retrain checks here."""
+    if args.host:
+        if not args.cron:
+            raise UsageError('--host needs --cron, e.g. --cron "0 0 3 * * *" for 03:00 every day')
+        return command_kubeflow(args)
+    if not args.every:
+        raise UsageError("pass --every INTERVAL to retrain here, or --host URL --cron EXPR for Kubeflow")
+    from pipeline.retraining import parse_interval, run_every
+
+    try:
+        interval = parse_interval(args.every)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+
+    def check():
+        status = command_run(args)
+        if status:
+            raise RuntimeError(f"the run ended with status {status}")
+
+    print(f"Checking for new spans every {args.every}; stop with Ctrl-C")
+    run_every(interval, check, max_checks=args.max_checks, report=lambda line: print(line, file=sys.stderr))
+    return 0
+
+
+def registry_config(args):
+    from pipeline.tasks import task_config
+
+    config = task_config(args.task or DEFAULT_TASK, output_root=os.path.abspath(args.output_root))
+    return config.replace(pipeline_name=args.pipeline_name) if args.pipeline_name else config
+
+
+def command_models(args) -> int:
+    from pipeline.registry import list_versions
+
+    config = registry_config(args)
+    versions = list_versions(config.serving_dir, config.metadata_path, config.pipeline_name)
+    if not versions:
+        print(f"No model pushed to {config.serving_dir} yet")
+        return 0
+    print(f"Models of {config.pipeline_name!r} in {config.serving_dir}:")
+    for v in versions:
+        gated = ", ".join(
+            f"{name} {value:.4f}"
+            for name, value in sorted(v.metrics.items())
+            if name.rsplit("/", 1)[-1] in GATED_METRICS
+        )
+        span = f"span {v.span}" if v.span is not None else "no spans"
+        code = f"code {v.code_fingerprint[:12]}" if v.code_fingerprint else "code unknown"
+        print(f"  {v.version}  {v.state:<11}  pushed {v.pushed_at}  {span}  {code}  {gated or 'no metrics'}")
+    return 0
+
+
+def command_rollback(args) -> int:
+    from pipeline.registry import RegistryError, rollback
+
+    config = registry_config(args)
+    try:
+        before, now = rollback(config.serving_dir, args.version)
+    except RegistryError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"Now serving version {now} (was {before}) from {config.serving_dir}")
+    return 0
+
+
+COMMANDS = {
+    "run": command_run,
+    "retrain": command_run,
+    "schedule": command_schedule,
+    "models": command_models,
+    "rollback": command_rollback,
+    "schema": command_schema,
+    "compile": command_kubeflow,
+    "submit": command_kubeflow,
+}
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    commands = {"run": command_run, "schema": command_schema}
     try:
-        return commands.get(args.command, command_kubeflow)(args)
+        return COMMANDS[args.command](args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

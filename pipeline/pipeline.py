@@ -228,6 +228,14 @@ def create_pipeline(
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=code_config,
     )
+    if kubeflow:
+        baseline = ServedBaseline(serving_dir=config.serving_dir).with_id("served_baseline")
+    else:
+        baseline = Resolver(
+            strategy_class=LatestBlessedModelStrategy,
+            model=Channel(type=Model),
+            model_blessing=Channel(type=ModelBlessing),
+        ).with_id("latest_blessed_model_resolver")
     trainer_config = {**code_config, "trainer": config.trainer.to_dict()}
     tuner = None
     if config.tune:
@@ -247,19 +255,12 @@ def create_pipeline(
         schema=validated_schema,
         # The Tuner's best values override the configured ones (see trainer_module.run.trainer_config).
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
+        base_model=baseline.outputs["model"] if config.trainer.warm_start else None,
         train_args=train_args,
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
         custom_config=trainer_config,
     )
 
-    if kubeflow:
-        baseline = ServedBaseline(serving_dir=config.serving_dir).with_id("served_baseline")
-    else:
-        baseline = Resolver(
-            strategy_class=LatestBlessedModelStrategy,
-            model=Channel(type=Model),
-            model_blessing=Channel(type=ModelBlessing),
-        ).with_id("latest_blessed_model_resolver")
     # TFX's Evaluator, minus a baseline that holds no model (nothing served yet).
     evaluator = BaselineAwareEvaluator(
         examples=example_gen.outputs["examples"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ class RunSummary:
     # node id -> output key -> artifact URI (cached nodes included: they point at the reused artifacts)
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
     span: int | None = None  # the newest span ExampleGen read (None: data without spans)
+    # The Trainer's custom_config (labels, code fingerprint, spans, settings) when it ran or was cached
+    trainer_config: dict | None = None
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -62,6 +65,8 @@ def run_summaries(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
             node = node_of_execution[execution.id]
             state = STATE_NAMES[execution.last_known_state]
             summary.node_states[node] = state
+            if node == "Trainer" and "custom_config" in execution.custom_properties:
+                summary.trainer_config = json.loads(execution.custom_properties["custom_config"].string_value)
             for key, artifact in outputs.get(execution.id, []):
                 summary.outputs.setdefault(node, {})[key] = artifact.uri
                 if node == "CsvExampleGen" and key == "examples" and _has_spans(execution):

@@ -60,6 +60,9 @@ class TrainerConfig:
     reduce_lr_patience: int = 1
     reduce_lr_min_lr: float = 0.001
     overfitting_threshold: float = 2.0
+    # Start from the weights of the last blessed (or, on Kubeflow, the served) model, layer by layer where
+    # names and shapes match: retraining on a new span continues from what the model knew.
+    warm_start: bool = False
 
     def __post_init__(self):
         _choice("model", self.model, MODELS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
@@ -125,6 +127,34 @@ def with_label_per_output(dataset: tf.data.Dataset, model: tf.keras.Model) -> tf
     return dataset.map(lambda features, label: (features, {name: label for name in model.output_names}))
 
 
+def warm_start(model: tf.keras.Model, base_model_dir: str, run_dir: str) -> list[str]:
+    """Copies the weights of every layer of the SavedModel at `base_model_dir` whose name and weight shapes
+    match a layer of `model`; records them in `<run_dir>/warm_start.json`. Returns the layers copied."""
+    if not tf.saved_model.contains_saved_model(base_model_dir):
+        logging.info("Warm start: no model at %s yet (nothing served); starting from scratch", base_model_dir)
+        return []
+    base = tf.keras.models.load_model(base_model_dir, compile=False)
+    base_layers = {layer.name: layer for layer in base.layers}
+    copied = []
+    for layer in model.layers:
+        source = base_layers.get(layer.name)
+        weights = source.get_weights() if source is not None else []
+        if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(weights)
+            copied.append(layer.name)
+    logging.info(
+        "Warm start from %s: %d of %d layers copied: %s",
+        base_model_dir,
+        len(copied),
+        len(model.layers),
+        copied,
+    )
+    tf.io.gfile.makedirs(run_dir)
+    with tf.io.gfile.GFile(f"{run_dir}/warm_start.json", "w") as f:
+        f.write(json.dumps({"base_model": base_model_dir, "layers": copied}))
+    return copied
+
+
 def datasets(fn_args: FnArgs, tf_transform_output, labels: dict[str, str], config: TrainerConfig):
     """The (train, eval) datasets of a Trainer or Tuner execution."""
     return tuple(
@@ -154,6 +184,8 @@ def run_fn(fn_args: FnArgs) -> None:
     train_dataset, eval_dataset = datasets(fn_args, tf_transform_output, labels, config)
 
     model = build_model(tf_transform_output, train_dataset, config, labels)
+    if config.warm_start and fn_args.base_model:
+        warm_start(model, fn_args.base_model, fn_args.model_run_dir)
 
     epochs, steps_per_epoch = config.epochs_for(fn_args.train_steps)
     logging.info(
