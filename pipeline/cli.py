@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--compiled-dir", default="compiled", help="where the compiled files go (default: compiled/)"
     )
     kubeflow.add_argument("--experiment", default="Default", help="KFP experiment (default: Default)")
+    kubeflow.add_argument(
+        "--spans",
+        action="store_true",
+        help="the data root holds span-<N> directories: submit reads the newest (found now), a schedule "
+        "the newest when each run starts",
+    )
     commands.add_parser(
         "compile", parents=[run, kubeflow], help="compile for Kubeflow Pipelines (YAML) and Vertex AI (JSON)"
     )
@@ -421,9 +427,16 @@ def kubeflow_config(args):
     if args.beam_args:
         changes["beam_pipeline_args"] = tuple(args.beam_args)
     try:
-        return task_config(args.task or DEFAULT_TASK, **changes)
+        config = task_config(args.task or DEFAULT_TASK, read_spans=args.spans, **changes)
     except ValueError as error:
         raise UsageError(f"invalid configuration: {error}") from error
+    if args.spans and args.command == "submit":
+        from pipeline.spans import with_latest_spans
+
+        config = with_latest_spans(config)
+        if config.span_range is None:
+            raise UsageError(f"--spans: no span-<N> directory in {config.data_dir}")
+    return config
 
 
 def command_kubeflow(args) -> int:

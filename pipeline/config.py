@@ -50,6 +50,8 @@ class PipelineConfig:
     # directory as one dataset, or, when it holds span directories, the newest `span_window` of them.
     span_range: tuple[int, int] | None = None
     span_window: int = 1
+    # Read span directories even without a range: ExampleGen then takes the newest span when it runs.
+    read_spans: bool = False
     # The previous span's statistics (an ExampleStatistics artifact URI) for the drift gate; the runner
     # finds it in ML Metadata when the run is launched. None: nothing to compare with.
     drift_baseline: str | None = None

@@ -177,15 +177,14 @@ def create_pipeline(
             name="train_args", ptype=str, default=json.dumps({"num_steps": config.train_steps})
         )
     spans = {}
+    if config.span_range is not None or config.read_spans:
+        spans["input_config"] = example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="spans", pattern=SPAN_PATTERN)]
+        )
     if config.span_range is not None:
         first, last = config.span_range
-        spans = dict(
-            input_config=example_gen_pb2.Input(
-                splits=[example_gen_pb2.Input.Split(name="spans", pattern=SPAN_PATTERN)]
-            ),
-            range_config=range_config_pb2.RangeConfig(
-                static_range=range_config_pb2.StaticRange(start_span_number=first, end_span_number=last)
-            ),
+        spans["range_config"] = range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(start_span_number=first, end_span_number=last)
         )
     example_gen = CsvExampleGen(
         input_base=data_root,

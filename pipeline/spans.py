@@ -1,7 +1,9 @@
 """Data that arrives over time: `<data root>/span-<N>/*.csv`, one directory per delivery.
 
 A run reads the newest span, or the newest K (`span_window`); the range is computed when the run is
-launched and handed to ExampleGen as a static range, so the same pipeline compiles for Kubeflow.
+launched and handed to ExampleGen as a static range, so the same pipeline compiles for Kubeflow. A
+pipeline compiled with `read_spans` and no range (a recurring Kubeflow run) lets ExampleGen pick the
+newest span itself each time it runs.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ SPAN_PATTERN = "span-{SPAN}/*"
 
 
 def list_spans(data_dir: str) -> list[int]:
-    """The span numbers under `data_dir`, ascending; empty when the data is not split into spans."""
-    if not os.path.isdir(data_dir):
+    """The span numbers under `data_dir` (a local path or a bucket URI), ascending; empty when the data is
+    not split into spans."""
+    from tfx.dsl.io import fileio
+
+    if not fileio.isdir(data_dir):
         return []
-    found = (SPAN_DIR.match(name) for name in os.listdir(data_dir))
-    return sorted(int(m.group(1)) for m in found if m and os.path.isdir(os.path.join(data_dir, m.group(0))))
+    found = (SPAN_DIR.match(name.rstrip("/")) for name in fileio.listdir(data_dir))
+    return sorted(int(m.group(1)) for m in found if m and fileio.isdir(os.path.join(data_dir, m.group(0))))
 
 
 def latest_range(data_dir: str, window: int = 1) -> tuple[int, int] | None:

@@ -177,3 +177,23 @@ def test_multi_task_gates_both_heads_and_tune_options_reach_the_config(tmp_path)
     first, second = gate.splitlines()
     assert first.startswith("classification gate on 'species' (3 classes): accuracy >= 0.9")
     assert second.startswith("regression gate on 'body_mass_g': RMSE <= 450")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["schedule"], "pass --every INTERVAL to retrain here, or --host URL --cron EXPR for Kubeflow"),
+        (["schedule", "--host", "http://localhost:8080"], "--host needs --cron"),
+        (["schedule", "--every", "soon"], "interval 'soon' is not a duration"),
+    ],
+)
+def test_schedule_needs_an_interval_or_a_kubeflow_host_and_cron(argv, message, capsys):
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {message}")
+
+
+def test_rollback_with_nothing_served_is_a_one_line_error(tmp_path, capsys):
+    assert main(["rollback", "--output-root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: no model is served from {tmp_path}/serving_model; nothing to roll back"]

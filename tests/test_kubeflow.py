@@ -148,3 +148,27 @@ def test_an_unreachable_host_is_a_one_line_error(tmp_path, capsys):
     assert len(err) == 1
     assert err[0].startswith(f"error: cannot reach Kubeflow Pipelines at {host}")
     assert "kubectl port-forward" in err[0]
+
+
+def example_gen_parameter(spec: dict, name: str) -> str:
+    value = spec["root"]["dag"]["tasks"]["CsvExampleGen"]["inputs"]["parameters"][name]
+    return value["runtimeValue"]["constant"]
+
+
+def test_spans_read_the_newest_at_submit_time_or_when_a_scheduled_run_starts(tmp_path):
+    data = tmp_path / "data"
+    for span in (1, 2):
+        (data / f"span-{span}").mkdir(parents=True)
+    with FakeKubeflow() as server:
+        base = ["--host", server.url, "--data-root", str(data), "--spans", *kubeflow_args(tmp_path)]
+        assert main(["submit", *base]) == 0
+        assert main(["schedule", "--cron", "0 0 * * * *", *base]) == 0
+        run = json.loads(server.calls("POST", "/runs")[0]["body"])["pipeline_spec"]
+        recurring = json.loads(server.calls("POST", "/recurringruns")[0]["body"])["pipeline_spec"]
+    for spec in (run, recurring):
+        assert "span-{SPAN}/*" in example_gen_parameter(spec, "input_config")
+    # submit: the newest span now, as a static range; the schedule: whatever is newest at run time.
+    assert json.loads(example_gen_parameter(run, "range_config")) == {
+        "static_range": {"start_span_number": 2, "end_span_number": 2}
+    }
+    assert "range_config" not in recurring["root"]["dag"]["tasks"]["CsvExampleGen"]["inputs"]["parameters"]
