@@ -121,3 +121,15 @@ def tuned_body_mass_run(crippled_body_mass_run) -> RunRecord:
         crippled_body_mass_run.config, train_steps=300, tune=True, tune_trials=2, tune_steps=30
     )
     return run(config)
+
+
+@pytest.fixture(scope="session")
+def custom_loop_run(unservable_run) -> RunRecord:
+    """The species task trained by the custom GradientTape loop instead of `fit` (Transform cached)."""
+    config = dataclasses.replace(
+        unservable_run.config,
+        run_fn="trainer_module.run.run_fn",
+        trainer=dataclasses.replace(unservable_run.config.trainer, loop="custom"),
+        max_accuracy_drop=0.03,
+    )
+    return run(config)

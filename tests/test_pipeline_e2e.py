@@ -147,6 +147,26 @@ def test_a_model_that_cannot_serve_is_not_pushed(crippled_run, unservable_run):
     assert unservable_run.serving_versions == crippled_run.serving_versions
 
 
+def test_the_custom_training_loop_trains_a_model_that_is_blessed_and_served(custom_loop_run):
+    states = custom_loop_run.summary.node_states
+    assert states["Transform"] == "CACHED" and states["Trainer"] == "COMPLETE"
+    assert custom_loop_run.summary.blessed is True
+    served = os.path.join(custom_loop_run.config.serving_dir, custom_loop_run.serving_versions[-1])
+    assert query_served_model(custom_loop_run.config, served)["accuracy"] >= 0.9
+
+    # The loop honoured the callbacks: TensorBoard curves per epoch for training and validation.
+    run_dirs = sorted(Path(custom_loop_run.config.pipeline_root, "Trainer", "model_run").iterdir())
+    import tensorflow as tf
+
+    tags = set()
+    for path in run_dirs[-1].rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(f"{path.parent.name}/{v.tag}" for v in event.summary.value)
+    assert {"train/epoch_loss", "validation/epoch_loss", "train/epoch_probabilities_accuracy"} <= tags
+    # Trained to the end: the resume checkpoints are gone.
+    assert not list(Path(custom_loop_run.config.pipeline_root, "Trainer", "checkpoints").glob("*/checkpoint"))
+
+
 def test_body_mass_regression_serves_grams_within_its_gate(body_mass_run):
     summary = body_mass_run.summary
     assert summary.blessed is True and summary.pushed_destination

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 MODELS = ("mlp", "quadratic_mlp", "wide_and_deep", "multi_output", "resnet", "vgg", "siamese")
 LOSSES = ("auto", "sparse_categorical_crossentropy", "mse", "huber", "huber_fn", "rmse", "contrastive")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LOOPS = ("fit", "custom")
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
 CALLBACKS = (
     "tensorboard",
     "model_checkpoint",
@@ -64,10 +66,20 @@ class TrainerConfig:
     # names and shapes match: retraining on a new span continues from what the model knew.
     warm_start: bool = False
 
+    # `fit`, or the custom GradientTape loop (trainer_module/training_loop.py); either under a strategy.
+    # `batch_size` is per replica: the global batch is batch_size x replicas.
+    loop: str = "fit"
+    strategy: str = "default"
+    jit_compile: bool = False  # XLA-compile the custom loop's step
+    # Resume: a Trainer stopped mid-training and run again continues from its last epoch checkpoint.
+    resume: bool = True
+
     def __post_init__(self):
         _choice("model", self.model, MODELS)
         _choice("loss", self.loss, LOSSES)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("loop", self.loop, LOOPS)
+        _choice("strategy", self.strategy, STRATEGIES)
         for callback in self.callbacks:
             _choice("callback", callback, CALLBACKS)
         if not self.hidden_units or any(u <= 0 for u in self.hidden_units):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -12,6 +15,7 @@ from tfx_bsl.public import tfxio
 
 from trainer_module.callbacks import build_callbacks
 from trainer_module.config import TrainerConfig
+from trainer_module.distribution import build_strategy, is_chief
 from trainer_module.features import (
     LABEL_VOCABULARY,
     REGRESSION,
@@ -29,6 +33,7 @@ from trainer_module.models import (
     build_wide_and_deep_classifier,
 )
 from trainer_module.serving import make_serving_signatures
+from trainer_module.training_loop import train
 
 # Categorical features get one out-of-vocabulary bucket in preprocessing.
 _OOV_BUCKETS = 1
@@ -155,10 +160,13 @@ def warm_start(model: tf.keras.Model, base_model_dir: str, run_dir: str) -> list
     return copied
 
 
-def datasets(fn_args: FnArgs, tf_transform_output, labels: dict[str, str], config: TrainerConfig):
-    """The (train, eval) datasets of a Trainer or Tuner execution."""
+def datasets(
+    fn_args: FnArgs, tf_transform_output, labels: dict[str, str], config: TrainerConfig, replicas: int = 1
+):
+    """The (train, eval) datasets of a Trainer or Tuner execution, in global batches (per-replica batch size
+    x replicas)."""
     return tuple(
-        input_fn(files, fn_args.data_accessor, tf_transform_output, list(labels), batch_size)
+        input_fn(files, fn_args.data_accessor, tf_transform_output, list(labels), batch_size * replicas)
         for files, batch_size in (
             (fn_args.train_files, config.batch_size),
             (fn_args.eval_files, config.eval_batch_size),
@@ -177,36 +185,69 @@ def trainer_config(fn_args: FnArgs) -> TrainerConfig:
     return config
 
 
+def checkpoint_directory(fn_args: FnArgs) -> str:
+    """`<pipeline root>/Trainer/checkpoints/<key>`: the same for every execution of the Trainer on the same
+    inputs, configuration, code and budget (its run directory is new each time), so a re-run resumes."""
+    key = json.dumps(
+        [
+            fn_args.train_files,
+            fn_args.eval_files,
+            fn_args.transform_graph_path,
+            fn_args.custom_config,
+            fn_args.hyperparameters,
+            fn_args.train_steps,
+            fn_args.eval_steps,
+        ],
+        sort_keys=True,
+    )
+    trainer_root = os.path.dirname(os.path.dirname(fn_args.model_run_dir.rstrip("/")))
+    return os.path.join(trainer_root, "checkpoints", hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
 def run_fn(fn_args: FnArgs) -> None:
     config = trainer_config(fn_args)
     labels = label_tasks(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    train_dataset, eval_dataset = datasets(fn_args, tf_transform_output, labels, config)
+    strategy = build_strategy(config.strategy)
+    replicas = strategy.num_replicas_in_sync
+    train_dataset, eval_dataset = datasets(fn_args, tf_transform_output, labels, config, replicas)
 
-    model = build_model(tf_transform_output, train_dataset, config, labels)
+    # Model and optimizer variables are created in the strategy's scope: mirrored across replicas.
+    with strategy.scope():
+        model = build_model(tf_transform_output, train_dataset, config, labels)
     if config.warm_start and fn_args.base_model:
         warm_start(model, fn_args.base_model, fn_args.model_run_dir)
 
     epochs, steps_per_epoch = config.epochs_for(fn_args.train_steps)
     logging.info(
-        "Training %d epochs x %d steps (budget %d steps), inputs %s",
+        "Training with %s, %d epochs x %d steps (budget %d steps), strategy %s with %d replica(s), global "
+        "batch %d, inputs %s",
+        "the custom loop" if config.loop == "custom" else "fit",
         epochs,
         steps_per_epoch,
         fn_args.train_steps,
+        config.strategy,
+        replicas,
+        config.batch_size * replicas,
         sorted(model.input_names),
     )
     # model_run_dir is where TFX expects TensorBoard logs and other records of this Trainer execution.
     callbacks = build_callbacks(config, fn_args.model_run_dir)
-    train_dataset = with_label_per_output(train_dataset, model)
-    eval_dataset = with_label_per_output(eval_dataset, model)
-    history = model.fit(
-        train_dataset,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=eval_dataset,
-        validation_steps=fn_args.eval_steps,
-        callbacks=callbacks,
-        verbose=2,
+    # Multi-worker checkpoints need every worker writing its own copy; resume is for one process.
+    checkpoints = (
+        checkpoint_directory(fn_args) if config.resume and config.strategy != "multi_worker" else None
+    )
+    history, _ = train(
+        model,
+        with_label_per_output(train_dataset, model),
+        with_label_per_output(eval_dataset, model),
+        config,
+        epochs,
+        steps_per_epoch,
+        fn_args.eval_steps,
+        callbacks,
+        strategy,
+        checkpoints,
     )
     for callback in callbacks:
         if isinstance(callback, tf.keras.callbacks.EarlyStopping) and callback.stopped_epoch:
@@ -216,4 +257,8 @@ def run_fn(fn_args: FnArgs) -> None:
     logging.info("Final epoch metrics: %s", {k: v[-1] for k, v in history.history.items()})
 
     signatures = make_serving_signatures(model, tf_transform_output, labels)
-    model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
+    # Every worker saves (the save is collective); only the chief's copy is the model.
+    save_dir = fn_args.serving_model_dir if is_chief() else tempfile.mkdtemp(prefix="worker-model-")
+    model.save(save_dir, save_format="tf", signatures=signatures)
+    if checkpoints:
+        tf.io.gfile.rmtree(checkpoints)  # trained to the end: a re-execution starts afresh

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -20,3 +21,209 @@ def train_step(model: tf.keras.Model, optimizer, loss_fn, x, y):
     loss, gradients = compute_gradients(model, loss_fn, x, y)
     optimizer.apply_gradients(zip(gradients, model.trainable_weights, strict=True))
     return loss
+
+
+def unreduced(loss: tf.keras.losses.Loss) -> tf.keras.losses.Loss:
+    """The same loss returning one value per example, for `tf.nn.compute_average_loss`."""
+    return loss.__class__.from_config({**loss.get_config(), "reduction": tf.keras.losses.Reduction.NONE})
+
+
+def _per_example(values: tf.Tensor) -> tf.Tensor:
+    """[batch] from a loss returning [batch] or elementwise [batch, ...] values."""
+    return tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
+
+
+def per_example_loss_fn(model: tf.keras.Model):
+    """(labels, predictions) -> the model's compiled loss per example, outputs weighted as compiled."""
+    if isinstance(model.loss, dict):
+        losses = {name: unreduced(loss) for name, loss in model.loss.items()}
+        # What compile() was given; tf.keras keeps no public accessor.
+        weights = model.compiled_loss._user_loss_weights or {}  # noqa: SLF001
+
+        def loss_fn(labels, predictions):
+            return tf.add_n(
+                [
+                    weights.get(name, 1.0) * _per_example(fn(labels[name], predictions[name]))
+                    for name, fn in losses.items()
+                ]
+            )
+
+        return loss_fn
+    loss = unreduced(model.loss)
+    return lambda labels, predictions: _per_example(loss(labels, predictions))
+
+
+class EpochCheckpoint(tf.keras.callbacks.Callback):
+    """Saves model and optimizer at the end of every epoch, numbered by the optimizer's step."""
+
+    def __init__(self, manager: tf.train.CheckpointManager):
+        super().__init__()
+        self.manager = manager
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.manager.save(checkpoint_number=int(self.model.optimizer.iterations.numpy()))
+
+
+def checkpoint_manager(model: tf.keras.Model, directory: str) -> tf.train.CheckpointManager:
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    return tf.train.CheckpointManager(checkpoint, directory, max_to_keep=2)
+
+
+def restore(manager: tf.train.CheckpointManager) -> int:
+    """Restores the latest checkpoint if there is one; returns the step it was taken at (0: none)."""
+    if not manager.latest_checkpoint:
+        return 0
+    manager.checkpoint.restore(manager.latest_checkpoint)
+    return int(manager.latest_checkpoint.rsplit("-", 1)[1])
+
+
+def fit_custom(
+    model: tf.keras.Model,
+    train_dataset: tf.data.Dataset,
+    eval_dataset: tf.data.Dataset,
+    epochs: int,
+    steps_per_epoch: int,
+    validation_steps: int,
+    callbacks: list,
+    strategy: tf.distribute.Strategy,
+    global_batch_size: int,
+    initial_epoch: int = 0,
+    jit_compile: bool = False,
+) -> tf.keras.callbacks.History:
+    """`model.fit` written out: per-replica GradientTape steps under `strategy`, the unreduced loss averaged
+    over the global batch (`tf.nn.compute_average_loss`), `strategy.reduce` of the replicas' losses,
+    metrics reset each epoch, a validation pass after each, the Keras callbacks called as `fit` calls them
+    (TensorBoard, EarlyStopping, DetectOverfitting... `model.stop_training` ends the loop).
+
+    Build and compile `model` under `strategy.scope()`; the datasets yield global batches.
+    """
+    loss_fn = per_example_loss_fn(model)
+    optimizer = model.optimizer
+    with strategy.scope():
+        loss_tracker = tf.keras.metrics.Mean(name="loss")
+    train_iterator = iter(strategy.experimental_distribute_dataset(train_dataset))
+    eval_iterator = iter(strategy.experimental_distribute_dataset(eval_dataset))
+
+    def replica_train_step(features, labels):
+        with tf.GradientTape() as tape:
+            predictions = model(features, training=True)
+            per_example = loss_fn(labels, predictions)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        # Metrics are updated per replica; their variables sum over the replicas when read.
+        loss_tracker.update_state(per_example)
+        model.compiled_metrics.update_state(labels, predictions)
+        return loss
+
+    def replica_eval_step(features, labels):
+        predictions = model(features, training=False)
+        per_example = loss_fn(labels, predictions)
+        loss_tracker.update_state(per_example)
+        model.compiled_metrics.update_state(labels, predictions)
+        return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
+
+    @tf.function(jit_compile=jit_compile)
+    def train_step(features, labels):
+        return strategy.run(replica_train_step, args=(features, labels))
+
+    @tf.function
+    def eval_step(features, labels):
+        return strategy.run(replica_eval_step, args=(features, labels))
+
+    def run_epoch(step_fn, iterator, steps, batch_callbacks=None) -> dict[str, float]:
+        loss_tracker.reset_state()
+        model.compiled_metrics.reset_state()
+        for step in range(steps):
+            if batch_callbacks:
+                batch_callbacks.on_train_batch_begin(step)
+            # The replicas' shares of the global batch's mean loss add up to it.
+            loss = strategy.reduce(tf.distribute.ReduceOp.SUM, step_fn(*next(iterator)), axis=None)
+            if not np.isfinite(loss.numpy()):
+                raise FloatingPointError(f"the loss became {float(loss)}; lower the learning rate")
+            if batch_callbacks:
+                model._train_counter.assign_add(1)  # noqa: SLF001 - the step TensorBoard reads
+                batch_callbacks.on_train_batch_end(step)
+        logs = {"loss": float(loss_tracker.result())}
+        logs.update({m.name: float(m.result()) for m in model.compiled_metrics.metrics})
+        return logs
+
+    callback_list = tf.keras.callbacks.CallbackList(
+        callbacks, add_history=True, model=model, epochs=epochs, steps=steps_per_epoch, verbose=0
+    )
+    model.stop_training = False
+    callback_list.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        logs = run_epoch(train_step, train_iterator, steps_per_epoch, callback_list)
+        validation = run_epoch(eval_step, eval_iterator, validation_steps)
+        logs.update({f"val_{name}": value for name, value in validation.items()})
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end()
+    return model.history
+
+
+def train(
+    model: tf.keras.Model,
+    train_dataset: tf.data.Dataset,
+    eval_dataset: tf.data.Dataset,
+    config,
+    epochs: int,
+    steps_per_epoch: int,
+    validation_steps: int,
+    callbacks: list,
+    strategy: tf.distribute.Strategy,
+    checkpoint_dir: str | None = None,
+) -> tuple[tf.keras.callbacks.History, int]:
+    """Trains with `fit` or the custom loop (`config.loop`); returns (history, the step it resumed from).
+
+    With `checkpoint_dir`, model and optimizer are saved there after every epoch and a run finding a
+    checkpoint continues from it: `optimizer.iterations` carries on from the saved step and only the
+    remaining epochs run, so the total number of steps is the budget.
+    """
+    from absl import logging
+
+    initial_epoch, resumed_step = 0, 0
+    if checkpoint_dir:
+        manager = checkpoint_manager(model, checkpoint_dir)
+        resumed_step = restore(manager)
+        if resumed_step:
+            initial_epoch = min(resumed_step // steps_per_epoch, epochs)
+            logging.info(
+                "Resuming from checkpoint %s: step %d, epoch %d of %d",
+                manager.latest_checkpoint,
+                resumed_step,
+                initial_epoch + 1,
+                epochs,
+            )
+        callbacks = [*callbacks, EpochCheckpoint(manager)]
+    if config.loop == "custom":
+        history = fit_custom(
+            model,
+            train_dataset,
+            eval_dataset,
+            epochs,
+            steps_per_epoch,
+            validation_steps,
+            callbacks,
+            strategy,
+            global_batch_size=config.batch_size * strategy.num_replicas_in_sync,
+            initial_epoch=initial_epoch,
+            jit_compile=config.jit_compile,
+        )
+    else:
+        history = model.fit(
+            train_dataset,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=eval_dataset,
+            validation_steps=validation_steps,
+            callbacks=callbacks,
+            verbose=2,
+        )
+    return history, resumed_step
