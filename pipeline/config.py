@@ -22,6 +22,35 @@ LOCAL_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 
 
 @dataclass(frozen=True)
+class VertexTraining:
+    """Run the Trainer as a Vertex AI custom training job: a chief plus `workers - 1` workers of the
+    project image; Vertex sets TF_CONFIG in each, so the trainer's `multi_worker` strategy spans them."""
+
+    project: str
+    region: str
+    image: str
+    workers: int = 2
+    machine_type: str = "n1-standard-4"
+
+    def custom_config(self) -> dict:
+        """The Trainer's custom_config entries TFX's Vertex Trainer executor reads (its *_KEY constants)."""
+
+        def pool(replicas: int) -> dict:
+            return {
+                "machine_spec": {"machine_type": self.machine_type},
+                "replica_count": replicas,
+                "container_spec": {"image_uri": self.image},
+            }
+
+        pools = [pool(1)] + ([pool(self.workers - 1)] if self.workers > 1 else [])
+        return {
+            "ai_platform_enable_vertex": True,
+            "ai_platform_vertex_region": self.region,
+            "ai_platform_training_args": {"project": self.project, "worker_pool_specs": pools},
+        }
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything a run depends on. Change fields with `dataclasses.replace`.
 
@@ -80,6 +109,8 @@ class PipelineConfig:
     run_fn: str = "trainer_module.run.run_fn"
 
     beam_pipeline_args: tuple[str, ...] = LOCAL_BEAM_ARGS
+    # On a cluster: train on Vertex AI's training service (multi-worker); None trains in the Trainer's pod.
+    vertex_training: VertexTraining | None = None
     enable_cache: bool = True
     code_fingerprint: str = field(default_factory=code_fingerprint)
 
@@ -119,6 +150,15 @@ class PipelineConfig:
             raise ValueError(
                 "model 'multi_output' and a second label go together: set both second_label_key and "
                 "trainer.model='multi_output', or neither"
+            )
+        if (
+            self.vertex_training
+            and self.vertex_training.workers > 1
+            and self.trainer.strategy != "multi_worker"
+        ):
+            raise ValueError(
+                f"vertex_training with {self.vertex_training.workers} workers needs "
+                "trainer.strategy='multi_worker'"
             )
         if self.second_label_key == self.label_key:
             raise ValueError(f"the second label must differ from the first, both are {self.label_key!r}")

@@ -247,7 +247,14 @@ def create_pipeline(
             eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
             custom_config={**trainer_config, "tune_trials": config.tune_trials},
         )
-    trainer = Trainer(
+    trainer_class = Trainer
+    if config.vertex_training:
+        # TFX 1.16 launches multi-worker training only through Vertex AI's training service.
+        from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as VertexTrainer
+
+        trainer_class = VertexTrainer
+        trainer_config = {**trainer_config, **config.vertex_training.custom_config()}
+    trainer = trainer_class(
         run_fn=config.run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],

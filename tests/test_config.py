@@ -68,6 +68,12 @@ def test_trainer_config_round_trips_through_custom_config():
         ),
         ("loss", "hinge", "unknown loss 'hinge'; valid choices: auto, sparse_categorical_crossentropy, mse"),
         ("optimizer", "adagrad", "unknown optimizer 'adagrad'; valid choices: adam, sgd, rmsprop"),
+        ("loop", "estimator", "unknown loop 'estimator'; valid choices: fit, custom"),
+        (
+            "strategy",
+            "tpu",
+            "unknown strategy 'tpu'; valid choices: default, one_device, mirrored, multi_worker",
+        ),
     ],
 )
 def test_unknown_names_fail_at_construction_listing_the_choices(field, value, message):

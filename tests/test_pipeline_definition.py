@@ -109,3 +109,26 @@ def test_pusher_needs_both_blessings_and_uses_the_atomic_executor(config):
     assert pusher.inputs["infra_blessing"].producer_component_id == "ServingCheck"
     assert "model" not in pusher.inputs  # it pushes the serving check's copy, warm-up requests included
     assert pusher.executor_spec.executor_class.__module__ == "components.pusher"
+
+
+def test_vertex_training_runs_the_trainer_as_a_multi_worker_custom_job(config):
+    from pipeline.config import VertexTraining
+    from trainer_module.config import TrainerConfig
+
+    vertex = VertexTraining(project="p", region="europe-west4", image="registry/penguin:1", workers=3)
+    with pytest.raises(ValueError, match="needs trainer.strategy='multi_worker'"):
+        dataclasses.replace(config, vertex_training=vertex)
+    on_vertex = dataclasses.replace(
+        config, vertex_training=vertex, trainer=TrainerConfig(strategy="multi_worker")
+    )
+    trainer = nodes(on_vertex)["Trainer"]
+    assert trainer.executor_spec.executor_class.__module__.startswith(
+        "tfx.extensions.google_cloud_ai_platform"
+    )
+    settings = custom_config(trainer)
+    assert settings["ai_platform_enable_vertex"] is True
+    assert settings["ai_platform_vertex_region"] == "europe-west4"
+    pools = settings["ai_platform_training_args"]["worker_pool_specs"]
+    assert [p["replica_count"] for p in pools] == [1, 2]  # the chief, then the other workers
+    assert {p["container_spec"]["image_uri"] for p in pools} == {"registry/penguin:1"}
+    assert settings["trainer"]["strategy"] == "multi_worker"

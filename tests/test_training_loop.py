@@ -51,3 +51,40 @@ def test_fitting_a_line_from_w2_b1_drives_the_mse_below_0_01_in_15_epochs():
             train_step(model, optimizer, mse, x[i : i + 4], y[i : i + 4])
     assert 1.0 < initial < 3.0
     assert float(mse(y, model(x))) < 0.01
+
+
+def test_checkpoints_are_keyed_by_the_trainers_inputs_not_its_run(tmp_path):
+    from tfx.components.trainer.fn_args_utils import FnArgs
+
+    from trainer_module.run import checkpoint_directory
+
+    def args(run: int, **changes):
+        values = dict(
+            train_files=["/p/Transform/transformed_examples/7/Split-train/*"],
+            eval_files=["/p/Transform/transformed_examples/7/Split-eval/*"],
+            transform_graph_path="/p/Transform/transform_graph/7",
+            custom_config={"trainer": {"loop": "custom"}},
+            train_steps=300,
+            eval_steps=4,
+            model_run_dir=f"/p/Trainer/model_run/{run}",
+        )
+        return FnArgs(**{**values, **changes})
+
+    first = checkpoint_directory(args(12))
+    assert first.startswith("/p/Trainer/checkpoints/")
+    assert checkpoint_directory(args(13)) == first  # a re-execution finds the same checkpoints
+    assert checkpoint_directory(args(13, train_steps=200)) != first
+    assert checkpoint_directory(args(13, custom_config={"trainer": {"loop": "fit"}})) != first
+
+
+def test_per_example_loss_is_averaged_over_the_global_batch():
+    from trainer_module.training_loop import per_example_loss_fn
+
+    model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(1,))])
+    model.compile(loss="mse")
+    loss_fn = per_example_loss_fn(model)
+    values = loss_fn(tf.constant([[1.0], [3.0]]), tf.constant([[0.0], [0.0]]))
+    assert values.numpy().tolist() == [1.0, 9.0]  # one value per example, not reduced
+    # Two replicas each holding one example of a global batch of 2: their shares add up to the mean.
+    shares = [tf.nn.compute_average_loss(values[i : i + 1], global_batch_size=2) for i in range(2)]
+    assert float(tf.add_n(shares)) == 5.0

@@ -23,8 +23,13 @@ def train_step(model: tf.keras.Model, optimizer, loss_fn, x, y):
     return loss
 
 
-def unreduced(loss: tf.keras.losses.Loss) -> tf.keras.losses.Loss:
-    """The same loss returning one value per example, for `tf.nn.compute_average_loss`."""
+def unreduced(loss):
+    """The same loss returning one value per example, for `tf.nn.compute_average_loss`. `loss` is what
+    compile() was given: a Loss, a loss function or its name."""
+    if not isinstance(loss, tf.keras.losses.Loss):
+        loss = tf.keras.losses.get(loss)
+        if not isinstance(loss, tf.keras.losses.Loss):
+            return loss  # a loss function: already one value per example
     return loss.__class__.from_config({**loss.get_config(), "reduction": tf.keras.losses.Reduction.NONE})
 
 
