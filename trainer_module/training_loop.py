@@ -130,13 +130,26 @@ def fit_custom(
         model.compiled_metrics.update_state(labels, predictions)
         return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
 
-    @tf.function(jit_compile=jit_compile)
-    def train_step(features, labels):
-        return strategy.run(replica_train_step, args=(features, labels))
+    # Keras' own structure: one graph per step that pulls the next batch, runs every replica and reduces
+    # the replicas' losses, so that Python does nothing per step but call it.
+    replica_train = (
+        tf.function(replica_train_step, jit_compile=jit_compile) if jit_compile else replica_train_step
+    )
 
     @tf.function
-    def eval_step(features, labels):
-        return strategy.run(replica_eval_step, args=(features, labels))
+    def train_step(iterator):
+        features, labels = next(iterator)
+        # The replicas' shares of the global batch's mean loss add up to it.
+        return strategy.reduce(
+            tf.distribute.ReduceOp.SUM, strategy.run(replica_train, args=(features, labels)), axis=None
+        )
+
+    @tf.function
+    def eval_step(iterator):
+        features, labels = next(iterator)
+        return strategy.reduce(
+            tf.distribute.ReduceOp.SUM, strategy.run(replica_eval_step, args=(features, labels)), axis=None
+        )
 
     def run_epoch(step_fn, iterator, steps, batch_callbacks=None) -> dict[str, float]:
         loss_tracker.reset_state()
@@ -144,14 +157,13 @@ def fit_custom(
         for step in range(steps):
             if batch_callbacks:
                 batch_callbacks.on_train_batch_begin(step)
-            # The replicas' shares of the global batch's mean loss add up to it.
-            loss = strategy.reduce(tf.distribute.ReduceOp.SUM, step_fn(*next(iterator)), axis=None)
-            if not np.isfinite(loss.numpy()):
-                raise FloatingPointError(f"the loss became {float(loss)}; lower the learning rate")
+            step_fn(iterator)
             if batch_callbacks:
                 model._train_counter.assign_add(1)  # noqa: SLF001 - the step TensorBoard reads
                 batch_callbacks.on_train_batch_end(step)
         logs = {"loss": float(loss_tracker.result())}
+        if not np.isfinite(logs["loss"]):
+            raise FloatingPointError(f"the loss became {logs['loss']}; lower the learning rate")
         logs.update({m.name: float(m.result()) for m in model.compiled_metrics.metrics})
         return logs
 
