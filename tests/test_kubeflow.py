@@ -12,23 +12,12 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline.cli import main
 from tests.kfp_server import FakeKubeflow
+from tests.test_pipeline_e2e import ALL_NODES
 
 IMAGE = "registry.example.com/penguin-tfx:1.0"
 OUTPUT_ROOT = "gs://bucket/penguin"
-COMPONENTS = {
-    "CsvExampleGen",
-    "StatisticsGen",
-    "ImportSchemaGen",
-    "ExampleValidator",
-    "DataGate",
-    "DriftGate",
-    "Transform",
-    "Trainer",
-    "served_baseline",
-    "Evaluator",
-    "ServingCheck",
-    "Pusher",
-}
+# The local pipeline's nodes, with the served-model baseline in place of the Resolver.
+COMPONENTS = ALL_NODES - {"latest_blessed_model_resolver"} | {"served_baseline"}
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.e2e
 
+# The local pipeline's nodes: the Kubeflow one resolves its baseline differently (tests/test_kubeflow.py).
 ALL_NODES = {
     "CsvExampleGen",
     "StatisticsGen",
