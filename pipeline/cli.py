@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-rmse-increase", type=float, help="regression: allowed RMSE rise vs the baseline (0)"
     )
     run.add_argument(
+        "--span-window",
+        type=int,
+        default=1,
+        metavar="K",
+        help="with span-<N> directories in the data root: train on the newest K spans (default: 1)",
+    )
+    run.add_argument(
         "--warm-start", action="store_true", help="start training from the last blessed model's weights"
     )
     run.add_argument("--verbose", action="store_true", help="show the raw TFX/Beam/TensorFlow logs")
@@ -268,6 +275,7 @@ def config_from_args(args):
         tune_trials=args.tune_trials,
         tune_steps=args.tune_steps,
         trainer=dataclasses.replace(defaults.trainer, warm_start=args.warm_start),
+        span_window=args.span_window,
     )
     try:
         config = dataclasses.replace(defaults, **changes)

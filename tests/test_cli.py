@@ -197,3 +197,10 @@ def test_rollback_with_nothing_served_is_a_one_line_error(tmp_path, capsys):
     assert main(["rollback", "--output-root", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: no model is served from {tmp_path}/serving_model; nothing to roll back"]
+
+
+def test_span_window_reaches_the_config_and_must_be_positive(tmp_path):
+    config, _ = config_from_args(run_args("--span-window", "3", "--output-root", str(tmp_path)))
+    assert config.span_window == 3
+    with pytest.raises(UsageError, match="span_window must be positive, got 0"):
+        config_from_args(run_args("--span-window", "0", "--output-root", str(tmp_path)))
