@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-rmse-increase", type=float, help="regression: allowed RMSE rise vs the baseline (0)"
     )
     run.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another run uses the output root, wait this long for it (default: refuse at once)",
+    )
+    run.add_argument(
         "--span-window",
         type=int,
         default=1,
@@ -391,10 +398,11 @@ def command_run(args) -> int:
         from components.drift_gate import DriftError
         from components.serving_check import ServingCheckError
         from pipeline.local_runner import run_pipeline
+        from pipeline.run_lock import RunLockedError
 
         try:
-            summary = run_pipeline(config, args.orchestrator)
-        except (DataValidationError, DriftError, ServingCheckError) as error:
+            summary = run_pipeline(config, args.orchestrator, wait_s=args.wait)
+        except (DataValidationError, DriftError, ServingCheckError, RunLockedError) as error:
             err.write(f"error: {error}\n")
             return 1
         except Exception as error:  # noqa: BLE001 - the traceback is in the log file

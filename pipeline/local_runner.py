@@ -9,20 +9,27 @@ from tfx.orchestration import metadata
 from pipeline.config import PipelineConfig
 from pipeline.data import write_penguins_csv
 from pipeline.pipeline import create_pipeline
+from pipeline.run_lock import run_lock
 from pipeline.run_summary import RunSummary, latest_run, previous_span_statistics
 from pipeline.spans import with_latest_spans
 
 ORCHESTRATORS = ("local", "beam")
 
 
-def run_pipeline(config: PipelineConfig, orchestrator: str = "local") -> RunSummary:
+def run_pipeline(config: PipelineConfig, orchestrator: str = "local", wait_s: float = 0.0) -> RunSummary:
     """Runs every component (reusing cached ones) and returns what the run did.
 
     `local` runs the components one after another in this process (LocalDagRunner); `beam` runs the DAG as
-    an Apache Beam pipeline (BeamDagRunner), here on Beam's DirectRunner.
+    an Apache Beam pipeline (BeamDagRunner), here on Beam's DirectRunner. One run at a time per output
+    root: another run's lock is waited for up to `wait_s` seconds, then RunLockedError.
     """
     if orchestrator not in ORCHESTRATORS:
         raise ValueError(f"orchestrator must be one of {', '.join(ORCHESTRATORS)}, got {orchestrator!r}")
+    with run_lock(config.output_root, wait_s):
+        return _run(config, orchestrator)
+
+
+def _run(config: PipelineConfig, orchestrator: str) -> RunSummary:
     if config.uses_default_data:
         write_penguins_csv(config.data_dir, labels=tuple(config.labels))
     config = with_latest_spans(config)
