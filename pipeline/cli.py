@@ -397,12 +397,13 @@ def command_run(args) -> int:
         from components.data_gate import DataValidationError
         from components.drift_gate import DriftError
         from components.serving_check import ServingCheckError
+        from pipeline.csv_check import InputDataError
         from pipeline.local_runner import run_pipeline
         from pipeline.run_lock import RunLockedError
 
         try:
             summary = run_pipeline(config, args.orchestrator, wait_s=args.wait)
-        except (DataValidationError, DriftError, ServingCheckError, RunLockedError) as error:
+        except (InputDataError, DataValidationError, DriftError, ServingCheckError, RunLockedError) as error:
             err.write(f"error: {error}\n")
             return 1
         except Exception as error:  # noqa: BLE001 - the traceback is in the log file

@@ -7,6 +7,7 @@ from pathlib import Path
 from tfx.orchestration import metadata
 
 from pipeline.config import PipelineConfig
+from pipeline.csv_check import check_data
 from pipeline.data import write_penguins_csv
 from pipeline.pipeline import create_pipeline
 from pipeline.run_lock import run_lock
@@ -36,6 +37,9 @@ def _run(config: PipelineConfig, orchestrator: str) -> RunSummary:
     if config.span_range is not None and config.drift_baseline is None:
         previous = previous_span_statistics(config.metadata_path, config.pipeline_name, config.span_range[0])
         config = config.replace(drift_baseline=previous)
+    import tensorflow_data_validation as tfdv
+
+    check_data(config.data_dir, tfdv.load_schema_text(config.schema_path), config.span_range)
     Path(config.output_root).mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(config, connection)

@@ -309,3 +309,38 @@ def test_broken_data_stops_at_the_gate(tmp_path):
     states = latest_run(str(output_root / "metadata.sqlite"), "broken").node_states
     assert states["DataGate"] == "FAILED"
     assert not {"Transform", "Trainer", "Evaluator", "Pusher"} & set(states)
+
+
+def test_a_malformed_csv_row_is_named_by_file_and_line_before_anything_runs(tmp_path):
+    from pipeline.data import write_penguins_csv
+
+    source = write_penguins_csv(tmp_path / "data")
+    lines = source.read_text().splitlines()
+    lines[7] += ",surplus"
+    source.write_text("\n".join(lines) + "\n")
+    output_root = tmp_path / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "--data-root",
+            str(tmp_path / "data"),
+            "--schema",
+            str(REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt"),
+            "--output-root",
+            str(output_root),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=600,
+    )
+    assert result.returncode == 1
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error == (
+        f"error: {source} line 8: 9 fields where the header has 8; fix the row (a stray comma, or a value "
+        "with a comma that needs quotes)"
+    )
+    assert not (output_root / "metadata.sqlite").exists() and not (output_root / "serving_model").exists()

@@ -1,0 +1,90 @@
+"""Checks the CSV files before the pipeline reads them, so that a broken file is reported as its name,
+line and fix, not as a Beam stack trace from inside ExampleGen.
+
+Content problems (a number column holding text, a value out of range, an unknown category, a missing
+required value) are the data gate's: they need the statistics of all rows. This module checks what makes
+a file unreadable as the CSV the schema describes: empty, binary, not UTF-8, a header without a required
+column, a row whose field count differs from its header's.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+
+SNIFF_BYTES = 8192
+
+
+class InputDataError(ValueError):
+    """A data file cannot be read as the CSV the schema describes."""
+
+
+def data_files(data_dir: str, span_range: tuple[int, int] | None = None) -> list[str]:
+    """The files ExampleGen will read: those of the data directory, or of the spans in `span_range`."""
+    directories = [data_dir]
+    if span_range is not None:
+        directories = [os.path.join(data_dir, f"span-{n}") for n in range(span_range[0], span_range[1] + 1)]
+    files = []
+    for directory in directories:
+        if os.path.isdir(directory):
+            files += sorted(
+                os.path.join(directory, name)
+                for name in os.listdir(directory)
+                if not name.startswith(".") and os.path.isfile(os.path.join(directory, name))
+            )
+    return files
+
+
+def check_csv(path: str, required: set[str], known: set[str] | None = None) -> None:
+    """Raises InputDataError with one line naming `path` (and the line), the problem and the fix."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if not raw.strip():
+        raise InputDataError(f"{path} is empty; remove it, or give it a header row and data rows")
+    if b"\0" in raw[:SNIFF_BYTES]:
+        raise InputDataError(f"{path} is not a CSV file (binary content); remove it from the data directory")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise InputDataError(
+            f"{path} line {line}: not UTF-8 text (byte 0x{raw[error.start]:02x}); re-save the file as UTF-8"
+        ) from None
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows)
+    missing = sorted(required - set(header))
+    if missing:
+        raise InputDataError(
+            f"{path}: the header lacks the required column(s) {', '.join(missing)} (its columns: "
+            f"{', '.join(header)}); add them, or fix the header"
+        )
+    unknown = sorted(set(header) - known) if known is not None else []
+    if unknown:
+        raise InputDataError(
+            f"{path}: column(s) {', '.join(unknown)} are not in the schema; remove them from the file, or "
+            "add them to the schema"
+        )
+    for row in rows:
+        if row and len(row) != len(header):
+            raise InputDataError(
+                f"{path} line {rows.line_num}: {len(row)} fields where the header has {len(header)}; fix the "
+                "row (a stray comma, or a value with a comma that needs quotes)"
+            )
+
+
+def check_data(data_dir: str, schema, span_range: tuple[int, int] | None = None) -> int:
+    """Checks every file ExampleGen will read against `schema` (a TFMD Schema); returns how many."""
+    files = data_files(data_dir, span_range)
+    if not files:
+        where = f"spans {span_range[0]}-{span_range[1]} of {data_dir}" if span_range else data_dir
+        raise InputDataError(f"no data files in {where}; put one or more CSV files with a header row there")
+    known = {feature.name for feature in schema.feature}
+    required = {
+        f.name
+        for f in schema.feature
+        if f.presence.min_fraction >= 1.0 and "SERVING" not in f.not_in_environment
+    }
+    for path in files:
+        check_csv(path, required, known)
+    return len(files)
