@@ -393,6 +393,15 @@ def command_run(args) -> int:
             f"Pipeline {config.pipeline_name!r}: data {config.data_dir}, {args.orchestrator} orchestrator\n"
         )
         out.write(f"Gate: {gate}\nFull log: {log_path}\n")
+        from pipeline.run_summary import removed_artifacts
+
+        removed = removed_artifacts(config.metadata_path, config.pipeline_name)
+        if removed:
+            out.write(
+                f"Note: {len(removed)} output director{'y' if len(removed) == 1 else 'ies'} of the last run "
+                f"{'was' if len(removed) == 1 else 'were'} removed (e.g. {removed[0]}); this run recomputes "
+                "every component instead of reusing the cache\n"
+            )
 
         from components.data_gate import DataValidationError
         from components.drift_gate import DriftError

@@ -11,7 +11,7 @@ from pipeline.csv_check import check_data
 from pipeline.data import write_penguins_csv
 from pipeline.pipeline import create_pipeline
 from pipeline.run_lock import run_lock
-from pipeline.run_summary import RunSummary, latest_run, previous_span_statistics
+from pipeline.run_summary import RunSummary, latest_run, previous_span_statistics, removed_artifacts
 from pipeline.spans import with_latest_spans
 
 ORCHESTRATORS = ("local", "beam")
@@ -40,6 +40,9 @@ def _run(config: PipelineConfig, orchestrator: str) -> RunSummary:
     import tensorflow_data_validation as tfdv
 
     check_data(config.data_dir, tfdv.load_schema_text(config.schema_path), config.span_range)
+    if config.enable_cache and removed_artifacts(config.metadata_path, config.pipeline_name):
+        # Cached results whose files are gone cannot be reused: recompute everything once.
+        config = config.replace(enable_cache=False)
     Path(config.output_root).mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(config, connection)

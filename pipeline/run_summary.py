@@ -111,6 +111,23 @@ def previous_span_statistics(metadata_path: str, pipeline_name: str, before_span
     return None
 
 
+def removed_artifacts(metadata_path: str, pipeline_name: str) -> list[str]:
+    """Output directories of the latest run that no longer exist (deleted by hand, or a lost disk): the
+    cache would hand them to the next components."""
+    if not Path(metadata_path).exists():
+        return []
+    summary = latest_run(metadata_path, pipeline_name)
+    if summary is None:
+        return []
+    uris = {
+        uri
+        for node, outputs in summary.outputs.items()
+        if summary.node_states.get(node) in ("COMPLETE", "CACHED")
+        for uri in outputs.values()
+    }
+    return sorted(uri for uri in uris if uri and not Path(uri).exists())
+
+
 def latest_run(metadata_path: str, pipeline_name: str) -> RunSummary | None:
     summaries = run_summaries(metadata_path, pipeline_name)
     return summaries[-1] if summaries else None

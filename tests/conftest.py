@@ -133,3 +133,22 @@ def custom_loop_run(unservable_run) -> RunRecord:
         max_accuracy_drop=0.03,
     )
     return run(config)
+
+
+@pytest.fixture(scope="session")
+def after_removed_artifact_run(tuned_body_mass_run) -> RunRecord:
+    """The Transform graph of the last run deleted by hand: the cache must not hand it on."""
+    import shutil
+
+    removed = tuned_body_mass_run.summary.outputs["Transform"]["transform_graph"]
+    shutil.rmtree(removed)
+    record = run(tuned_body_mass_run.config)
+    record.error = removed
+    return record
+
+
+@pytest.fixture(scope="session")
+def after_removed_metadata_run(after_removed_artifact_run) -> RunRecord:
+    """The ML Metadata store deleted between runs: a fresh store, a full run, the served versions kept."""
+    os.remove(after_removed_artifact_run.config.metadata_path)
+    return run(after_removed_artifact_run.config)

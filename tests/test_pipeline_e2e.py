@@ -344,3 +344,24 @@ def test_a_malformed_csv_row_is_named_by_file_and_line_before_anything_runs(tmp_
         "with a comma that needs quotes)"
     )
     assert not (output_root / "metadata.sqlite").exists() and not (output_root / "serving_model").exists()
+
+
+def test_a_removed_artifact_directory_is_recomputed_not_reused(
+    tuned_body_mass_run, after_removed_artifact_run
+):
+    states = after_removed_artifact_run.summary.node_states
+    assert states["Transform"] == "COMPLETE" and states["Trainer"] == "COMPLETE"
+    rebuilt = after_removed_artifact_run.summary.outputs["Transform"]["transform_graph"]
+    assert rebuilt != after_removed_artifact_run.error and Path(rebuilt).exists()
+    assert after_removed_artifact_run.summary.blessed is not None  # evaluated: the run went through
+
+
+def test_a_removed_metadata_store_starts_afresh_and_keeps_the_served_versions(
+    after_removed_artifact_run, after_removed_metadata_run
+):
+    states = after_removed_metadata_run.summary.node_states
+    assert set(states.values()) <= {"COMPLETE"}  # nothing cached: a new store knows no earlier run
+    assert states["Evaluator"] == "COMPLETE"
+    assert set(after_removed_artifact_run.serving_versions) <= set(
+        after_removed_metadata_run.serving_versions
+    )
