@@ -160,6 +160,32 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
+def _example_gen(config: PipelineConfig, data_root) -> CsvExampleGen:
+    """Every CSV of the data root, or the configured span range (`span-{SPAN}/*`), split 2:1 by hash."""
+    spans = {}
+    if config.span_range is not None or config.read_spans:
+        spans["input_config"] = example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="spans", pattern=SPAN_PATTERN)]
+        )
+    if config.span_range is not None:
+        first, last = config.span_range
+        spans["range_config"] = range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(start_span_number=first, end_span_number=last)
+        )
+    return CsvExampleGen(
+        input_base=data_root,
+        **spans,
+        output_config=example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(
+                splits=[
+                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
+                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+                ]
+            )
+        ),
+    )
+
+
 def create_pipeline(
     config: PipelineConfig, metadata_connection_config=None, kubeflow: bool = False
 ) -> tfx_pipeline.Pipeline:
@@ -176,28 +202,7 @@ def create_pipeline(
         train_args = RuntimeParameter(
             name="train_args", ptype=str, default=json.dumps({"num_steps": config.train_steps})
         )
-    spans = {}
-    if config.span_range is not None or config.read_spans:
-        spans["input_config"] = example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="spans", pattern=SPAN_PATTERN)]
-        )
-    if config.span_range is not None:
-        first, last = config.span_range
-        spans["range_config"] = range_config_pb2.RangeConfig(
-            static_range=range_config_pb2.StaticRange(start_span_number=first, end_span_number=last)
-        )
-    example_gen = CsvExampleGen(
-        input_base=data_root,
-        **spans,
-        output_config=example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(
-                splits=[
-                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
-                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
-                ]
-            )
-        ),
-    )
+    example_gen = _example_gen(config, data_root)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = VersionedImportSchemaGen(
         schema_file=config.schema_path, schema_fingerprint=config.schema_fingerprint
