@@ -393,7 +393,15 @@ def command_run(args) -> int:
             f"Pipeline {config.pipeline_name!r}: data {config.data_dir}, {args.orchestrator} orchestrator\n"
         )
         out.write(f"Gate: {gate}\nFull log: {log_path}\n")
+        from pipeline.local_runner import orphaned_pipeline_root
         from pipeline.run_summary import removed_artifacts
+
+        if orphaned_pipeline_root(config):
+            out.write(
+                f"Note: {config.metadata_path} is gone but {config.pipeline_root} holds artifacts; they are "
+                "moved to pipeline.orphaned-<time> (delete it when you do not need it) and this run starts a "
+                "fresh metadata store\n"
+            )
 
         removed = removed_artifacts(config.metadata_path, config.pipeline_name)
         if removed:

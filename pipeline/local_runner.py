@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from tfx.orchestration import metadata
@@ -30,6 +32,22 @@ def run_pipeline(config: PipelineConfig, orchestrator: str = "local", wait_s: fl
         return _run(config, orchestrator)
 
 
+def orphaned_pipeline_root(config: PipelineConfig) -> bool:
+    """Artifacts without the metadata store that knew them: a new store would number its artifacts from 1
+    again and collide with the old directories."""
+    root = Path(config.pipeline_root)
+    return not Path(config.metadata_path).exists() and root.is_dir() and any(root.iterdir())
+
+
+def set_aside_orphans(config: PipelineConfig) -> str | None:
+    """Moves an orphaned pipeline root to `pipeline.orphaned-<time>` (nothing is deleted); returns where."""
+    if not orphaned_pipeline_root(config):
+        return None
+    aside = f"{config.pipeline_root}.orphaned-{time.strftime('%Y%m%d-%H%M%S')}"
+    os.rename(config.pipeline_root, aside)
+    return aside
+
+
 def _run(config: PipelineConfig, orchestrator: str) -> RunSummary:
     if config.uses_default_data:
         write_penguins_csv(config.data_dir, labels=tuple(config.labels))
@@ -40,6 +58,7 @@ def _run(config: PipelineConfig, orchestrator: str) -> RunSummary:
     import tensorflow_data_validation as tfdv
 
     check_data(config.data_dir, tfdv.load_schema_text(config.schema_path), config.span_range)
+    set_aside_orphans(config)
     if config.enable_cache and removed_artifacts(config.metadata_path, config.pipeline_name):
         # Cached results whose files are gone cannot be reused: recompute everything once.
         config = config.replace(enable_cache=False)

@@ -361,6 +361,9 @@ def test_a_removed_metadata_store_starts_afresh_and_keeps_the_served_versions(
 ):
     states = after_removed_metadata_run.summary.node_states
     assert set(states.values()) <= {"COMPLETE"}  # nothing cached: a new store knows no earlier run
+    config = after_removed_metadata_run.config
+    # The old artifacts, which the new store would collide with, were set aside, not deleted.
+    assert len(list(Path(config.output_root).glob("pipeline.orphaned-*/Trainer"))) == 1
     assert states["Evaluator"] == "COMPLETE"
     assert set(after_removed_artifact_run.serving_versions) <= set(
         after_removed_metadata_run.serving_versions
