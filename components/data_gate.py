@@ -31,6 +31,13 @@ def split_files(uri: str, file_name: str) -> dict[str, str]:
     }
 
 
+def pass_schema_on(schema: Schema, output: Schema) -> None:
+    """A gate's output: the schema it let through, copied into its output artifact."""
+    # fileio rather than shutil: on a cluster the artifacts live in a bucket.
+    fileio.makedirs(output.uri)
+    fileio.copy(os.path.join(schema.uri, SCHEMA_FILE), os.path.join(output.uri, SCHEMA_FILE), overwrite=True)
+
+
 def load_anomalies_at(uri: str) -> dict[str, anomalies_pb2.Anomalies]:
     """Split name -> the Anomalies proto ExampleValidator wrote for it, read from `<uri>/Split-*/`."""
     return {
@@ -79,10 +86,4 @@ def DataGate(
     summary = anomaly_summary(load_anomalies_at(anomalies.uri))
     if summary:
         raise DataValidationError(gate_message(summary))
-    # fileio rather than shutil: on a cluster the artifacts live in a bucket.
-    fileio.makedirs(validated_schema.uri)
-    fileio.copy(
-        os.path.join(schema.uri, SCHEMA_FILE),
-        os.path.join(validated_schema.uri, SCHEMA_FILE),
-        overwrite=True,
-    )
+    pass_schema_on(schema, validated_schema)

@@ -14,10 +14,9 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.dsl.io import fileio
 from tfx.types.standard_artifacts import ExampleStatistics, Schema
 
-from components.data_gate import SCHEMA_FILE, split_files
+from components.data_gate import SCHEMA_FILE, pass_schema_on, split_files
 
 STATISTICS_FILE = "FeatureStats.pb"
 COMPARED_SPLIT = "train"
@@ -74,5 +73,4 @@ def DriftGate(
         )
         if found:
             raise DriftError(drift_message(found))
-    fileio.makedirs(checked_schema.uri)
-    fileio.copy(schema_path, os.path.join(checked_schema.uri, SCHEMA_FILE), overwrite=True)
+    pass_schema_on(schema, checked_schema)

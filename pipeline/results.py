@@ -8,12 +8,13 @@ import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 
 from components.data_gate import anomaly_summary, load_anomalies_at, split_files
+from components.drift_gate import STATISTICS_FILE
 
 
 def examples_per_split(statistics_uri: str) -> dict[str, int]:
     return {
         split: int(tfdv.load_stats_binary(path).datasets[0].num_examples)
-        for split, path in split_files(statistics_uri, "FeatureStats.pb").items()
+        for split, path in split_files(statistics_uri, STATISTICS_FILE).items()
     }
 
 
