@@ -99,15 +99,13 @@ def build_model(tf_transform_output, train_dataset, config: TrainerConfig, label
     if config.model == "multi_output":
         heads = []
         for i, (label, task) in enumerate(labels.items()):
-            head = Head(safe_name(label), task)
+            name = safe_name(label)
             if task == REGRESSION:
-                mean, stddev = label_statistics(train_dataset, head.name)
-                head = Head(head.name, task, label_mean=mean, label_stddev=stddev)
+                mean, stddev = label_statistics(train_dataset, name)
+                head = Head(name, task, label_mean=mean, label_stddev=stddev)
             else:
                 vocabulary = label_vocabulary(label, main=i == 0)
-                head = Head(
-                    head.name, task, num_classes=tf_transform_output.vocabulary_size_by_name(vocabulary)
-                )
+                head = Head(name, task, num_classes=tf_transform_output.vocabulary_size_by_name(vocabulary))
             logging.info("Output %s: %s", head.name, head)
             heads.append(head)
         return build_multi_head_model(numeric, categorical, heads, config)
