@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_cli_e2e import cli
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.e2e
+
+SCHEMA = str(REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt")
 
 # The local pipeline's nodes: the Kubeflow one resolves its baseline differently (tests/test_kubeflow.py).
 ALL_NODES = {
@@ -279,23 +283,8 @@ def write_broken_penguins(data_dir: Path) -> None:
 def test_broken_data_stops_at_the_gate(tmp_path):
     write_broken_penguins(tmp_path)
     output_root = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "run",
-            "--data-root",
-            str(tmp_path / "broken"),
-            "--schema",
-            str(REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt"),
-            "--output-root",
-            str(output_root),
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=900,
+    result = cli(
+        "run", "--data-root", str(tmp_path / "broken"), "--schema", SCHEMA, "--output-root", str(output_root)
     )
     assert result.returncode == 1
     last_line = result.stderr.strip().splitlines()[-1]
@@ -319,24 +308,10 @@ def test_a_malformed_csv_row_is_named_by_file_and_line_before_anything_runs(tmp_
     lines[7] += ",surplus"
     source.write_text("\n".join(lines) + "\n")
     output_root = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "run",
-            "--data-root",
-            str(tmp_path / "data"),
-            "--schema",
-            str(REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt"),
-            "--output-root",
-            str(output_root),
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
+    result = cli(
+        "run", "--data-root", str(tmp_path / "data"), "--schema", SCHEMA, "--output-root", str(output_root),
         timeout=600,
-    )
+    )  # fmt: skip
     assert result.returncode == 1
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert error == (
