@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import glob
 import os
 import re
 import sys
@@ -161,19 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_files(data_root: str) -> list[str]:
-    """The CSV files of the data root, or of its newest span-<N> directory."""
-    from pipeline.spans import list_spans
+    """The files a run reads: those of the data root, or of its newest span-<N> directory."""
+    from pipeline.csv_check import data_files
+    from pipeline.spans import latest_range
 
     if not os.path.isdir(data_root):
         raise UsageError(f"data root {data_root} is not a directory; pass a directory of CSV files")
-    spans = list_spans(data_root)
-    if spans:
-        data_root = os.path.join(data_root, f"span-{spans[-1]}")
-    files = sorted(f for f in glob.glob(os.path.join(data_root, "*")) if os.path.isfile(f))
+    newest = latest_range(data_root)
+    files = data_files(data_root, newest)
     if not files:
-        raise UsageError(
-            f"data root {data_root} holds no files; put one or more CSV files with a header in it"
-        )
+        where = os.path.join(data_root, f"span-{newest[1]}") if newest else data_root
+        raise UsageError(f"data root {where} holds no files; put one or more CSV files with a header in it")
     return files
 
 
@@ -326,6 +323,11 @@ GATED_METRICS = (
 )
 
 
+def is_gated(metric: str) -> bool:
+    """A metric the summary shows; a multi-output model's are named "<output>/<metric>"."""
+    return metric.rsplit("/", 1)[-1] in GATED_METRICS
+
+
 def print_summary(out, summary, config, durations: dict[str, float]) -> None:
     from pipeline import results
 
@@ -345,8 +347,7 @@ def print_summary(out, summary, config, durations: dict[str, float]) -> None:
     out.write(f"Gate:      {gates}\n")
     if "evaluation" in outputs.get("Evaluator", {}):
         evaluation = results.evaluation(outputs["Evaluator"]["evaluation"])
-        # A multi-output model's metrics are named "<output>/<metric>".
-        gated = sorted(name for name in evaluation.candidate if name.rsplit("/", 1)[-1] in GATED_METRICS)
+        gated = sorted(name for name in evaluation.candidate if is_gated(name))
         width = max((len(name) for name in gated), default=0)
         for name in gated:
             line = f"  {name:<{width}}  {evaluation.candidate[name]:.4f}"
@@ -393,24 +394,6 @@ def command_run(args) -> int:
             f"Pipeline {config.pipeline_name!r}: data {config.data_dir}, {args.orchestrator} orchestrator\n"
         )
         out.write(f"Gate: {gate}\nFull log: {log_path}\n")
-        from pipeline.local_runner import orphaned_pipeline_root
-        from pipeline.run_summary import removed_artifacts
-
-        if orphaned_pipeline_root(config):
-            out.write(
-                f"Note: {config.metadata_path} is gone but {config.pipeline_root} holds artifacts; they are "
-                "moved to pipeline.orphaned-<time> (delete it when you do not need it) and this run starts a "
-                "fresh metadata store\n"
-            )
-
-        removed = removed_artifacts(config.metadata_path, config.pipeline_name)
-        if removed:
-            out.write(
-                f"Note: {len(removed)} output director{'y' if len(removed) == 1 else 'ies'} of the last run "
-                f"{'was' if len(removed) == 1 else 'were'} removed (e.g. {removed[0]}); this run recomputes "
-                "every component instead of reusing the cache\n"
-            )
-
         from components.data_gate import DataValidationError
         from components.drift_gate import DriftError
         from components.serving_check import ServingCheckError
@@ -419,7 +402,9 @@ def command_run(args) -> int:
         from pipeline.run_lock import RunLockedError
 
         try:
-            summary = run_pipeline(config, args.orchestrator, wait_s=args.wait)
+            summary = run_pipeline(
+                config, args.orchestrator, wait_s=args.wait, notify=lambda line: out.write(line + "\n")
+            )
         except (InputDataError, DataValidationError, DriftError, ServingCheckError, RunLockedError) as error:
             err.write(f"error: {error}\n")
             return 1
@@ -484,7 +469,9 @@ def command_kubeflow(args) -> int:
     print(f"Compiled {name}: {written['spec']} (Kubeflow Pipelines), {written['job']} (Vertex AI Pipelines)")
     if args.command == "compile":
         return 0
-    arguments = kubeflow.runtime_defaults(config)
+    from pipeline.pipeline import runtime_parameter_defaults
+
+    arguments = runtime_parameter_defaults(config)
     try:
         if args.command == "submit":
             ids = kubeflow.submit(written["spec"], args.host, name, args.experiment, arguments)
@@ -541,9 +528,7 @@ def command_models(args) -> int:
     print(f"Models of {config.pipeline_name!r} in {config.serving_dir}:")
     for v in versions:
         gated = ", ".join(
-            f"{name} {value:.4f}"
-            for name, value in sorted(v.metrics.items())
-            if name.rsplit("/", 1)[-1] in GATED_METRICS
+            f"{name} {value:.4f}" for name, value in sorted(v.metrics.items()) if is_gated(name)
         )
         span = f"span {v.span}" if v.span is not None else "no spans"
         code = f"code {v.code_fingerprint[:12]}" if v.code_fingerprint else "code unknown"

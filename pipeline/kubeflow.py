@@ -50,7 +50,7 @@ def compile_pipeline(config: PipelineConfig, output_dir: str, image: str = DEFAU
         KubeflowV2DagRunnerConfig,
     )
 
-    from pipeline.pipeline import create_pipeline
+    from pipeline.pipeline import create_pipeline, runtime_parameter_defaults
 
     pipeline = create_pipeline(
         config.replace(pipeline_name=kubeflow_name(config.pipeline_name)), kubeflow=True
@@ -59,7 +59,7 @@ def compile_pipeline(config: PipelineConfig, output_dir: str, image: str = DEFAU
         if component.id == "ImportSchemaGen":
             # The schema's content hash was taken here; the container reads the same file from the image.
             component.exec_properties["schema_file"] = image_path(config.schema_path)
-    defaults = runtime_defaults(config)
+    defaults = runtime_parameter_defaults(config)
     runner = KubeflowV2DagRunner(
         # Schema 2.1 is what the KFP 2 backend and SDK read.
         config=KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=True)
@@ -76,11 +76,6 @@ def compile_pipeline(config: PipelineConfig, output_dir: str, image: str = DEFAU
     spec_path.write_text(header + yaml.safe_dump(job["pipelineSpec"], sort_keys=True))
     job_path.write_text(json.dumps(job, indent=1, sort_keys=True))
     return {"spec": spec_path, "job": job_path}
-
-
-def runtime_defaults(config: PipelineConfig) -> dict[str, str]:
-    """The values of the runtime parameters the configuration implies."""
-    return {"data_root": config.data_dir, "train_args": json.dumps({"num_steps": config.train_steps})}
 
 
 def _client(host: str):

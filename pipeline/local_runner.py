@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from absl import logging
 from tfx.orchestration import metadata
 
 from pipeline.config import PipelineConfig
@@ -19,36 +21,38 @@ from pipeline.spans import with_latest_spans
 ORCHESTRATORS = ("local", "beam")
 
 
-def run_pipeline(config: PipelineConfig, orchestrator: str = "local", wait_s: float = 0.0) -> RunSummary:
+def run_pipeline(
+    config: PipelineConfig,
+    orchestrator: str = "local",
+    wait_s: float = 0.0,
+    notify: Callable[[str], object] = logging.warning,
+) -> RunSummary:
     """Runs every component (reusing cached ones) and returns what the run did.
 
     `local` runs the components one after another in this process (LocalDagRunner); `beam` runs the DAG as
     an Apache Beam pipeline (BeamDagRunner), here on Beam's DirectRunner. One run at a time per output
-    root: another run's lock is waited for up to `wait_s` seconds, then RunLockedError.
+    root: another run's lock is waited for up to `wait_s` seconds, then RunLockedError. What the run does
+    about earlier runs' lost files is said, one line each, to `notify`.
     """
     if orchestrator not in ORCHESTRATORS:
         raise ValueError(f"orchestrator must be one of {', '.join(ORCHESTRATORS)}, got {orchestrator!r}")
     with run_lock(config.output_root, wait_s):
-        return _run(config, orchestrator)
-
-
-def orphaned_pipeline_root(config: PipelineConfig) -> bool:
-    """Artifacts without the metadata store that knew them: a new store would number its artifacts from 1
-    again and collide with the old directories."""
-    root = Path(config.pipeline_root)
-    return not Path(config.metadata_path).exists() and root.is_dir() and any(root.iterdir())
+        return _run(config, orchestrator, notify)
 
 
 def set_aside_orphans(config: PipelineConfig) -> str | None:
-    """Moves an orphaned pipeline root to `pipeline.orphaned-<time>` (nothing is deleted); returns where."""
-    if not orphaned_pipeline_root(config):
+    """Artifacts without the metadata store that knew them (a new store would number its artifacts from 1
+    again and collide with the old directories) are moved to `pipeline.orphaned-<time>`, nothing deleted.
+    Returns where, or None when there was nothing to move."""
+    root = Path(config.pipeline_root)
+    if Path(config.metadata_path).exists() or not root.is_dir() or not any(root.iterdir()):
         return None
     aside = f"{config.pipeline_root}.orphaned-{time.strftime('%Y%m%d-%H%M%S')}"
     os.rename(config.pipeline_root, aside)
     return aside
 
 
-def _run(config: PipelineConfig, orchestrator: str) -> RunSummary:
+def _run(config: PipelineConfig, orchestrator: str, notify: Callable[[str], object]) -> RunSummary:
     if config.uses_default_data:
         write_penguins_csv(config.data_dir, labels=tuple(config.labels))
     config = with_latest_spans(config)
@@ -58,10 +62,21 @@ def _run(config: PipelineConfig, orchestrator: str) -> RunSummary:
     import tensorflow_data_validation as tfdv
 
     check_data(config.data_dir, tfdv.load_schema_text(config.schema_path), config.span_range)
-    set_aside_orphans(config)
-    if config.enable_cache and removed_artifacts(config.metadata_path, config.pipeline_name):
+    aside = set_aside_orphans(config)
+    if aside:
+        notify(
+            f"Note: {config.metadata_path} is gone but {config.pipeline_root} held artifacts; they were "
+            f"moved to {aside} (delete it when you do not need it) and this run starts a fresh metadata store"
+        )
+    removed = removed_artifacts(config.metadata_path, config.pipeline_name) if config.enable_cache else []
+    if removed:
         # Cached results whose files are gone cannot be reused: recompute everything once.
         config = config.replace(enable_cache=False)
+        notify(
+            f"Note: {len(removed)} output director{'y' if len(removed) == 1 else 'ies'} of the last run "
+            f"{'was' if len(removed) == 1 else 'were'} removed (e.g. {removed[0]}); this run recomputes "
+            "every component instead of reusing the cache"
+        )
     Path(config.output_root).mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(config, connection)

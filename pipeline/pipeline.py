@@ -186,6 +186,12 @@ def _example_gen(config: PipelineConfig, data_root) -> CsvExampleGen:
     )
 
 
+def runtime_parameter_defaults(config: PipelineConfig) -> dict[str, str]:
+    """The Kubeflow runtime parameters' values the configuration implies: the data root and the Trainer's
+    TrainArgs as JSON."""
+    return {"data_root": config.data_dir, "train_args": json.dumps({"num_steps": config.train_steps})}
+
+
 def create_pipeline(
     config: PipelineConfig, metadata_connection_config=None, kubeflow: bool = False
 ) -> tfx_pipeline.Pipeline:
@@ -198,10 +204,9 @@ def create_pipeline(
     data_root = config.data_dir
     train_args = trainer_pb2.TrainArgs(num_steps=config.train_steps)
     if kubeflow:
-        data_root = RuntimeParameter(name="data_root", ptype=str, default=config.data_dir)
-        train_args = RuntimeParameter(
-            name="train_args", ptype=str, default=json.dumps({"num_steps": config.train_steps})
-        )
+        defaults = runtime_parameter_defaults(config)
+        data_root = RuntimeParameter(name="data_root", ptype=str, default=defaults["data_root"])
+        train_args = RuntimeParameter(name="train_args", ptype=str, default=defaults["train_args"])
     example_gen = _example_gen(config, data_root)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = VersionedImportSchemaGen(
