@@ -5,7 +5,9 @@ written version that a model server watching `<base>` would try to load. It also
 re-executes, so re-running a pipeline whose model is cached would serve the same model under a new version.
 
 This executor copies into a hidden temporary directory and renames it into place (a rename within one
-filesystem is atomic), and skips the push when the latest served version holds the same files.
+filesystem is atomic), and skips the push when the latest served version holds the same files. A staging
+directory left by a killed push is removed by the next push (one pipeline writes a serving directory: the
+run lock keeps its runs apart).
 """
 
 import hashlib
@@ -45,6 +47,21 @@ def served_versions(base_directory: str) -> list[int]:
     )
 
 
+def remove_incomplete(base_directory: str) -> list[str]:
+    """Removes the staging directories that killed pushes left in `base_directory`; returns them."""
+    if not fileio.exists(base_directory):
+        return []
+    stale = [
+        os.path.join(base_directory, name.rstrip("/"))
+        for name in fileio.listdir(base_directory)
+        if name.startswith(INCOMPLETE_PREFIX)
+    ]
+    for path in stale:
+        logging.warning("Removing %s, left by an interrupted push.", path)
+        fileio.rmtree(path)
+    return stale
+
+
 class Executor(pusher_executor.Executor):
     """Pushes a blessed model to a filesystem destination atomically; other destinations as TFX does."""
 
@@ -55,6 +72,8 @@ class Executor(pusher_executor.Executor):
             return super().Do(input_dict, output_dict, exec_properties)
 
         self._log_startup(input_dict, output_dict, exec_properties)
+        base = destination.filesystem.base_directory
+        remove_incomplete(base)
         model_push = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.PUSHED_MODEL_KEY]
         )
@@ -62,7 +81,6 @@ class Executor(pusher_executor.Executor):
             self._MarkNotPushed(model_push)
             return
         model_path = self.GetModelPath(input_dict)
-        base = destination.filesystem.base_directory
 
         versions = served_versions(base)
         if versions:
@@ -78,8 +96,6 @@ class Executor(pusher_executor.Executor):
         serving_path = os.path.join(base, version)
         staging_path = os.path.join(base, INCOMPLETE_PREFIX + version)
         fileio.makedirs(base)
-        if fileio.exists(staging_path):
-            fileio.rmtree(staging_path)
         io_utils.copy_dir(model_path, staging_path)
         fileio.rename(staging_path, serving_path)
         logging.info("Model written to serving path %s.", serving_path)

@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="LocalDagRunner (default) or BeamDagRunner",
     )
     run.add_argument(
+        "--beam-workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Beam processes for the data stages: 1 (default) runs them in the run's own process "
+        "(in_memory); N > 1 in N worker processes (multi_processing)",
+    )
+    run.add_argument(
         "--slice",
         action="append",
         dest="slices",
@@ -210,7 +218,7 @@ def _pipeline_name(data_root: str) -> str:
 
 def config_from_args(args):
     """The PipelineConfig a `run` asks for, and one line describing the evaluation gate."""
-    from pipeline.config import PipelineConfig
+    from pipeline.config import PipelineConfig, local_beam_args
     from pipeline.task import LabelError, infer_task, serving_excluded_features
     from pipeline.tasks import task_config
     from trainer_module.features import CLASSIFICATION
@@ -282,6 +290,7 @@ def config_from_args(args):
         span_window=args.span_window,
     )
     try:
+        changes["beam_pipeline_args"] = local_beam_args(args.beam_workers)
         config = dataclasses.replace(defaults, **changes)
     except ValueError as error:
         raise UsageError(f"invalid configuration: {error}") from error

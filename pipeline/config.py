@@ -17,8 +17,18 @@ DEFAULT_SCHEMA = REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt"
 # The catalogue models the tabular Trainer (trainer_module/run.py) builds.
 PIPELINE_MODELS = ("mlp", "quadratic_mlp", "wide_and_deep", "multi_output")
 
+
+def local_beam_args(workers: int = 1) -> tuple[str, ...]:
+    """Beam's DirectRunner in the run's own process (1 worker: `in_memory`) or in `workers` processes
+    (`multi_processing`)."""
+    if workers < 1:
+        raise ValueError(f"Beam workers must be at least 1, got {workers!r}")
+    mode = "in_memory" if workers == 1 else "multi_processing"
+    return (f"--direct_running_mode={mode}", f"--direct_num_workers={workers}")
+
+
 # in_memory: on 2 cores and small data, multi_processing is 2-3x slower (worker start-up dominates).
-LOCAL_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+LOCAL_BEAM_ARGS = local_beam_args(1)
 
 
 @dataclass(frozen=True)

@@ -26,3 +26,39 @@ def write_penguins_csv(data_dir: str | Path, labels: tuple[str, ...] = ()) -> Pa
     # Renamed into place so that an interrupted write never leaves a truncated CSV for ExampleGen.
     tmp.replace(path)
     return path
+
+
+# Measurement noise of the generated rows: about the instruments' resolution, so rows stay plausible.
+_NOISE = (("bill_length_mm", 0.5), ("bill_depth_mm", 0.2), ("flipper_length_mm", 1.0), ("body_mass_g", 25.0))
+
+
+def generate_penguins(rows: int, seed: int = 0, drift: bool = False):
+    """`rows` rows of the penguins schema: a seeded resample of the table with noise on the measurements,
+    as more data from the same population (gaps kept where the resampled rows have them).
+
+    `drift` moves 80% of the rows to Biscoe island and lengthens bills by 8 mm, as a change in where and
+    how the data was collected.
+    """
+    import numpy as np
+    from palmerpenguins import load_penguins
+
+    rng = np.random.default_rng(seed)
+    table = load_penguins().dropna(subset=["species"])
+    frame = table.sample(n=rows, replace=True, random_state=seed).reset_index(drop=True)
+    for column, scale in _NOISE:
+        frame[column] = (frame[column] + rng.normal(0, scale, rows)).round(1)
+    if drift:
+        moved = rng.random(rows) < 0.8
+        frame.loc[moved, "island"] = "Biscoe"
+        frame["bill_length_mm"] = frame["bill_length_mm"] + 8.0
+    return frame
+
+
+def write_generated_penguins(path: str | Path, rows: int, seed: int = 0, drift: bool = False) -> Path:
+    """Writes `generate_penguins(rows, seed, drift)` as one CSV file at `path` (renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".csv.tmp")
+    generate_penguins(rows, seed, drift).to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path

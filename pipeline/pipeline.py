@@ -193,9 +193,9 @@ def runtime_parameter_defaults(config: PipelineConfig) -> dict[str, str]:
 
 
 def create_pipeline(
-    config: PipelineConfig, metadata_connection_config=None, kubeflow: bool = False
+    config: PipelineConfig, metadata_connection_config=None, kubeflow: bool = False, data_only: bool = False
 ) -> tfx_pipeline.Pipeline:
-    """The pipeline of `config`.
+    """The pipeline of `config`; with `data_only`, its data stage alone (ingestion to Transform).
 
     With `kubeflow` (compiling for Kubeflow Pipelines): the data root and the Trainer's step budget become
     parameters of each run, defaulting to the configured values; the Evaluator's baseline comes from
@@ -237,6 +237,17 @@ def create_pipeline(
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=code_config,
     )
+    data_stage = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        data_gate,
+        drift_gate,
+        transform,
+    ]
+    if data_only:
+        return _pipeline(config, data_stage, metadata_connection_config)
     if kubeflow:
         baseline = ServedBaseline(serving_dir=config.serving_dir).with_id("served_baseline")
     else:
@@ -301,24 +312,23 @@ def create_pipeline(
             custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
         )
 
+    components = [
+        *data_stage,
+        *([tuner] if tuner else []),
+        trainer,
+        baseline,
+        evaluator,
+        serving_check,
+        pusher,
+    ]
+    return _pipeline(config, components, metadata_connection_config)
+
+
+def _pipeline(config: PipelineConfig, components: list, metadata_connection_config) -> tfx_pipeline.Pipeline:
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[
-            example_gen,
-            statistics_gen,
-            schema_gen,
-            example_validator,
-            data_gate,
-            drift_gate,
-            transform,
-            *([tuner] if tuner else []),
-            trainer,
-            baseline,
-            evaluator,
-            serving_check,
-            pusher,
-        ],
+        components=components,
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_pipeline_args),

@@ -42,22 +42,8 @@ def write_diabetes(directory: Path) -> Path:
 
 
 def write_penguin_span(data_root: Path, span: int, seed: int, drift: bool = False) -> Path:
-    """`data_root/span-<span>/penguins.csv`: a seeded resample of the penguins table with a little noise on
-    the measurements, as another day's data from the same population. `drift` moves 80% of the rows to
-    Biscoe island and lengthens bills by 8 mm, as a change in where and how the data was collected."""
-    from palmerpenguins import load_penguins
+    """`data_root/span-<span>/penguins.csv`: a generated day of penguins data (see
+    pipeline.data.generate_penguins), the size of the bundled table."""
+    from pipeline.data import write_generated_penguins
 
-    rng = np.random.default_rng(seed)
-    table = load_penguins().dropna(subset=["species"])
-    frame = table.sample(n=len(table), replace=True, random_state=seed).reset_index(drop=True)
-    for column, scale in (("bill_length_mm", 0.5), ("bill_depth_mm", 0.2), ("flipper_length_mm", 1.0)):
-        frame[column] = (frame[column] + rng.normal(0, scale, len(frame))).round(1)
-    if drift:
-        moved = rng.random(len(frame)) < 0.8
-        frame.loc[moved, "island"] = "Biscoe"
-        frame["bill_length_mm"] = frame["bill_length_mm"] + 8.0
-    directory = data_root / f"span-{span}"
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "penguins.csv"
-    frame.to_csv(path, index=False)
-    return path
+    return write_generated_penguins(data_root / f"span-{span}" / "penguins.csv", 344, seed, drift)

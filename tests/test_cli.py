@@ -93,11 +93,24 @@ def test_gate_thresholds_can_be_overridden(drafted, tmp_path):
         (["--label", "mass"], "label column 'mass' is not in the schema"),
         (["--train-steps", "-5"], "invalid configuration: train_steps must be positive, got -5"),
         (["--tune-trials", "0"], "invalid configuration: tune_trials must be positive, got 0"),
+        (["--beam-workers", "0"], "invalid configuration: Beam workers must be at least 1, got 0"),
     ],
 )
 def test_bad_arguments_are_one_line_usage_errors(argv, message, tmp_path):
     with pytest.raises(UsageError, match=message):
         config_from_args(run_args("--output-root", str(tmp_path), *argv))
+
+
+@pytest.mark.parametrize(
+    "workers, args",
+    [
+        ("1", ("--direct_running_mode=in_memory", "--direct_num_workers=1")),
+        ("2", ("--direct_running_mode=multi_processing", "--direct_num_workers=2")),
+    ],
+)
+def test_beam_workers_choose_the_direct_runners_mode(workers, args, tmp_path):
+    config, _ = config_from_args(run_args("--beam-workers", workers, "--output-root", str(tmp_path)))
+    assert config.beam_pipeline_args == args
 
 
 def test_schema_that_does_not_parse(tmp_path):

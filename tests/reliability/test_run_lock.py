@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.run_lock import RunLockedError, run_lock
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_second_run_is_refused_naming_the_first(tmp_path):

@@ -1,0 +1,127 @@
+"""The data stage at scale: wall time, rows/second and peak memory of the pipeline's components up to
+Transform (ExampleGen, StatisticsGen, the schema import, ExampleValidator, the data and drift gates and
+Transform), on generated rows of the default penguins schema.
+
+    .venv/bin/python -m bench.data_stage --rows 10000 100000 1000000 --workers 1 2
+
+Each measurement runs in a fresh process on a fresh output root; this process samples the resident memory
+of that process and of every process it starts (Beam's multi_processing workers) ten times a second. The
+stage time is measured inside the run, after imports; rows/second divides the rows by it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+SAMPLE_EVERY_S = 0.1
+OUTPUTS = "outputs"  # the output root under a measurement's directory
+
+
+def run_stage(output_root: str, data_root: str, workers: int) -> dict:
+    """Runs the data stage once in this process; returns its wall time after imports."""
+    from tfx.orchestration import metadata
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    from pipeline.config import local_beam_args
+    from pipeline.pipeline import create_pipeline
+    from pipeline.tasks import task_config
+
+    config = task_config(
+        "penguin_species",
+        output_root=output_root,
+        data_root=data_root,
+        beam_pipeline_args=local_beam_args(workers),
+    )
+    Path(output_root).mkdir(parents=True, exist_ok=True)
+    connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
+    stage = create_pipeline(config, connection, data_only=True)
+    start = time.perf_counter()
+    LocalDagRunner().run(stage)
+    return {"stage_s": time.perf_counter() - start}
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident bytes of `process` and all its descendants (those that vanish mid-count are skipped)."""
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def measure(rows: int, workers: int, seed: int = 0, root: str | None = None) -> dict:
+    """Generates `rows` rows, runs the data stage on them in a child process; wall, stage time, peak RSS.
+    Everything is written under `root` (default: a temporary directory, removed after)."""
+    from pipeline.data import write_generated_penguins
+
+    with contextlib.nullcontext(root) if root else tempfile.TemporaryDirectory(prefix="bench-data-") as root:
+        data_root = os.path.join(root, "data")
+        write_generated_penguins(os.path.join(data_root, "penguins.csv"), rows, seed)
+        result_file = os.path.join(root, "result.json")
+        command = [sys.executable, "-m", "bench.data_stage", "--child", root, data_root, str(workers)]
+        peak = 0
+        with open(os.path.join(root, "log"), "w") as log:
+            start = time.perf_counter()
+            child = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+            while child.poll() is None:
+                peak = max(peak, tree_rss(child))
+                time.sleep(SAMPLE_EVERY_S)
+            wall = time.perf_counter() - start
+        if child.returncode != 0:
+            log = Path(root, "log").read_text()[-3000:]
+            raise RuntimeError(f"the data stage failed on {rows} rows ({workers} workers):\n{log}")
+        result = json.loads(Path(result_file).read_text())
+    return {
+        "rows": rows,
+        "workers": workers,
+        "wall_s": wall,
+        "stage_s": result["stage_s"],
+        "rows_per_s": rows / result["stage_s"],
+        "peak_rss_mib": peak / 2**20,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--json", help="also write the measurements to this JSON file")
+    parser.add_argument("--child", nargs=3, metavar=("ROOT", "DATA_ROOT", "WORKERS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        root, data_root, workers = args.child
+        result = run_stage(os.path.join(root, OUTPUTS), data_root, int(workers))
+        Path(root, "result.json").write_text(json.dumps(result))
+        return
+
+    results = []
+    for rows in args.rows:
+        for workers in args.workers:
+            runs = [measure(rows, workers, seed) for seed in range(args.repeats)]
+            median = {
+                key: statistics.median(run[key] for run in runs)
+                for key in ("wall_s", "stage_s", "rows_per_s", "peak_rss_mib")
+            }
+            results.append({"rows": rows, "workers": workers, "repeats": len(runs), **median})
+            print(json.dumps(results[-1]), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
