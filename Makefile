@@ -17,14 +17,15 @@ OUTPUT_ROOT ?= outputs
 KFP_OUTPUT_ROOT ?= gs://YOUR_BUCKET/penguin-tfx
 KFP_IMAGE ?= ghcr.io/penguin-tfx/penguin-tfx:latest
 
-.PHONY: help setup run test test-fast lint clean bench compile
+.PHONY: help setup run test test-fast lint clean bench bench-gpu compile
 
 help:
 	@echo "make run        run the whole pipeline locally on the bundled penguins data (into $(OUTPUT_ROOT)/)"
 	@echo "make test       run the test suite (unit tests and end-to-end pipeline runs)"
 	@echo "make test-fast  run the unit tests only"
 	@echo "make lint       ruff over the whole tree"
-	@echo "make bench      measure cold and warm local runs into bench/RESULTS.md"
+	@echo "make bench      benchmarks (local run, data stage scaling, input pipeline, training) into bench/RESULTS.md"
+	@echo "make bench-gpu  the training-throughput benchmark on this machine's GPU, into bench/RESULTS.md"
 	@echo "make compile    compile for Kubeflow Pipelines / Vertex AI into compiled/ (KFP_OUTPUT_ROOT, KFP_IMAGE)"
 	@echo "make clean      delete $(OUTPUT_ROOT)/ (pushed models, metadata, logs)"
 
@@ -59,5 +60,14 @@ clean:
 compile: setup
 	$(PY) -m pipeline compile --output-root $(KFP_OUTPUT_ROOT) --image $(KFP_IMAGE)
 
+# About 40 minutes on 2 cores; each script rewrites its own section of bench/RESULTS.md.
 bench: setup
 	$(PY) -m bench.local_run --repeats 3
+	$(PY) -m bench.data_stage --rows 10000 100000 1000000 --workers 1 2
+	$(PY) -m bench.input_pipeline --rows 100000 --repeats 3
+	$(PY) -m bench.training_throughput --repeats 3
+
+bench-gpu: setup
+	@nvidia-smi --query-gpu=name --format=csv,noheader >/dev/null 2>&1 || { echo "error: no GPU here (nvidia-smi found none); make bench-gpu needs one"; exit 1; }
+	@$(PY) -c "import tensorflow as tf, sys; sys.exit(not tf.config.list_physical_devices('GPU'))" 2>/dev/null || { echo "error: TensorFlow sees no GPU; add its CUDA libraries: $(UV) pip install --python $(PY) 'tensorflow[and-cuda]==2.16.2'"; exit 1; }
+	$(PY) -m bench.training_throughput --repeats 3

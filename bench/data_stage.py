@@ -24,6 +24,9 @@ from pathlib import Path
 
 import psutil
 
+from bench.results import environment, spread, write_section
+
+TITLE = "Data stage scaling (`python -m bench.data_stage`)"
 SAMPLE_EVERY_S = 0.1
 OUTPUTS = "outputs"  # the output root under a measurement's directory
 
@@ -35,6 +38,7 @@ def run_stage(output_root: str, data_root: str, workers: int) -> dict:
 
     from pipeline.config import local_beam_args
     from pipeline.pipeline import create_pipeline
+    from pipeline.run_summary import latest_run
     from pipeline.tasks import task_config
 
     config = task_config(
@@ -48,7 +52,9 @@ def run_stage(output_root: str, data_root: str, workers: int) -> dict:
     stage = create_pipeline(config, connection, data_only=True)
     start = time.perf_counter()
     LocalDagRunner().run(stage)
-    return {"stage_s": time.perf_counter() - start}
+    seconds = time.perf_counter() - start
+    summary = latest_run(config.metadata_path, config.pipeline_name)
+    return {"stage_s": seconds, "components": summary.seconds}
 
 
 def tree_rss(process: psutil.Process) -> int:
@@ -91,6 +97,7 @@ def measure(rows: int, workers: int, seed: int = 0, root: str | None = None) -> 
         "stage_s": result["stage_s"],
         "rows_per_s": rows / result["stage_s"],
         "peak_rss_mib": peak / 2**20,
+        "components": result["components"],
     }
 
 
@@ -99,7 +106,6 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--json", help="also write the measurements to this JSON file")
     parser.add_argument("--child", nargs=3, metavar=("ROOT", "DATA_ROOT", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -113,14 +119,61 @@ def main() -> None:
     for rows in args.rows:
         for workers in args.workers:
             runs = [measure(rows, workers, seed) for seed in range(args.repeats)]
-            median = {
-                key: statistics.median(run[key] for run in runs)
-                for key in ("wall_s", "stage_s", "rows_per_s", "peak_rss_mib")
+            figures = {key: [run[key] for run in runs] for key in ("wall_s", "stage_s", "peak_rss_mib")}
+            components = {
+                node: statistics.median(run["components"][node] for run in runs)
+                for node in runs[0]["components"]
             }
-            results.append({"rows": rows, "workers": workers, "repeats": len(runs), **median})
+            results.append({"rows": rows, "workers": workers, **figures, "components": components})
             print(json.dumps(results[-1]), flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+    write_section(TITLE, report(results))
+
+
+def _mode(workers: int) -> str:
+    return "in_memory" if workers == 1 else f"multi_processing, {workers} workers"
+
+
+def report(results: list[dict]) -> str:
+    """The RESULTS.md section: a row per size and mode, then the scaling from the smallest size up."""
+    lines = [
+        environment(),
+        "- The data stage (CsvExampleGen, StatisticsGen, ImportSchemaGen, ExampleValidator, the data and "
+        "drift gates, Transform) on generated rows of the penguins schema "
+        "(`pipeline.data.generate_penguins`), a fresh output root each; stage = wall time of the run "
+        "after imports; peak RSS = largest sum over the process and its Beam workers, sampled every "
+        "0.1 s. Medians; ranges where n > 1.\n",
+        "| rows | Beam mode | stage (s) | rows/s | whole process (s) | peak RSS (MiB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    stage = {}
+    for r in results:
+        mode = _mode(r["workers"])
+        seconds = stage[(r["rows"], mode)] = statistics.median(r["stage_s"])
+        lines.append(
+            f"| {r['rows']:,} | {mode} | {spread(r['stage_s'])} | {r['rows'] / seconds:,.0f} "
+            f"| {spread(r['wall_s'])} | {spread(r['peak_rss_mib'], 0)} |"
+        )
+    lines += ["", "Seconds per component (from ML Metadata: registration to outcome), medians:", ""]
+    columns = [(r["rows"], _mode(r["workers"])) for r in results]
+    lines.append(
+        "| component | " + " | ".join(f"{rows:,} {mode.split(',')[0]}" for rows, mode in columns) + " |"
+    )
+    lines.append("|---" * (len(columns) + 1) + "|")
+    for node in results[0]["components"]:
+        lines.append(
+            f"| {node} | " + " | ".join(f"{r['components'].get(node, 0.0):.1f}" for r in results) + " |"
+        )
+    lines.append("")
+    sizes = sorted({rows for rows, _ in stage})
+    for (rows, mode), seconds in stage.items():
+        smaller = [s for s in sizes if s < rows and (s, mode) in stage]
+        if smaller:
+            base = smaller[-1]
+            lines.append(
+                f"- {mode}: {rows:,} rows take {seconds / stage[(base, mode)]:.1f}x the time of {base:,} "
+                f"({rows / base:.0f}x the rows)"
+            )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -1,78 +1,95 @@
-"""Wall time of a whole local run (`python -m pipeline`), cold and warm, as a user sees it.
+"""Wall time of a whole local run (`python -m pipeline run`), cold and warm, as a user sees it, with the
+time per component and the import time, beside TFX's own penguin example.
 
-    .venv/bin/python -m bench.local_run --repeats 3     (or: make bench)
+    .venv/bin/python -m bench.local_run --repeats 3     (part of: make bench)
 
 Each repetition runs the pipeline twice in fresh processes: cold (empty output root) and warm (the same
-root again: everything up to the Evaluator cached, no new data). Import time is included; it is part of
-what every run costs. Writes the figures to bench/RESULTS.md.
+root again: no new data, everything up to the Evaluator cached). Import time is included; it is part of
+what every run costs, and measured on its own as well. TFX's penguin example (bench/tfx_penguin_example.py)
+runs `--example-repeats` times in the same session. Writes its section of bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
-from pathlib import Path
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
-PACKAGES = (
-    "tfx",
-    "tensorflow",
-    "tf-keras",
-    "apache-beam",
-    "tensorflow-transform",
-    "tensorflow-model-analysis",
-)
+from bench.results import environment, spread, write_section
+from bench.tfx_penguin_example import timed_example_run
+
+# The CLI's progress line per component: "  Transform                  12.3 s".
+_PROGRESS = re.compile(r"^  (\S+)\s+(\d+\.\d) s$", re.M)
+IMPORTS = "import pipeline.local_runner, pipeline.results, components.serving_check"
+TITLE = "End-to-end local run (`python -m bench.local_run`)"
 
 
-def timed_run(output_root: str) -> float:
+def timed_run(output_root: str) -> tuple[float, dict[str, float]]:
+    """(wall seconds, seconds per component) of `python -m pipeline run` on `output_root`."""
     start = time.perf_counter()
-    subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "pipeline", "run", "--output-root", output_root],
         check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
+    wall = time.perf_counter() - start
+    return wall, {node: float(seconds) for node, seconds in _PROGRESS.findall(result.stdout)}
+
+
+def timed_imports() -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", IMPORTS], check=True)
     return time.perf_counter() - start
 
 
-def describe(times: list[float]) -> str:
-    spread = f"min {min(times):.1f}, max {max(times):.1f}, n={len(times)}"
-    return f"median {statistics.median(times):.1f} s ({spread})"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--example-repeats", type=int, default=1, help="runs of TFX's penguin example")
     args = parser.parse_args()
 
-    cold, warm = [], []
+    cold, warm, imports = [], [], []
+    per_component = {"cold": {}, "warm": {}}
     for i in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="bench-local-") as root:
-            cold.append(timed_run(root))
-            warm.append(timed_run(root))
-        print(f"repeat {i + 1}: cold {cold[-1]:.1f} s, warm {warm[-1]:.1f} s", flush=True)
+            for name, walls in (("cold", cold), ("warm", warm)):
+                wall, components = timed_run(root)
+                walls.append(wall)
+                for node, seconds in components.items():
+                    per_component[name].setdefault(node, []).append(seconds)
+        imports.append(timed_imports())
+        print(f"repeat {i + 1}: cold {cold[-1]:.1f} s, warm {warm[-1]:.1f} s, imports {imports[-1]:.1f} s")
+    example = [timed_example_run() for _ in range(args.example_repeats)]
+    print(f"TFX penguin example: {', '.join(f'{s:.1f} s' for s in example)}")
 
-    versions = ", ".join(f"{p} {metadata.version(p)}" for p in PACKAGES)
-    RESULTS.write_text(
-        "# Benchmark results\n\n"
-        "## End-to-end local run (`python -m bench.local_run`)\n\n"
-        f"- Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}\n"
-        f"- Versions: {versions}\n"
-        f"- Measured: {time.strftime('%Y-%m-%d')}\n"
-        "- Default task (penguin_species: 344 rows, WideAndDeep, 300 training steps), Beam in_memory, "
-        "whole-process wall time\n\n"
-        "| run | wall time |\n|---|---|\n"
-        f"| cold (empty output root) | {describe(cold)} |\n"
-        f"| warm (cached, no new data) | {describe(warm)} |\n"
+    rows = "\n".join(
+        f"| {node} | {statistics.median(seconds):.1f} | "
+        f"{statistics.median(per_component['warm'].get(node, [0.0])):.1f} |"
+        for node, seconds in per_component["cold"].items()
     )
-    print(RESULTS.read_text())
+    ratio = statistics.median(cold) / statistics.median(example)
+    write_section(
+        TITLE,
+        f"{environment()}"
+        "- Default task (penguin_species: 344 rows, WideAndDeep, 300 training steps), Beam in_memory; "
+        "whole-process wall time in seconds, median (min-max, n)\n\n"
+        "| run | wall time (s) |\n|---|---|\n"
+        f"| cold (empty output root) | {spread(cold)} |\n"
+        f"| warm (cached, no new data) | {spread(warm)} |\n"
+        f'| imports alone (`python -c "{IMPORTS}"`) | {spread(imports)} |\n'
+        f"| TFX's penguin example (tuning off, BulkInferrer on, 100 steps, multi_processing) | "
+        f"{spread(example)} |\n\n"
+        f"Cold run / TFX's penguin example: {ratio:.2f}x.\n\n"
+        "Seconds per component (median; the CLI's progress lines: from the component's start to its end, "
+        "as the orchestrator logs them):\n\n"
+        "| component | cold | warm |\n|---|---|---|\n"
+        f"{rows}\n",
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ under MirroredStrategy over two logical CPU devices.
 Each configuration runs in its own process (logical devices must be set before TensorFlow starts), `--repeats`
 times, interleaved; a run trains the default tabular classifier (two hidden layers of 16) on 4 numeric and 2
 categorical in-memory features, 8 epochs of 50 steps of 32 examples per replica, and reports the median
-epoch throughput of epochs 2-8 (epoch 1 pays the tracing). Prints a Markdown table for bench/RESULTS.md.
+epoch throughput of epochs 2-8 (epoch 1 pays the tracing). Writes its section of bench/RESULTS.md (on a
+GPU machine, a section of its own naming the card: `make bench-gpu`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+from bench.results import environment, write_section
 
 CONFIGS = [
     ("fit", "default", False),
@@ -95,15 +98,42 @@ def main() -> None:
         for config in CONFIGS:
             figures[config].append(run_config(*config))
     baseline = statistics.median(figures[CONFIGS[0]])
-    print("| loop | strategy | examples/s (median) | range | vs fit, one device |")
-    print("|---|---|---|---|---|")
+    rows = []
     for (loop, strategy, jit), values in figures.items():
         name = f"{loop}{' + jit_compile' if jit else ''}"
         median = statistics.median(values)
-        print(
+        rows.append(
             f"| {name} | {strategy} | {median:,.0f} | {min(values):,.0f}-{max(values):,.0f} | "
             f"{median / baseline:.2f}x |"
         )
+    device = gpu_name()
+    write_section(
+        f"Training throughput{f' on {device}' if device else ''} (`python -m bench.training_throughput`)",
+        f"{environment()}{f'- Device: {device}' + chr(10) if device else ''}"
+        "- The default tabular classifier (two hidden layers of 16) on 4 numeric and 2 categorical in-memory "
+        f"features, 32 examples per replica per step, {EPOCHS} epochs of {STEPS} steps; a figure is the "
+        f"median epoch throughput of epochs 2-{EPOCHS} of one run; the table gives the median and range of "
+        f"{args.repeats} runs per configuration, each in its own process, the configurations interleaved. "
+        '"mirrored" is MirroredStrategy over two logical devices of the one CPU (or the GPU).\n\n'
+        "| loop | strategy | examples/s (median) | range | vs fit, one device |\n|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n",
+    )
+
+
+def gpu_name() -> str | None:
+    """The name of the GPU TensorFlow trains on (nvidia-smi's); None when TensorFlow sees none."""
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    try:
+        result = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True
+        )
+    except FileNotFoundError:
+        return None
+    return result.stdout.strip().splitlines()[0] if result.returncode == 0 and result.stdout.strip() else None
 
 
 if __name__ == "__main__":

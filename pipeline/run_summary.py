@@ -17,6 +17,8 @@ STATE_NAMES = {value: name for name, value in Execution.State.items()}
 class RunSummary:
     run_id: str
     node_states: dict[str, str] = field(default_factory=dict)  # node id -> COMPLETE, CACHED, FAILED...
+    # node id -> seconds from the execution's registration to its last update (its outcome)
+    seconds: dict[str, float] = field(default_factory=dict)
     blessed: bool | None = None  # None when the Evaluator did not run
     pushed_destination: str | None = None  # the version this run pushed
     already_served: str | None = None  # set when the blessed model was already the served version
@@ -65,6 +67,9 @@ def run_summaries(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
             node = node_of_execution[execution.id]
             state = STATE_NAMES[execution.last_known_state]
             summary.node_states[node] = state
+            summary.seconds[node] = (
+                execution.last_update_time_since_epoch - execution.create_time_since_epoch
+            ) / 1000
             if node == "Trainer" and "custom_config" in execution.custom_properties:
                 summary.trainer_config = json.loads(execution.custom_properties["custom_config"].string_value)
             for key, artifact in outputs.get(execution.id, []):
