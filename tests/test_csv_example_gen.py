@@ -1,0 +1,111 @@
+"""The C++ CSV ExampleGen executor writes exactly what TFX's CsvExampleGen executor writes: the same
+tf.Examples in the same splits, on a CSV with every kind of cell, the column types decided over blocks."""
+
+from __future__ import annotations
+
+import glob
+
+import pytest
+import tensorflow as tf
+from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+
+from components import csv_example_gen
+
+HEADER = "count,ratio,name,note,late_float,empty,late_text\n"
+
+
+def tricky_csv(rows: int) -> str:
+    """Integers, negatives, floats, strings with commas, quotes and newlines, empty cells, "NA" (a string
+    to TFX), an all-empty column, and columns whose type only shows after many rows."""
+    lines = [HEADER]
+    for i in range(rows):
+        count = "" if i % 7 == 0 else str(i - 50)
+        ratio = "" if i % 11 == 0 else f"{i / 3:.4f}"
+        name = ["plain", '"with, comma"', '"two\nlines"', "NA", '"say ""hi"""'][i % 5]
+        note = "" if i % 3 else f"n{i}"
+        late_float = str(i) if i < rows - 5 else f"{i}.5"  # integers until the last rows
+        late_text = str(i) if i < rows - 3 else "x"
+        lines.append(f"{count},{ratio},{name},{note},{late_float},,{late_text}\n")
+    return "".join(lines)
+
+
+def run_executor(executor, data_dir, output_dir) -> dict[str, list[bytes]]:
+    examples = standard_artifacts.Examples()
+    examples.uri = str(output_dir)
+    splits = [
+        example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
+        example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+    ]
+    executor.Do(
+        {},
+        {"examples": [examples]},
+        {
+            "input_base": str(data_dir),
+            "input_config": proto_utils.proto_to_json(
+                example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern="*.csv")])
+            ),
+            "output_config": proto_utils.proto_to_json(
+                example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=splits))
+            ),
+            "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
+            "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+        },
+    )
+    return {
+        split: sorted(
+            tf.train.Example.FromString(record.numpy()).SerializeToString(deterministic=True)
+            for record in tf.data.TFRecordDataset(
+                glob.glob(f"{output_dir}/Split-{split}/*"), compression_type="GZIP"
+            )
+        )
+        for split in ("train", "eval")
+    }
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    root = tmp_path_factory.mktemp("csv_example_gen")
+    (root / "data").mkdir()
+    (root / "data" / "a.csv").write_text(tricky_csv(300))
+    (root / "data" / "b.csv").write_text(tricky_csv(40))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(csv_example_gen, "BLOCK_BYTES", 1024)  # many blocks: types must hold across them
+        ours = run_executor(csv_example_gen.Executor(), root / "data", root / "ours")
+    return run_executor(tfx_csv.Executor(), root / "data", root / "tfx"), ours
+
+
+def test_the_same_examples_in_the_same_splits_as_tfx(both):
+    tfx_examples, ours = both
+    assert sum(len(records) for records in ours.values()) == 340
+    assert ours == tfx_examples
+
+
+def test_cell_values_and_inferred_types(both):
+    _, ours = both
+    examples = [tf.train.Example.FromString(r) for split in ours.values() for r in split]
+    by_count = {
+        e.features.feature["count"].int64_list.value[0]: e.features.feature
+        for e in examples
+        if e.features.feature["count"].int64_list.value
+    }
+    row = by_count[2 - 50]  # row 2 of either file
+    assert row["name"].bytes_list.value == [b"two\nlines"]
+    assert by_count[3 - 50]["name"].bytes_list.value == [b"NA"]
+    assert by_count[1 - 50]["name"].bytes_list.value == [b"with, comma"]
+    assert by_count[4 - 50]["name"].bytes_list.value == [b'say "hi"']
+    assert row["late_float"].float_list.value == [2.0]
+    assert row["late_text"].bytes_list.value == [b"2"]
+    assert row["ratio"].float_list.value == pytest.approx([2 / 3], abs=1e-4)
+    assert not row["empty"].HasField("kind")
+    empty_count = [e for e in examples if not e.features.feature["count"].int64_list.value]
+    assert len(empty_count) == len(range(0, 300, 7)) + len(range(0, 40, 7))
+    assert all(e.features.feature["count"].HasField("int64_list") for e in empty_count)
+
+
+def test_a_split_without_files_is_an_error(tmp_path):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(RuntimeError, match=r"does not match any files"):
+        run_executor(csv_example_gen.Executor(), tmp_path / "data", tmp_path / "out")
