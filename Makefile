@@ -36,7 +36,7 @@ help:
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(if $(filter uv,$(UV)),,.tools/bin/uv)
 	@test -n "$(PYTHON)" || { echo "error: Python $(PYTHON_VERSION) not found; install it with 'pyenv install $(PYTHON_VERSION)'"; exit 1; }
-	$(UV) sync --locked --python $(PYTHON)
+	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 setup: $(VENV)/.synced

@@ -1,4 +1,10 @@
-"""The Evaluator's executor, minus a baseline that holds no model (see components/served_baseline.py)."""
+"""The Evaluator's executor, minus a baseline that holds no model (see components/served_baseline.py) or
+that is the candidate itself.
+
+The second run after a model is blessed finds that model as the latest blessed one while its Trainer is
+cached: candidate and baseline are the same artifact. Comparing a model with itself can only pass and
+doubles TFMA's work, so it is evaluated once, on the absolute thresholds it passed before.
+"""
 
 from absl import logging
 from tfx.components.evaluator import component as evaluator_component
@@ -17,9 +23,10 @@ def holds_model(model) -> bool:
 
 class Executor(evaluator_executor.Executor):
     def Do(self, input_dict, output_dict, exec_properties):
-        baselines = [m for m in input_dict.get(BASELINE, []) if holds_model(m)]
+        candidate = input_dict[standard_component_specs.MODEL_KEY][0].uri
+        baselines = [m for m in input_dict.get(BASELINE, []) if holds_model(m) and m.uri != candidate]
         if input_dict.get(BASELINE) and not baselines:
-            logging.info("No model is served yet: evaluating without a baseline")
+            logging.info("No other blessed model to compare with: evaluating without a baseline")
         input_dict = {**input_dict, BASELINE: baselines}
         super().Do(input_dict, output_dict, exec_properties)
 

@@ -101,8 +101,12 @@ def test_tensorboard_logs_written_by_trainer(first_run):
 def test_second_run_reuses_cache_and_does_not_push_again(first_run, second_run):
     states = second_run.summary.node_states
     assert {n for n in UPSTREAM_OF_EVALUATOR if states.get(n) != "CACHED"} == set()
-    # The Evaluator has a new input, the first run's blessed model as baseline, so it runs again.
+    # The Evaluator has a new input, the first run's blessed model as baseline, so it runs again; that
+    # baseline is the candidate itself, so it evaluates the model once instead of comparing it with itself.
     assert states["Evaluator"] == "COMPLETE"
+    evaluation = second_run.summary.outputs["Evaluator"]["evaluation"]
+    specs = json.loads(Path(evaluation, "eval_config.json").read_text())["evalConfig"]["modelSpecs"]
+    assert len(specs) == 1
     assert second_run.summary.pushed_destination is None
     assert second_run.summary.already_served == first_run.summary.pushed_destination
     assert second_run.serving_versions == first_run.serving_versions
