@@ -106,6 +106,7 @@ def main() -> None:
             f"| {name} | {strategy} | {median:,.0f} | {min(values):,.0f}-{max(values):,.0f} | "
             f"{median / baseline:.2f}x |"
         )
+    custom = statistics.median(figures[("custom", "default", False)])
     device = gpu_name()
     write_section(
         f"Training throughput{f' on {device}' if device else ''} (`python -m bench.training_throughput`)",
@@ -117,7 +118,8 @@ def main() -> None:
         '"mirrored" is MirroredStrategy over two logical devices of the one CPU (or the GPU).\n\n'
         "| loop | strategy | examples/s (median) | range | vs fit, one device |\n|---|---|---|---|---|\n"
         + "\n".join(rows)
-        + "\n",
+        + "\n\n"
+        + f"The custom loop runs at {custom / baseline:.2f}x `fit` on one device (target: at least 0.95x).\n",
     )
 
 
