@@ -109,3 +109,21 @@ def test_a_split_without_files_is_an_error(tmp_path):
     (tmp_path / "data").mkdir()
     with pytest.raises(RuntimeError, match=r"does not match any files"):
         run_executor(csv_example_gen.Executor(), tmp_path / "data", tmp_path / "out")
+
+
+def written_order(output_dir) -> list[bytes]:
+    files = sorted(glob.glob(f"{output_dir}/Split-train/*"))
+    return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def test_examples_are_shuffled_the_same_way_every_time(both, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text(tricky_csv(300))
+    for name in ("first", "second"):
+        run_executor(csv_example_gen.Executor(), tmp_path / "data", tmp_path / name)
+    first = written_order(tmp_path / "first")
+    assert first == written_order(tmp_path / "second")
+    counts = [
+        tf.train.Example.FromString(r).features.feature["late_float"].float_list.value[0] for r in first
+    ]
+    assert counts != sorted(counts)  # not in the file's order
