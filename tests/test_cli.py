@@ -217,3 +217,12 @@ def test_span_window_reaches_the_config_and_must_be_positive(tmp_path):
     assert config.span_window == 3
     with pytest.raises(UsageError, match="span_window must be positive, got 0"):
         config_from_args(run_args("--span-window", "0", "--output-root", str(tmp_path)))
+
+
+def test_an_unknown_task_names_the_valid_ones(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--task", "penguin_size"])
+    assert exited.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "invalid choice: 'penguin_size'" in last
+    assert "penguin_species" in last and "penguin_body_mass" in last
