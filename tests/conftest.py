@@ -12,6 +12,16 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# The components before Transform, which a change of code or a killed later component leaves cached.
+DATA_STAGE = (
+    "CsvExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "DataGate",
+    "DriftGate",
+)
+
 
 @dataclasses.dataclass
 class RunRecord:

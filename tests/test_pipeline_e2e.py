@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import DATA_STAGE
 from tests.test_cli_e2e import cli
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -21,12 +22,7 @@ SCHEMA = str(REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt")
 
 # The local pipeline's nodes: the Kubeflow one resolves its baseline differently (tests/test_kubeflow.py).
 ALL_NODES = {
-    "CsvExampleGen",
-    "StatisticsGen",
-    "ImportSchemaGen",
-    "ExampleValidator",
-    "DataGate",
-    "DriftGate",
+    *DATA_STAGE,
     "Transform",
     "Trainer",
     "latest_blessed_model_resolver",
@@ -116,14 +112,7 @@ def test_code_fingerprint_change_reruns_transform_and_trainer_only(second_run, e
     states = edited_code_run.summary.node_states
     assert states["Transform"] == "COMPLETE"
     assert states["Trainer"] == "COMPLETE"
-    for node in (
-        "CsvExampleGen",
-        "StatisticsGen",
-        "ImportSchemaGen",
-        "ExampleValidator",
-        "DataGate",
-        "DriftGate",
-    ):
+    for node in DATA_STAGE:
         assert states[node] == "CACHED", node
 
 

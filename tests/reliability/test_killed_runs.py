@@ -22,7 +22,7 @@ from tfx.utils import path_utils
 from components.pusher import INCOMPLETE_PREFIX, model_fingerprint
 from pipeline.run_summary import RunSummary, run_summaries
 from pipeline.tasks import task_config
-from tests.conftest import REPO_ROOT
+from tests.conftest import DATA_STAGE, REPO_ROOT
 from tests.test_cli_e2e import query
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -30,14 +30,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PIPELINE_NAME = task_config("penguin_species").pipeline_name  # the default task `run` runs
 # Enough steps that the Trainer is still training well after its first epoch checkpoint.
 TRAIN_STEPS = 3000
-DATA_STAGE = (
-    "CsvExampleGen",
-    "StatisticsGen",
-    "ImportSchemaGen",
-    "ExampleValidator",
-    "DataGate",
-    "DriftGate",
-)
 
 
 @dataclasses.dataclass
