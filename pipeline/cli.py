@@ -9,9 +9,8 @@ import re
 import sys
 import time
 
-DEFAULT_TRAIN_STEPS = 300
 # Names only: importing pipeline.tasks would pull in TensorFlow before the output is captured.
-TASKS = ("penguin_species", "penguin_body_mass", "penguin_multi")
+TASKS = ("penguin_species", "penguin_body_mass", "penguin_multi", "digits", "digits_similarity")
 DEFAULT_TASK = "penguin_species"
 
 
@@ -27,14 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{run,retrain,schedule,models,rollback,schema,compile,submit}",
+        metavar="{run,retrain,schedule,models,rollback,schema,images,compile,submit}",
     )
 
     # The options of a local run, shared by run, retrain and schedule.
     run = argparse.ArgumentParser(add_help=False)
-    run.add_argument("--task", choices=TASKS, help=f"a bundled penguins task (default: {DEFAULT_TASK})")
+    run.add_argument("--task", choices=TASKS, help=f"a bundled task (default: {DEFAULT_TASK})")
     run.add_argument(
-        "--data-root", help="directory of CSV files with a header row (default: bundled penguins)"
+        "--data-root",
+        help="directory of CSV files with a header row, or of image TFRecords written by `images` "
+        "(default: the task's bundled data)",
     )
     run.add_argument("--schema", help="curated schema.pbtxt (required with --data-root; see `schema`)")
     run.add_argument("--label", help="label column (default: the schema's feature absent from SERVING)")
@@ -42,7 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-root", default="outputs", help="where everything is written (default: outputs)"
     )
     run.add_argument("--pipeline-name", help="name in ML Metadata (default: the data directory's name)")
-    run.add_argument("--train-steps", type=int, default=DEFAULT_TRAIN_STEPS, help="training step budget")
+    run.add_argument(
+        "--train-steps", type=int, help="training step budget (default: the task's; 300 for most)"
+    )
+    run.add_argument(
+        "--model",
+        help="the Trainer's model: tables mlp, quadratic_mlp, wide_and_deep; images resnet, vgg, "
+        "quadratic_mlp, mlp (default: the task's)",
+    )
     run.add_argument("--eval-steps", type=int, default=4, help="validation batches per epoch")
     run.add_argument(
         "--orchestrator",
@@ -160,6 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
         registry.add_argument("--output-root", default="outputs", help="(default: outputs)")
     rollback.add_argument("version", nargs="?", type=int, help="the version to serve")
 
+    images = commands.add_parser(
+        "images", help="convert a directory of images, one folder per class, into data for `run`"
+    )
+    images.add_argument("--image-dir", required=True, help="a folder per class, each holding its images")
+    images.add_argument("--output", required=True, help="the data root to write (images.tfrecord.gz)")
+    images.add_argument("--size", type=int, help="resize every image to SIZE x SIZE pixels")
+    images.add_argument(
+        "--channels", type=int, choices=(1, 3), default=3, help="1: grayscale, 3: colour (default)"
+    )
+    images.add_argument(
+        "--schema-output", help="where to write its schema (default: schemas/<output dir name>/schema.pbtxt)"
+    )
+
     schema = commands.add_parser("schema", help="draft a schema from a CSV directory, for you to curate")
     schema.add_argument("--data-root", required=True, help="directory of CSV files with a header row")
     schema.add_argument("--label", required=True, help="the label column (excluded from SERVING)")
@@ -219,15 +240,14 @@ def _pipeline_name(data_root: str) -> str:
 def config_from_args(args):
     """The PipelineConfig a `run` asks for, and one line describing the evaluation gate."""
     from pipeline.config import PipelineConfig, local_beam_args
+    from pipeline.images import image_feature_of
     from pipeline.task import LabelError, infer_task, serving_excluded_features
     from pipeline.tasks import task_config
     from trainer_module.features import CLASSIFICATION
 
     output_root = os.path.abspath(args.output_root)
     if args.data_root and args.task:
-        raise UsageError(
-            "--task selects a bundled penguins task; with --data-root pass --schema and --label instead"
-        )
+        raise UsageError("--task selects a bundled task; with --data-root pass --schema and --label instead")
     if args.data_root:
         defaults = PipelineConfig(output_root=output_root)
     else:
@@ -256,7 +276,11 @@ def config_from_args(args):
     label = label or defaults.label_key
     changes["label_key"] = label
 
-    files = _data_files(changes.get("data_root", defaults.data_dir)) if args.data_root else None
+    if args.data_root and image_feature_of(schema):
+        changes.update(_image_changes(changes["data_root"], schema, image_feature_of(schema), label))
+        files = None
+    else:
+        files = _data_files(changes.get("data_root", defaults.data_dir)) if args.data_root else None
     values = _label_column(files, label) if files else None
     try:
         distinct = int(values.nunique()) if values is not None else None
@@ -266,6 +290,8 @@ def config_from_args(args):
     changes["task"] = task
     if values is not None:
         changes["num_classes"] = distinct if task == CLASSIFICATION else None
+    if "images" in changes and task != CLASSIFICATION:
+        raise UsageError(f"label {label!r} of image data must name classes (a string or small integer)")
 
     for gate in ("min_accuracy", "max_accuracy_drop", "min_auc", "max_rmse", "max_rmse_increase"):
         if getattr(args, gate) is not None:
@@ -280,25 +306,58 @@ def config_from_args(args):
         changes["slice_features"] = tuple(args.slices)
     if args.pipeline_name:
         changes["pipeline_name"] = args.pipeline_name
+    if args.train_steps is not None:
+        changes["train_steps"] = args.train_steps
     changes.update(
-        train_steps=args.train_steps,
         eval_steps=args.eval_steps,
         tune=args.tune,
         tune_trials=args.tune_trials,
         tune_steps=args.tune_steps,
-        trainer=dataclasses.replace(defaults.trainer, warm_start=args.warm_start),
         span_window=args.span_window,
     )
     try:
+        trainer = changes.pop("trainer", defaults.trainer)
+        trainer = dataclasses.replace(trainer, warm_start=args.warm_start, model=args.model or trainer.model)
         changes["beam_pipeline_args"] = local_beam_args(args.beam_workers)
-        config = dataclasses.replace(defaults, **changes)
+        config = dataclasses.replace(defaults, trainer=trainer, **changes)
     except ValueError as error:
         raise UsageError(f"invalid configuration: {error}") from error
     return config, gate_description(config) + rmse_note
 
 
+def _image_changes(data_root: str, schema, feature: str, label: str) -> dict:
+    """The configuration of a user's image data: classified by the digits task's ResNet (resized to 32x32
+    when smaller), a slice per class, the size every image must have taken from the first one."""
+    from pipeline.images import ImageDataError, first_image_shape
+    from pipeline.tasks import task_config
+    from trainer_module.features import ImageInput
+
+    try:
+        shape = first_image_shape(data_root, feature)
+    except ImageDataError as error:
+        raise UsageError(str(error)) from error
+    digits = task_config("digits")
+    label_feature = next((f for f in schema.feature if f.name == label), None)
+    classes = label_feature.string_domain.value if label_feature is not None else []
+    changes = dict(
+        images=ImageInput(feature=feature, shape=shape, resize=max(32, shape[0], shape[1])),
+        trainer=digits.trainer,
+        slice_features=(label,),
+        min_accuracy=digits.min_accuracy,
+        max_accuracy_drop=digits.max_accuracy_drop,
+    )
+    if classes:
+        changes["num_classes"] = len(classes)
+    return changes
+
+
 def gate_description(config) -> str:
     """One line per model head: what the Evaluator requires of it."""
+    if config.is_similarity:
+        return (
+            f"pair gate on {config.images.pair_label!r}: pair accuracy (distance < 0.5 means the same class) "
+            f">= {config.min_accuracy:g}; at most {config.max_accuracy_drop:g} below the last blessed model's"
+        )
     return "\n".join(
         _head_gate(config, label, task, main=label == config.label_key)
         for label, task in config.labels.items()
@@ -325,6 +384,7 @@ def _head_gate(config, label: str, task: str, main: bool) -> str:
 
 GATED_METRICS = (
     "sparse_categorical_accuracy",
+    "pair_accuracy",
     "f1_score",
     "auc[class 1]",
     "root_mean_squared_error",
@@ -445,16 +505,47 @@ def command_schema(args) -> int:
     return 0
 
 
+def command_images(args) -> int:
+    import tensorflow_data_validation as tfdv
+
+    from pipeline.images import ImageDataError, convert_image_directory, image_schema
+
+    output = os.path.abspath(args.output)
+    schema_path = args.schema_output or os.path.join("schemas", _pipeline_name(output), "schema.pbtxt")
+    for path in (os.path.join(output, "images.tfrecord.gz"), schema_path):
+        if os.path.exists(path):
+            raise UsageError(f"{path} already exists; pass another --output / --schema-output, or delete it")
+    try:
+        path, image, classes = convert_image_directory(args.image_dir, output, args.size, args.channels)
+    except ImageDataError as error:
+        raise UsageError(str(error)) from error
+    os.makedirs(os.path.dirname(os.path.abspath(schema_path)), exist_ok=True)
+    tfdv.write_schema_text(image_schema(image, classes), schema_path)
+    height, width, channels = image.shape
+    print(
+        f"Wrote {path}: {width}x{height} PNGs with {channels} channel(s), {len(classes)} classes: "
+        f"{', '.join(classes)}"
+    )
+    print(f"Schema: {schema_path}")
+    print(f"Then: python -m pipeline run --data-root {args.output} --schema {schema_path}")
+    return 0
+
+
 def kubeflow_config(args):
     """The PipelineConfig a compile/submit/schedule asks for: a bundled task on the cluster's storage."""
     from pipeline.tasks import task_config
 
-    changes = dict(output_root=args.output_root.rstrip("/"), train_steps=args.train_steps)
+    changes = dict(output_root=args.output_root.rstrip("/"))
+    if args.train_steps is not None:
+        changes["train_steps"] = args.train_steps
     if args.data_root:
         changes["data_root"] = args.data_root
     if args.beam_args:
         changes["beam_pipeline_args"] = tuple(args.beam_args)
     try:
+        if args.model:
+            trainer = task_config(args.task or DEFAULT_TASK).trainer
+            changes["trainer"] = dataclasses.replace(trainer, model=args.model)
         config = task_config(args.task or DEFAULT_TASK, read_spans=args.spans, **changes)
     except ValueError as error:
         raise UsageError(f"invalid configuration: {error}") from error
@@ -565,6 +656,7 @@ COMMANDS = {
     "models": command_models,
     "rollback": command_rollback,
     "schema": command_schema,
+    "images": command_images,
     "compile": command_kubeflow,
     "submit": command_kubeflow,
 }

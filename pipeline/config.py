@@ -9,13 +9,15 @@ from pathlib import Path
 
 from pipeline.fingerprint import code_fingerprint, file_fingerprint
 from trainer_module.config import TrainerConfig
-from trainer_module.features import CLASSIFICATION, REGRESSION, TASKS
+from trainer_module.features import CLASSIFICATION, REGRESSION, TASKS, ImageInput
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt"
 
-# The catalogue models the tabular Trainer (trainer_module/run.py) builds.
+# The catalogue models the Trainer (trainer_module/run.py) builds: for tables, for image classes, for pairs.
 PIPELINE_MODELS = ("mlp", "quadratic_mlp", "wide_and_deep", "multi_output")
+IMAGE_MODELS = ("resnet", "vgg", "quadratic_mlp", "mlp")
+SIMILARITY_MODELS = ("siamese",)
 
 
 def local_beam_args(workers: int = 1) -> tuple[str, ...]:
@@ -84,6 +86,9 @@ class PipelineConfig:
     second_label_key: str | None = None
     second_task: str = REGRESSION
     slice_features: tuple[str, ...] = ("island",)
+    # Image data (TFRecords of PNG examples, read by ImportExampleGen) instead of CSV files; with a pair
+    # feature, a similarity task: the Evaluator gates the pair accuracy (min_accuracy, max_accuracy_drop).
+    images: ImageInput | None = None
 
     # Spans (data/<task>/span-<N>/): the static range ExampleGen reads, (first, last); None reads the data
     # directory as one dataset, or, when it holds span directories, the newest `span_window` of them.
@@ -146,10 +151,15 @@ class PipelineConfig:
             raise ValueError(f"max_rmse must be positive, got {self.max_rmse!r}")
         if self.max_rmse_increase < 0:
             raise ValueError(f"max_rmse_increase must be >= 0, got {self.max_rmse_increase!r}")
-        if self.trainer.model not in PIPELINE_MODELS:
+        data, models = "tabular", PIPELINE_MODELS
+        if self.images is not None:
+            data, models = "image", IMAGE_MODELS
+            if self.images.pair_feature:
+                data, models = "similarity", SIMILARITY_MODELS
+        if self.trainer.model not in models:
             raise ValueError(
-                f"model {self.trainer.model!r} is a library model the tabular pipeline cannot train yet; "
-                f"valid choices: {', '.join(PIPELINE_MODELS)}"
+                f"model {self.trainer.model!r} is not one the {data} pipeline trains; valid choices: "
+                f"{', '.join(models)}"
             )
         if self.trainer.model == "wide_and_deep" and self.task != CLASSIFICATION:
             raise ValueError("model 'wide_and_deep' is wired for classification; use mlp or quadratic_mlp")
@@ -182,6 +192,15 @@ class PipelineConfig:
         if self.second_label_key is not None:
             labels[self.second_label_key] = self.second_task
         return labels
+
+    @property
+    def is_similarity(self) -> bool:
+        return self.images is not None and self.images.pair_feature is not None
+
+    @property
+    def served_without(self) -> list[str]:
+        """The features a serving request lacks: the labels (and a similarity task's pair label)."""
+        return list(self.labels) + ([self.images.pair_label] if self.is_similarity else [])
 
     @property
     def is_regression(self) -> bool:

@@ -1,4 +1,5 @@
-"""The bundled default data: the Palmer penguins table from the `palmerpenguins` package."""
+"""The bundled default data: the Palmer penguins table from the `palmerpenguins` package, and the digits
+images of scikit-learn (pipeline/images.py)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,15 @@ def write_generated_penguins(path: str | Path, rows: int, seed: int = 0, drift: 
     generate_penguins(rows, seed, drift).to_csv(tmp, index=False)
     tmp.replace(path)
     return path
+
+
+def write_bundled_data(config) -> None:
+    """Writes the bundled data of `config`'s task into its data directory, if not there yet."""
+    from pipeline import images
+
+    if config.images is None:
+        write_penguins_csv(config.data_dir, labels=tuple(config.labels))
+    elif config.is_similarity:
+        images.write_digit_pairs(config.data_dir)
+    else:
+        images.write_digits(config.data_dir)

@@ -12,7 +12,8 @@ from tfx.orchestration import metadata
 
 from pipeline.config import PipelineConfig
 from pipeline.csv_check import check_data
-from pipeline.data import write_penguins_csv
+from pipeline.data import write_bundled_data
+from pipeline.images import check_images
 from pipeline.pipeline import create_pipeline
 from pipeline.run_lock import run_lock
 from pipeline.run_summary import RunSummary, latest_run, previous_span_statistics, removed_artifacts
@@ -54,14 +55,17 @@ def set_aside_orphans(config: PipelineConfig) -> str | None:
 
 def _run(config: PipelineConfig, orchestrator: str, notify: Callable[[str], object]) -> RunSummary:
     if config.uses_default_data:
-        write_penguins_csv(config.data_dir, labels=tuple(config.labels))
+        write_bundled_data(config)
     config = with_latest_spans(config)
     if config.span_range is not None and config.drift_baseline is None:
         previous = previous_span_statistics(config.metadata_path, config.pipeline_name, config.span_range[0])
         config = config.replace(drift_baseline=previous)
     import tensorflow_data_validation as tfdv
 
-    check_data(config.data_dir, tfdv.load_schema_text(config.schema_path), config.span_range)
+    if config.images is not None:
+        check_images(config.data_dir, config.images, config.span_range)
+    else:
+        check_data(config.data_dir, tfdv.load_schema_text(config.schema_path), config.span_range)
     aside = set_aside_orphans(config)
     if aside:
         notify(

@@ -9,6 +9,7 @@ from google.protobuf.wrappers_pb2 import BoolValue
 from tfx.components import (
     ExampleValidator,
     FileBasedExampleGen,
+    ImportExampleGen,
     Pusher,
     StatisticsGen,
     Trainer,
@@ -37,7 +38,13 @@ from components.served_baseline import ServedBaseline
 from components.serving_check import ServingCheck
 from pipeline.config import PipelineConfig
 from pipeline.spans import SPAN_PATTERN
-from trainer_module.features import REGRESSION, output_key, prediction_name, transformed_name
+from trainer_module.features import (
+    REGRESSION,
+    SAME_CLASS_DISTANCE,
+    output_key,
+    prediction_name,
+    transformed_name,
+)
 
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
 TUNER_FN = "trainer_module.tuning.tuner_fn"
@@ -114,6 +121,22 @@ def regression_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
     ]
 
 
+def pair_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
+    """A similarity model's pairs: the project's PairAccuracy (distance below SAME_CLASS_DISTANCE means
+    "same class") at least `min_accuracy` and at most `max_accuracy_drop` below the baseline's."""
+    higher = tfma.MetricDirection.HIGHER_IS_BETTER
+    pair_accuracy = tfma.MetricConfig(
+        class_name="PairAccuracy",
+        module="trainer_module.metrics",
+        config=json.dumps({"threshold": SAME_CLASS_DISTANCE, "name": "pair_accuracy"}),
+        per_slice_thresholds=_overall(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy}),
+            change_threshold=_change(higher, config.max_accuracy_drop),
+        ),
+    )
+    return [tfma.MetricsSpec(metrics=[pair_accuracy])]
+
+
 def _head_metrics(config: PipelineConfig, task: str, num_classes: int | None) -> list[tfma.MetricsSpec]:
     if task == REGRESSION:
         return regression_metrics(config)
@@ -126,7 +149,11 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     A classification head is scored on the transformed label (the class index); a regression head on the
     raw label, in its own units. With several heads, each output has its label, prediction and metrics.
     """
-    if len(config.labels) == 1:
+    if config.is_similarity:
+        # The serving signature takes pair examples and answers with their distance.
+        model_spec = dict(label_key=config.images.pair_label, prediction_key="distance")
+        metrics_specs = pair_metrics(config)
+    elif len(config.labels) == 1:
         label, task = config.label_key, config.task
         model_spec = dict(
             label_key=label if task == REGRESSION else transformed_name(label),
@@ -161,6 +188,34 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
+def _image_example_gen(config: PipelineConfig, data_root) -> ImportExampleGen:
+    """TFRecords of PNG examples. A similarity task's data root holds `train/` (single images) and `eval/`
+    (pairs); other image data is split 2:1 by hash, as CSV data is."""
+    if config.is_similarity:
+        splits = dict(
+            input_config=example_gen_pb2.Input(
+                splits=[
+                    example_gen_pb2.Input.Split(name="train", pattern="train/*"),
+                    example_gen_pb2.Input.Split(name="eval", pattern="eval/*"),
+                ]
+            )
+        )
+    else:
+        splits = dict(output_config=_two_to_one())
+    return ImportExampleGen(input_base=data_root, **splits)
+
+
+def _two_to_one() -> example_gen_pb2.Output:
+    return example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
+                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+            ]
+        )
+    )
+
+
 def _example_gen(config: PipelineConfig, data_root) -> FileBasedExampleGen:
     """Every CSV of the data root, or the configured span range (`span-{SPAN}/*`), split 2:1 by hash.
 
@@ -180,14 +235,7 @@ def _example_gen(config: PipelineConfig, data_root) -> FileBasedExampleGen:
         input_base=data_root,
         custom_executor_spec=executor_spec.BeamExecutorSpec(csv_example_gen.Executor),
         **spans,
-        output_config=example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(
-                splits=[
-                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
-                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
-                ]
-            )
-        ),
+        output_config=_two_to_one(),
     ).with_id("CsvExampleGen")
 
 
@@ -212,7 +260,10 @@ def create_pipeline(
         defaults = runtime_parameter_defaults(config)
         data_root = RuntimeParameter(name="data_root", ptype=str, default=defaults["data_root"])
         train_args = RuntimeParameter(name="train_args", ptype=str, default=defaults["train_args"])
-    example_gen = _example_gen(config, data_root)
+    if config.images is not None:
+        example_gen = _image_example_gen(config, data_root)
+    else:
+        example_gen = _example_gen(config, data_root)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = VersionedImportSchemaGen(
         schema_file=config.schema_path, schema_fingerprint=config.schema_fingerprint
@@ -235,6 +286,8 @@ def create_pipeline(
         "code_fingerprint": config.code_fingerprint,
         # Recorded with the Trainer's execution: which spans a model learned from.
         "spans": list(config.span_range) if config.span_range else None,
+        # Image data: what Transform decodes and the Trainer builds the model for.
+        **({"images": config.images.to_dict()} if config.images else {}),
     }
     transform = Transform(
         examples=example_gen.outputs["examples"],
@@ -307,7 +360,7 @@ def create_pipeline(
         serving_check = ServingCheck(
             model=trainer.outputs["model"],
             examples=example_gen.outputs["examples"],
-            label_keys=json.dumps(list(config.labels)),
+            label_keys=json.dumps(config.served_without),
         )
         pusher = Pusher(
             # The serving check's copy of the model, with TF Serving warm-up requests added.

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from pipeline.config import REPO_ROOT, PipelineConfig
 from trainer_module.config import TrainerConfig
-from trainer_module.features import CLASSIFICATION, REGRESSION
+from trainer_module.features import CLASSIFICATION, REGRESSION, ImageInput
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,57 @@ TASKS = {
                 units=32,
                 loss="huber",
                 huber_threshold=250.0,
+                callbacks=("tensorboard", "early_stopping"),
+            ),
+        ),
+    ),
+    "digits": Task(
+        "handwritten digits (scikit-learn's 1,797 8x8 images, PNG-encoded) into 10 classes; Transform "
+        "decodes and resizes them to 32x32; the subclassed ResNet (or --model vgg, quadratic_mlp); a slice "
+        "per digit",
+        dict(
+            pipeline_name="digits",
+            schema_path=str(REPO_ROOT / "schemas" / "digits" / "schema.pbtxt"),
+            label_key="label",
+            task=CLASSIFICATION,
+            num_classes=10,
+            slice_features=("label",),
+            images=ImageInput(shape=(8, 8, 1), resize=32),
+            min_accuracy=0.9,
+            max_accuracy_drop=0.01,
+            trainer=TrainerConfig(
+                model="resnet",
+                filters=32,
+                batch_norm_momentum=0.9,
+                hidden_units=(64,),  # quadratic_mlp, mlp
+                learning_rate=0.003,
+                # Halving the rate every epoch settles the weights, and with them the moving statistics
+                # that batch normalization uses at inference.
+                callbacks=("tensorboard", "early_stopping", "lr_step_decay"),
+                lr_decay_drop=0.5,
+            ),
+        ),
+    ),
+    "digits_similarity": Task(
+        "whether two handwritten digits are the same: the siamese network (a shared embedding, the "
+        "euclidean distance) with the contrastive loss; evaluated on held-out pairs, gated on pair accuracy",
+        dict(
+            pipeline_name="digits_similarity",
+            schema_path=str(REPO_ROOT / "schemas" / "digits_similarity" / "schema.pbtxt"),
+            label_key="label",
+            task=CLASSIFICATION,
+            num_classes=10,
+            slice_features=("label",),
+            images=ImageInput(shape=(8, 8, 1), pair_feature="other_image", pair_label="same"),
+            min_accuracy=0.9,
+            max_accuracy_drop=0.01,
+            train_steps=1000,  # 3 ms each: pairs of 8x8 images through a small dense network
+            trainer=TrainerConfig(
+                model="siamese",
+                units=64,
+                loss="contrastive",
+                optimizer="rmsprop",
+                learning_rate=0.003,
                 callbacks=("tensorboard", "early_stopping"),
             ),
         ),

@@ -40,6 +40,7 @@ class TrainerConfig:
     hidden_units: tuple[int, ...] = (16, 16)
     units: int = 30  # wide_and_deep's deep layers, multi_output's trunk, siamese's base
     filters: int = 32  # resnet
+    batch_norm_momentum: float = 0.99  # resnet's moving statistics; short trainings want about 0.9
     vgg_blocks: tuple[tuple[int, int, int], ...] = ((32, 3, 2), (64, 3, 2))
     dropout: float = 0.1
 
@@ -97,6 +98,8 @@ class TrainerConfig:
         for name in ("learning_rate", "huber_threshold", "contrastive_margin", "overfitting_threshold"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not 0 < self.batch_norm_momentum < 1:
+            raise ValueError(f"batch_norm_momentum must be within (0, 1), got {self.batch_norm_momentum!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be within [0, 1), got {self.dropout!r}")
         if not 0 < self.lr_decay_drop <= 1 or not 0 < self.reduce_lr_factor < 1:

@@ -1,6 +1,9 @@
 """Names shared by preprocessing, training and serving."""
 
+from __future__ import annotations
+
 import re
+from dataclasses import dataclass
 
 # The transformed label of a classification task is an index into this vocabulary; serving maps indices
 # back to class names with it.
@@ -9,6 +12,9 @@ LABEL_VOCABULARY = "label"
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
+
+# A similarity model's two images closer than this distance show the same class.
+SAME_CLASS_DISTANCE = 0.5
 
 
 def safe_name(key: str) -> str:
@@ -52,3 +58,58 @@ def output_key(label: str, name: str, prefixed: bool = False) -> str:
 def prediction_name(task: str) -> str:
     """The serving output the Evaluator scores: class probabilities, or values in the label's units."""
     return "predictions" if task == REGRESSION else "probabilities"
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """Where a task's images are and what Transform makes of them.
+
+    `shape` is (height, width, channels) as stored; Transform decodes the PNG, resizes it to `resize` x
+    `resize` pixels (None: as stored) and scales it to [0, 1]. A similarity task's evaluation examples are
+    pairs: `pair_feature` holds the second image and `pair_label` is 1 when both show the same class.
+    """
+
+    feature: str = "image"
+    shape: tuple[int, int, int] = (8, 8, 1)
+    resize: int | None = None
+    pair_feature: str | None = None
+    pair_label: str | None = None
+
+    def __post_init__(self):
+        if len(self.shape) != 3 or min(self.shape) <= 0 or self.shape[2] not in (1, 3):
+            raise ValueError(
+                f"image shape must be (height, width, channels) with 1 or 3 channels, got {self.shape!r}"
+            )
+        if self.resize is not None and self.resize <= 0:
+            raise ValueError(f"image resize must be positive, got {self.resize!r}")
+        if (self.pair_feature is None) != (self.pair_label is None):
+            raise ValueError("pair_feature and pair_label go together: set both (similarity) or neither")
+
+    @property
+    def model_shape(self) -> tuple[int, int, int]:
+        """The shape the model sees, after Transform."""
+        height, width, channels = self.shape
+        return (self.resize, self.resize, channels) if self.resize else (height, width, channels)
+
+    @property
+    def image_features(self) -> tuple[str, ...]:
+        return (self.feature,) + ((self.pair_feature,) if self.pair_feature else ())
+
+    def to_dict(self) -> dict:
+        return {
+            "feature": self.feature,
+            "shape": list(self.shape),
+            "resize": self.resize,
+            "pair_feature": self.pair_feature,
+            "pair_label": self.pair_label,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ImageInput:
+        return cls(**{**values, "shape": tuple(values["shape"])})
+
+
+def image_input(custom_config: dict) -> ImageInput | None:
+    """The images of a Transform/Trainer custom_config; None for tabular data."""
+    values = custom_config.get("images")
+    return ImageInput.from_dict(values) if values else None

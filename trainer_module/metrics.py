@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from trainer_module.features import SAME_CLASS_DISTANCE
+
 PACKAGE = "trainer_module"
 AVERAGES = ("binary", "macro")
 
@@ -90,3 +92,26 @@ class F1Score(tf.keras.metrics.Metric):
 class ClassF1Score(F1Score):
     """F1Score under a name of its own: TFMA and Keras ship metrics called `F1Score`, and TFMA resolves its
     metric configs by class name, so the Evaluator refers to the project's metric by this one."""
+
+
+@tf.keras.utils.register_keras_serializable(package=PACKAGE)
+class PairAccuracy(tf.keras.metrics.Mean):
+    """Of pairs of a siamese network: the fraction where `distance < threshold` agrees with the label
+    (1: the pair shows the same class). y_pred is the distance. Also computed by TFMA in the Evaluator."""
+
+    def __init__(self, threshold: float = SAME_CLASS_DISTANCE, name: str = "pair_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not threshold > 0:
+            raise ValueError(f"threshold must be positive, got {threshold!r}")
+        self.threshold = float(threshold)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        same = tf.reshape(tf.cast(y_true, tf.float32), [-1]) > 0.5
+        predicted_same = tf.reshape(tf.cast(y_pred, tf.float32), [-1]) < self.threshold
+        correct = tf.cast(tf.equal(same, predicted_same), tf.float32)
+        if sample_weight is not None:
+            sample_weight = tf.reshape(sample_weight, [-1])
+        return super().update_state(correct, sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}

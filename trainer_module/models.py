@@ -15,7 +15,8 @@ from trainer_module.layers import (
     clipped_relu_layer,
     euclidean_distance_layer,
 )
-from trainer_module.metrics import F1Score
+from trainer_module.losses import ContrastiveLoss
+from trainer_module.metrics import F1Score, PairAccuracy
 from trainer_module.optimization import build_loss, build_optimizer
 
 
@@ -153,6 +154,12 @@ def _positive_int(name: str, value) -> int:
     return value
 
 
+def _momentum(value) -> float:
+    if not 0 < value < 1:
+        raise ValueError(f"momentum must be within (0, 1), got {value!r}")
+    return float(value)
+
+
 def _multi_output_trunk(x, units: int, branch_units: int):
     """The catalogue's multi-output topology: Dense -> Dense (head 1 reads it), a Dense branch (head 2)."""
     first = tf.keras.layers.Dense(_positive_int("units", units), activation="relu", name="dense_1")(x)
@@ -281,14 +288,15 @@ class WideAndDeep(tf.keras.Model):
 class IdentityBlock(tf.keras.Model):
     """conv -> BN -> relu -> conv -> BN -> add(input) -> relu; the input must have `filters` channels."""
 
-    def __init__(self, filters: int, kernel_size: int = 3, **kwargs):
+    def __init__(self, filters: int, kernel_size: int = 3, momentum: float = 0.99, **kwargs):
         super().__init__(**kwargs)
         self.filters = _positive_int("filters", filters)
         self.kernel_size = _positive_int("kernel_size", kernel_size)
+        self.momentum = _momentum(momentum)
         self.conv1 = tf.keras.layers.Conv2D(filters, kernel_size, padding="same")
-        self.bn1 = tf.keras.layers.BatchNormalization()
+        self.bn1 = tf.keras.layers.BatchNormalization(momentum=momentum)
         self.conv2 = tf.keras.layers.Conv2D(filters, kernel_size, padding="same")
-        self.bn2 = tf.keras.layers.BatchNormalization()
+        self.bn2 = tf.keras.layers.BatchNormalization(momentum=momentum)
         self.act = tf.keras.layers.Activation("relu")
         self.add = tf.keras.layers.Add()
 
@@ -298,24 +306,35 @@ class IdentityBlock(tf.keras.Model):
         return self.act(self.add([x, inputs]))
 
     def get_config(self):
-        return {"filters": self.filters, "kernel_size": self.kernel_size, "name": self.name}
+        return {
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "momentum": self.momentum,
+            "name": self.name,
+        }
 
 
 @tf.keras.utils.register_keras_serializable(package="trainer_module")
 class ResNet(tf.keras.Model):
-    """Conv 7x7 -> BN -> relu -> MaxPool 3 -> `blocks` IdentityBlocks -> global average pool -> softmax."""
+    """Conv 7x7 -> BN -> relu -> MaxPool 3 -> `blocks` IdentityBlocks -> global average pool -> softmax.
 
-    def __init__(self, num_classes: int, filters: int = 64, blocks: int = 2, kernel_size: int = 3, **kwargs):
+    `momentum` is the batch normalization's moving-average momentum: Keras' 0.99 needs thousands of steps
+    before its moving statistics match the weights; a few hundred steps need about 0.9.
+    """
+
+    def __init__(self, num_classes: int, filters: int = 64, blocks: int = 2, kernel_size: int = 3,
+                 momentum: float = 0.99, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         self.num_classes = _positive_int("num_classes", num_classes)
         self.filters = _positive_int("filters", filters)
         self.blocks = _positive_int("blocks", blocks)
         self.kernel_size = _positive_int("kernel_size", kernel_size)
+        self.momentum = _momentum(momentum)
         self.conv = tf.keras.layers.Conv2D(filters, 7, padding="same")
-        self.bn = tf.keras.layers.BatchNormalization()
+        self.bn = tf.keras.layers.BatchNormalization(momentum=momentum)
         self.act = tf.keras.layers.Activation("relu")
         self.max_pool = tf.keras.layers.MaxPool2D((3, 3))
-        self.identity_blocks = [IdentityBlock(filters, kernel_size) for _ in range(blocks)]
+        self.identity_blocks = [IdentityBlock(filters, kernel_size, momentum) for _ in range(blocks)]
         self.global_pool = tf.keras.layers.GlobalAveragePooling2D()
         self.classifier = tf.keras.layers.Dense(num_classes, activation="softmax")
 
@@ -331,6 +350,7 @@ class ResNet(tf.keras.Model):
             "filters": self.filters,
             "blocks": self.blocks,
             "kernel_size": self.kernel_size,
+            "momentum": self.momentum,
             "name": self.name,
         }
 
@@ -441,7 +461,7 @@ def build_catalogue_model(
     if name in ("resnet", "vgg", "wide_and_deep") and not num_classes:
         raise ValueError(f"model {name!r} needs num_classes")
     if name == "resnet":
-        return ResNet(num_classes, filters=config.filters)
+        return ResNet(num_classes, filters=config.filters, momentum=config.batch_norm_momentum)
     if name == "vgg":
         return VGG(num_classes, blocks=config.vgg_blocks, dense_units=config.units)
     if name == "siamese":
@@ -456,3 +476,59 @@ def build_catalogue_model(
         f"model {name!r} is built by build_classifier/build_regressor; catalogue models: "
         "resnet, vgg, siamese, multi_output, wide_and_deep"
     )
+
+
+def build_image_classifier(
+    image_input: str, image_shape, num_classes: int, config: TrainerConfig
+) -> tf.keras.Model:
+    """A classifier of the transformed image `image_input` ([batch, height, width, channels] in [0, 1]):
+    the subclassed `ResNet` or `VGG`, or an MLP over the flattened pixels (`quadratic_mlp`: SimpleQuadratic
+    hidden layers and the clipped relu; `mlp`: Dense). Outputs class `probabilities`."""
+    if num_classes < 2:
+        raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
+    image = tf.keras.Input(shape=tuple(image_shape), name=image_input, dtype=tf.float32)
+    if config.model in ("resnet", "vgg"):
+        outputs = build_catalogue_model(config, image_shape, num_classes)(image)
+    elif config.model in ("mlp", "quadratic_mlp"):
+        x = tf.keras.layers.Flatten(name="pixels")(image)
+        hidden = SimpleQuadratic if config.model == "quadratic_mlp" else tf.keras.layers.Dense
+        for i, units in enumerate(config.hidden_units):
+            x = hidden(units, activation="relu", name=f"hidden_{i}")(x)
+            x = tf.keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+        if config.model == "quadratic_mlp":
+            x = clipped_relu_layer(name="clipped_relu")(x)
+        outputs = tf.keras.layers.Dense(num_classes, activation="softmax")(x)
+    else:
+        raise ValueError(
+            f"model {config.model!r} does not classify images; valid choices: resnet, vgg, quadratic_mlp, mlp"
+        )
+    outputs = tf.keras.layers.Activation("linear", name="probabilities")(outputs)
+    model = tf.keras.Model(inputs={image_input: image}, outputs=outputs)
+    model.compile(
+        optimizer=build_optimizer(config),
+        loss=build_loss(config, "classification"),
+        metrics=_classification_metrics(num_classes),
+    )
+    return model
+
+
+SIAMESE_BASE = "siamese_base"
+
+
+def build_image_siamese(
+    left_input: str, right_input: str, image_shape, config: TrainerConfig
+) -> tf.keras.Model:
+    """The catalogue's siamese network over two transformed images (`left_input`, `right_input`): one
+    shared base (`SIAMESE_BASE`, the embedding), their euclidean `distance`, the contrastive loss and
+    `PairAccuracy` (a distance below SAME_CLASS_DISTANCE means "same class")."""
+    base = build_siamese_base(tuple(image_shape), units=config.units, dropout=config.dropout)
+    left = tf.keras.Input(shape=tuple(image_shape), name=left_input, dtype=tf.float32)
+    right = tf.keras.Input(shape=tuple(image_shape), name=right_input, dtype=tf.float32)
+    distance = euclidean_distance_layer(name="distance")([base(left), base(right)])
+    model = tf.keras.Model(inputs={left_input: left, right_input: right}, outputs=distance, name="siamese")
+    model.compile(
+        optimizer=build_optimizer(config),
+        loss=ContrastiveLoss(margin=config.contrastive_margin),
+        metrics=[PairAccuracy()],
+    )
+    return model

@@ -4,6 +4,9 @@ Every raw feature is handled by its type, so a new column in the schema needs no
 - numeric (float or int): z-score; a missing value becomes 0, the training mean;
 - string: a vocabulary index; a missing value (the empty string, which tf.Transform keeps out of
   vocabularies) and a value unseen in training share the one out-of-vocabulary bucket;
+- an image (a PNG, see `ImageInput`): decoded, resized and scaled to [0, 1], [batch, height, width,
+  channels]; an optional image (the second of a pair) that is absent becomes a blank image;
+- a similarity task's pair label: 0 or 1 as a float;
 - each label (see `label_tasks`): for classification an index into its vocabulary (`label` for the main
   label; integer labels are treated as their decimal strings); for regression the value as a float.
 """
@@ -15,6 +18,8 @@ import tensorflow_transform as tft
 
 from trainer_module.features import (
     REGRESSION,
+    ImageInput,
+    image_input,
     label_tasks,
     label_vocabulary,
     transformed_name,
@@ -34,12 +39,32 @@ def _is_numeric(x) -> bool:
     return x.dtype in (tf.float32, tf.float64, tf.int64, tf.int32)
 
 
+def decode_images(x, image: ImageInput):
+    """PNG bytes ([batch] or [batch, 1], or sparse with absent values) -> float pixels in [0, 1] of
+    `image.model_shape`."""
+    height, width, channels = image.shape
+    blank = tf.io.encode_png(tf.zeros(image.shape, tf.uint8))
+    pngs = tf.reshape(_to_dense(x, blank), [-1])
+    pixels = tf.map_fn(
+        lambda png: tf.reshape(tf.io.decode_png(png, channels=channels), image.shape),
+        pngs,
+        fn_output_signature=tf.TensorSpec(image.shape, tf.uint8),
+    )
+    pixels = tf.cast(pixels, tf.float32) / 255.0
+    if image.resize:
+        pixels = tf.image.resize(pixels, [image.resize, image.resize])
+    return tf.reshape(pixels, [-1, *image.model_shape])
+
+
 def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     labels = label_tasks(custom_config)
     main_label = next(iter(labels))
+    image = image_input(custom_config)
     outputs = {}
     for key, x in inputs.items():
-        if labels.get(key) == REGRESSION:
+        if image and key in image.image_features:
+            outputs[transformed_name(key)] = decode_images(x, image)
+        elif labels.get(key) == REGRESSION or (image and key == image.pair_label):
             outputs[transformed_name(key)] = tf.cast(_to_dense(x, 0), tf.float32)
         elif key in labels:
             label = _to_dense(x, "" if x.dtype == tf.string else 0)

@@ -19,6 +19,8 @@ from trainer_module.distribution import build_strategy, is_chief
 from trainer_module.features import (
     LABEL_VOCABULARY,
     REGRESSION,
+    ImageInput,
+    image_input,
     label_tasks,
     label_vocabulary,
     safe_name,
@@ -28,6 +30,8 @@ from trainer_module.features import (
 from trainer_module.models import (
     Head,
     build_classifier,
+    build_image_classifier,
+    build_image_siamese,
     build_multi_head_model,
     build_regressor,
     build_wide_and_deep_classifier,
@@ -95,8 +99,22 @@ def label_statistics(
     return mean, stddev if stddev > 0 else 1.0
 
 
-def build_model(tf_transform_output, train_dataset, config: TrainerConfig, labels: dict[str, str]):
-    """The configured model for `labels` (label -> task, the main one first)."""
+def build_model(
+    tf_transform_output,
+    train_dataset,
+    config: TrainerConfig,
+    labels: dict[str, str],
+    image: ImageInput | None = None,
+):
+    """The configured model for `labels` (label -> task, the main one first), of `image` when given."""
+    if image is not None:
+        names = [transformed_name(f) for f in image.image_features]
+        if image.pair_feature:
+            logging.info("Siamese network over %s, images %s", names, image.model_shape)
+            return build_image_siamese(*names, image.model_shape, config)
+        num_classes = tf_transform_output.vocabulary_size_by_name(LABEL_VOCABULARY)
+        logging.info("Image classification into %d classes with the %s model", num_classes, config.model)
+        return build_image_classifier(names[0], image.model_shape, num_classes, config)
     numeric, categorical = model_inputs(tf_transform_output, list(labels))
     if config.model == "multi_output":
         heads = []
@@ -123,6 +141,39 @@ def build_model(tf_transform_output, train_dataset, config: TrainerConfig, label
     if config.model == "wide_and_deep":
         return build_wide_and_deep_classifier(numeric, categorical, num_classes, config)
     return build_classifier(numeric, categorical, num_classes, config)
+
+
+def training_pairs(image: ImageInput):
+    """Maps a batch of (transformed single images, class index) to a batch of pairs and their label (1.0:
+    same class): each image is paired with another of the batch, alternately of its class and of another
+    class, drawn anew every time (an image with no partner of its class is paired with itself)."""
+    left_name, right_name = (transformed_name(f) for f in image.image_features)
+
+    def pairs(features, label):
+        images, classes = features[left_name], tf.reshape(label, [-1])
+        n = tf.shape(classes)[0]
+        same_class = tf.equal(classes[:, None], classes[None, :])
+        others = same_class & ~tf.eye(n, dtype=tf.bool)
+        noise = tf.random.uniform([n, n])
+        positive = tf.argmax(tf.where(others, noise, -1.0), axis=1)
+        positive = tf.where(tf.reduce_any(others, axis=1), positive, tf.range(n, dtype=tf.int64))
+        negative = tf.argmax(tf.where(same_class, -1.0, noise), axis=1)
+        partner = tf.where(tf.range(n) % 2 == 0, positive, negative)
+        same = tf.cast(tf.equal(classes, tf.gather(classes, partner)), tf.float32)
+        return {left_name: images, right_name: tf.gather(images, partner)}, tf.reshape(same, [-1, 1])
+
+    return pairs
+
+
+def evaluation_pairs(image: ImageInput):
+    """Maps a batch of transformed evaluation pair examples to (both images, pair label [batch, 1])."""
+    names = [transformed_name(f) for f in image.image_features]
+    pair_label = transformed_name(image.pair_label)
+
+    def pairs(features, _label):
+        return {name: features[name] for name in names}, tf.reshape(features[pair_label], [-1, 1])
+
+    return pairs
 
 
 def with_label_per_output(dataset: tf.data.Dataset, model: tf.keras.Model) -> tf.data.Dataset:
@@ -207,14 +258,19 @@ def checkpoint_directory(fn_args: FnArgs) -> str:
 def run_fn(fn_args: FnArgs) -> None:
     config = trainer_config(fn_args)
     labels = label_tasks(fn_args.custom_config)
+    image = image_input(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     strategy = build_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
     train_dataset, eval_dataset = datasets(fn_args, tf_transform_output, labels, config, replicas)
+    if image is not None and image.pair_feature:
+        # Training pairs are formed from single images as they are read; evaluation pairs are examples.
+        train_dataset = train_dataset.map(training_pairs(image))
+        eval_dataset = eval_dataset.map(evaluation_pairs(image))
 
     # Model and optimizer variables are created in the strategy's scope: mirrored across replicas.
     with strategy.scope():
-        model = build_model(tf_transform_output, train_dataset, config, labels)
+        model = build_model(tf_transform_output, train_dataset, config, labels, image)
     if config.warm_start and fn_args.base_model:
         warm_start(model, fn_args.base_model, fn_args.model_run_dir)
 
@@ -256,7 +312,7 @@ def run_fn(fn_args: FnArgs) -> None:
             )
     logging.info("Final epoch metrics: %s", {k: v[-1] for k, v in history.history.items()})
 
-    signatures = make_serving_signatures(model, tf_transform_output, labels)
+    signatures = make_serving_signatures(model, tf_transform_output, labels, image)
     # Every worker saves (the save is collective); only the chief's copy is the model.
     save_dir = fn_args.serving_model_dir if is_chief() else tempfile.mkdtemp(prefix="worker-model-")
     model.save(save_dir, save_format="tf", signatures=signatures)

@@ -5,16 +5,28 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer_module.features import REGRESSION, label_vocabulary, output_key, safe_name
+from trainer_module.features import (
+    REGRESSION,
+    SAME_CLASS_DISTANCE,
+    ImageInput,
+    label_vocabulary,
+    output_key,
+    safe_name,
+    transformed_name,
+)
+from trainer_module.models import SIAMESE_BASE
 
 
-def serving_feature_spec(raw_spec: dict, labels: dict[str, str]) -> dict:
+def serving_feature_spec(raw_spec: dict, labels) -> dict:
     """What a serving request holds: every raw feature but the labels."""
     return {k: v for k, v in raw_spec.items() if k not in labels}
 
 
 def make_serving_signatures(
-    model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput, labels: dict[str, str]
+    model: tf.keras.Model,
+    tf_transform_output: tft.TFTransformOutput,
+    labels: dict[str, str],
+    image: ImageInput | None = None,
 ) -> dict:
     """Returns `serving_default` and `transform_features`, both taking serialized tf.Examples.
 
@@ -24,6 +36,7 @@ def make_serving_signatures(
     (`labels`: label -> task, the main one first), each output is prefixed with its label, e.g.
     `species_classes` and `body_mass_g_predictions`.
     `transform_features` returns the transformed features, labels included, for TFMA's Evaluator.
+    A similarity model (`image` with a pair) has its own signatures, see `similarity_signatures`.
     """
     # Attaching the layer to the model makes the SavedModel track the transform graph's resources.
     model.tft_layer = tf_transform_output.transform_features_layer()
@@ -36,6 +49,8 @@ def make_serving_signatures(
         if task != REGRESSION
     }
     raw_spec = tf_transform_output.raw_feature_spec()
+    if image is not None and image.pair_feature:
+        return similarity_signatures(model, raw_spec, labels, image)
     serving_spec = serving_feature_spec(raw_spec, labels)
 
     def head_outputs(label: str, task: str, output) -> dict:
@@ -69,3 +84,33 @@ def make_serving_signatures(
         return model.tft_layer(features)
 
     return {"serving_default": serve_tf_examples, "transform_features": transform_features}
+
+
+def similarity_signatures(model: tf.keras.Model, raw_spec: dict, labels: dict, image: ImageInput) -> dict:
+    """A siamese model's signatures, each taking serialized tf.Examples:
+
+    - `serving_default`: examples holding two PNGs (`image.feature`, `image.pair_feature`) -> `distance`
+      [batch, 1] and `same` (1 where the distance is below SAME_CLASS_DISTANCE);
+    - `embedding`: examples holding one PNG -> `embedding` [batch, units], the shared base's output;
+    - `transform_features`, as for every model, for the Evaluator.
+    """
+    serving_spec = serving_feature_spec(raw_spec, [*labels, image.pair_label])
+    names = [transformed_name(f) for f in image.image_features]
+    base = model.get_layer(SIAMESE_BASE)
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    def distance(serialized):
+        transformed = model.tft_layer(tf.io.parse_example(serialized, serving_spec))
+        result = model({name: transformed[name] for name in names})
+        return {"distance": result, "same": tf.cast(result < SAME_CLASS_DISTANCE, tf.int64)}
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    def embedding(serialized):
+        features = tf.io.parse_example(serialized, {image.feature: raw_spec[image.feature]})
+        return {"embedding": base(model.tft_layer(features)[names[0]])}
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    def transform_features(serialized):
+        return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+
+    return {"serving_default": distance, "embedding": embedding, "transform_features": transform_features}
