@@ -467,6 +467,7 @@ def command_run(args) -> int:
         from components.drift_gate import DriftError
         from components.serving_check import ServingCheckError
         from pipeline.csv_check import InputDataError
+        from pipeline.images import ImageDataError
         from pipeline.local_runner import run_pipeline
         from pipeline.run_lock import RunLockedError
 
@@ -474,7 +475,14 @@ def command_run(args) -> int:
             summary = run_pipeline(
                 config, args.orchestrator, wait_s=args.wait, notify=lambda line: out.write(line + "\n")
             )
-        except (InputDataError, DataValidationError, DriftError, ServingCheckError, RunLockedError) as error:
+        except (
+            InputDataError,
+            ImageDataError,
+            DataValidationError,
+            DriftError,
+            ServingCheckError,
+            RunLockedError,
+        ) as error:
             err.write(f"error: {error}\n")
             return 1
         except Exception as error:  # noqa: BLE001 - the traceback is in the log file

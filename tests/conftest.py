@@ -162,3 +162,36 @@ def after_removed_metadata_run(after_removed_artifact_run) -> RunRecord:
     """The ML Metadata store deleted between runs: a fresh store, a full run, the served versions kept."""
     os.remove(after_removed_artifact_run.config.metadata_path)
     return run(after_removed_artifact_run.config)
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory) -> RunRecord:
+    """The digits task (ResNet on PNG examples) on a fresh output root."""
+    from pipeline.tasks import task_config
+
+    return run(task_config("digits", output_root=str(tmp_path_factory.mktemp("digits"))))
+
+
+def digits_model_run(digits_run, model: str) -> RunRecord:
+    """The digits task with another model on the ResNet run's cached data stage and Transform; compared with
+    the ResNet it may be up to 0.05 less accurate, so that each model's own accuracy is what is tested."""
+    trainer = dataclasses.replace(digits_run.config.trainer, model=model)
+    return run(dataclasses.replace(digits_run.config, trainer=trainer, max_accuracy_drop=0.05))
+
+
+@pytest.fixture(scope="session")
+def digits_vgg_run(digits_run) -> RunRecord:
+    return digits_model_run(digits_run, "vgg")
+
+
+@pytest.fixture(scope="session")
+def digits_quadratic_run(digits_vgg_run) -> RunRecord:
+    return digits_model_run(digits_vgg_run, "quadratic_mlp")
+
+
+@pytest.fixture(scope="session")
+def similarity_run(tmp_path_factory) -> RunRecord:
+    """The siamese digits_similarity task on a fresh output root."""
+    from pipeline.tasks import task_config
+
+    return run(task_config("digits_similarity", output_root=str(tmp_path_factory.mktemp("similarity"))))

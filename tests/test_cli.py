@@ -170,7 +170,7 @@ def test_body_mass_task_is_a_huber_regression_gated_in_grams(tmp_path):
 
 
 def test_task_and_data_root_exclude_each_other(tmp_path):
-    with pytest.raises(UsageError, match="--task selects a bundled penguins task"):
+    with pytest.raises(UsageError, match="--task selects a bundled task"):
         config_from_args(run_args("--task", "penguin_species", "--data-root", str(tmp_path)))
 
 
@@ -226,3 +226,41 @@ def test_an_unknown_task_names_the_valid_ones(capsys):
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "invalid choice: 'penguin_size'" in last
     assert "penguin_species" in last and "penguin_body_mass" in last
+
+
+def test_image_tasks_take_their_own_step_budget_and_a_model_option(tmp_path):
+    config, gate = config_from_args(run_args("--task", "digits", "--output-root", str(tmp_path)))
+    assert (config.trainer.model, config.train_steps, config.images.model_shape) == (
+        "resnet",
+        300,
+        (32, 32, 1),
+    )
+    assert config.slice_features == ("label",) and config.num_classes == 10
+    assert gate.startswith("classification gate on 'label' (10 classes): accuracy >= 0.9; at most 0.01 below")
+    vgg, _ = config_from_args(run_args("--task", "digits", "--model", "vgg", "--output-root", str(tmp_path)))
+    assert vgg.trainer.model == "vgg" and vgg.trainer.batch_norm_momentum == 0.9
+    pairs, gate = config_from_args(run_args("--task", "digits_similarity", "--output-root", str(tmp_path)))
+    assert (pairs.trainer.model, pairs.train_steps, pairs.is_similarity) == ("siamese", 1000, True)
+    assert gate.startswith("pair gate on 'same': pair accuracy (distance < 0.5 means the same class) >= 0.9")
+    short, _ = config_from_args(run_args("--task", "digits_similarity", "--train-steps", "50"))
+    assert short.train_steps == 50
+
+
+def test_a_model_the_task_cannot_train_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="model 'resnet' is not one the tabular pipeline trains"):
+        config_from_args(run_args("--model", "resnet", "--output-root", str(tmp_path)))
+    with pytest.raises(UsageError, match="unknown model 'lenet'; valid choices"):
+        config_from_args(run_args("--task", "digits", "--model", "lenet", "--output-root", str(tmp_path)))
+
+
+def test_images_command_refuses_to_overwrite_and_reports_bad_directories(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "images.tfrecord.gz").write_bytes(b"")
+    argv = ["images", "--image-dir", str(tmp_path / "photos"), "--output", str(tmp_path / "data")]
+    assert main(argv) == 2
+    assert "images.tfrecord.gz already exists" in capsys.readouterr().err
+    argv[-1] = str(tmp_path / "new")
+    assert main(argv) == 2
+    assert f"{tmp_path / 'photos'} is not a directory; pass a directory with one folder per class" in (
+        capsys.readouterr().err
+    )

@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.config import PipelineConfig
 from trainer_module.config import TrainerConfig
+from trainer_module.features import ImageInput
 
 
 def test_paths_derive_from_the_output_root():
@@ -98,9 +99,22 @@ def test_every_named_loss_and_optimizer_builds():
 
 def test_a_model_the_pipeline_cannot_train_fails_at_construction():
     with pytest.raises(
-        ValueError, match="model 'resnet' is a library model .*valid choices: mlp, quadratic_mlp"
+        ValueError,
+        match="model 'resnet' is not one the tabular pipeline trains; valid choices: mlp, quadratic",
     ):
         PipelineConfig(trainer=TrainerConfig(model="resnet"))
+    images = ImageInput(resize=32)
+    with pytest.raises(
+        ValueError, match="model 'wide_and_deep' is not one the image pipeline trains; .*resnet"
+    ):
+        PipelineConfig(images=images, trainer=TrainerConfig(model="wide_and_deep"))
+    pairs = ImageInput(pair_feature="other_image", pair_label="same")
+    with pytest.raises(
+        ValueError, match="model 'resnet' is not one the similarity pipeline trains; .*siamese"
+    ):
+        PipelineConfig(images=pairs, trainer=TrainerConfig(model="resnet"))
+    config = PipelineConfig(images=pairs, trainer=TrainerConfig(model="siamese"), label_key="label")
+    assert config.is_similarity and config.served_without == ["label", "same"]
 
 
 def test_a_second_label_and_the_multi_output_model_go_together():

@@ -132,3 +132,32 @@ def test_vertex_training_runs_the_trainer_as_a_multi_worker_custom_job(config):
     assert [p["replica_count"] for p in pools] == [1, 2]  # the chief, then the other workers
     assert {p["container_spec"]["image_uri"] for p in pools} == {"registry/penguin:1"}
     assert settings["trainer"]["strategy"] == "multi_worker"
+
+
+def test_image_tasks_read_tfrecords_and_the_similarity_task_is_gated_on_pairs(tmp_path):
+    from pipeline.tasks import task_config
+
+    digits = nodes(task_config("digits", output_root=str(tmp_path)))
+    assert "ImportExampleGen" in digits and "CsvExampleGen" not in digits
+    assert json.loads(digits["ImportExampleGen"].exec_properties["output_config"])["split_config"]
+    transform_config = custom_config(digits["Transform"])["images"]
+    assert transform_config == {
+        "feature": "image", "shape": [8, 8, 1], "resize": 32, "pair_feature": None, "pair_label": None
+    }  # fmt: skip
+    assert json.loads(digits["ServingCheck"].exec_properties["label_keys"]) == ["label"]
+
+    pairs_config = task_config("digits_similarity", output_root=str(tmp_path))
+    pairs = nodes(pairs_config)
+    input_config = json.loads(pairs["ImportExampleGen"].exec_properties["input_config"])
+    assert [(s["name"], s["pattern"]) for s in input_config["splits"]] == [
+        ("train", "train/*"),
+        ("eval", "eval/*"),
+    ]
+    assert json.loads(pairs["ServingCheck"].exec_properties["label_keys"]) == ["label", "same"]
+    pair_eval = parsed_eval_config(pairs_config)
+    assert (pair_eval.model_specs[0].label_key, pair_eval.model_specs[0].prediction_key) == (
+        "same",
+        "distance",
+    )
+    gated = [m for spec in pair_eval.metrics_specs for m in spec.metrics if m.per_slice_thresholds]
+    assert [(m.class_name, m.module) for m in gated] == [("PairAccuracy", "trainer_module.metrics")]
