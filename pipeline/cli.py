@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{run,retrain,schedule,models,rollback,schema,images,compile,submit}",
+        metavar="{run,retrain,schedule,models,rollback,report,schema,images,compile,submit}",
     )
 
     # The options of a local run, shared by run, retrain and schedule.
@@ -159,8 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--cron", help='with --host: six-field cron, seconds first ("0 0 3 * * *": 3 am)')
 
     models = commands.add_parser("models", help="list the pushed model versions with their metrics and spans")
+    report = commands.add_parser(
+        "report", help="write a run's HTML report and model card (default: the latest run)"
+    )
+    report.add_argument("--run", help="the run id (printed by `run`; default: the latest run)")
     rollback = commands.add_parser("rollback", help="serve an earlier pushed version (default: the previous)")
-    for registry in (models, rollback):
+    for registry in (models, rollback, report):
         registry.add_argument("--task", choices=TASKS, help=f"a bundled task (default: {DEFAULT_TASK})")
         registry.add_argument(
             "--pipeline-name", help="the pipeline of a --data-root run (its directory's name)"
@@ -437,6 +441,8 @@ def print_summary(out, summary, config, durations: dict[str, float]) -> None:
         )
     out.write(f"Serving directory: {config.serving_dir}\n")
     out.write(f"Metadata store:    {config.metadata_path}\n")
+    if summary.report:
+        out.write(f"Report:            {summary.report}\n")
 
 
 def command_run(args) -> int:
@@ -484,14 +490,34 @@ def command_run(args) -> int:
             RunLockedError,
         ) as error:
             err.write(f"error: {error}\n")
+            _say_report(out, error)
             return 1
         except Exception as error:  # noqa: BLE001 - the traceback is in the log file
             where = f"component {', '.join(progress.unfinished)}" if progress.unfinished else "the pipeline"
             err.write(
                 f"error: {where} failed: {type(error).__name__}: {_one_line(error)}. Full log: {log_path}\n"
             )
+            _say_report(out, error)
             return 1
         print_summary(out, summary, config, progress.durations)
+    return 0
+
+
+def _say_report(out, error: Exception) -> None:
+    if getattr(error, "report", None):
+        out.write(f"Report: {error.report}\n")
+
+
+def command_report(args) -> int:
+    from pipeline.report import ReportError, write_reports
+
+    config = registry_config(args)
+    try:
+        path = write_reports(config, args.run)
+    except ReportError as error:
+        raise UsageError(str(error)) from error
+    print(f"Report:     {path}")
+    print(f"Model card: {os.path.join(os.path.dirname(path), 'model_card.html')}")
     return 0
 
 
@@ -665,6 +691,7 @@ COMMANDS = {
     "rollback": command_rollback,
     "schema": command_schema,
     "images": command_images,
+    "report": command_report,
     "compile": command_kubeflow,
     "submit": command_kubeflow,
 }

@@ -84,12 +84,38 @@ def _run(config: PipelineConfig, orchestrator: str, notify: Callable[[str], obje
     Path(config.output_root).mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(config, connection)
-    if orchestrator == "beam":
-        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+    before = (
+        latest_run(config.metadata_path, config.pipeline_name)
+        if Path(config.metadata_path).exists()
+        else None
+    )
+    try:
+        if orchestrator == "beam":
+            from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
-        BeamDagRunner().run(pipeline)
-    else:
-        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+            BeamDagRunner().run(pipeline)
+        else:
+            from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-        LocalDagRunner().run(pipeline)
-    return latest_run(config.metadata_path, config.pipeline_name)
+            LocalDagRunner().run(pipeline)
+    except Exception as error:
+        # A run stopped by a gate or a failure gets its report too: what it saw and where it stopped.
+        error.report = _report(config, before, notify)
+        raise
+    summary = latest_run(config.metadata_path, config.pipeline_name)
+    summary.report = _report(config, before, notify)
+    return summary
+
+
+def _report(config: PipelineConfig, before, notify: Callable[[str], object]) -> str | None:
+    """Writes the run report and model card of the run just made (none if it recorded no run)."""
+    from pipeline.report import write_reports
+
+    latest = latest_run(config.metadata_path, config.pipeline_name)
+    if latest is None or (before is not None and latest.run_id == before.run_id):
+        return None
+    try:
+        return write_reports(config, latest.run_id)
+    except Exception as error:  # noqa: BLE001 - the run's own outcome matters more than its report
+        notify(f"Note: the run report could not be written: {type(error).__name__}: {error}")
+        return None

@@ -27,6 +27,7 @@ class RunSummary:
     span: int | None = None  # the newest span ExampleGen read (None: data without spans)
     # The Trainer's custom_config (labels, code fingerprint, spans, settings) when it ran or was cached
     trainer_config: dict | None = None
+    report: str | None = None  # the run report's path, once written (pipeline/report.py)
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:

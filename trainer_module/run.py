@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -13,7 +14,7 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
-from trainer_module.callbacks import build_callbacks
+from trainer_module.callbacks import DetectOverfittingCallback, build_callbacks
 from trainer_module.config import TrainerConfig
 from trainer_module.distribution import build_strategy, is_chief
 from trainer_module.features import (
@@ -255,6 +256,31 @@ def checkpoint_directory(fn_args: FnArgs) -> str:
     return os.path.join(trainer_root, "checkpoints", hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
+TRAINING_RECORD = "training.json"
+
+
+def stopped_by(callbacks) -> dict[str, int]:
+    """Callback name -> the (1-based) epoch after which it stopped training (EarlyStopping,
+    DetectOverfitting)."""
+    stopped = {}
+    for callback in callbacks:
+        if isinstance(callback, tf.keras.callbacks.EarlyStopping) and callback.stopped_epoch:
+            stopped["EarlyStopping"] = callback.stopped_epoch + 1
+        if isinstance(callback, DetectOverfittingCallback) and callback.stopped_epoch is not None:
+            stopped["DetectOverfitting"] = callback.stopped_epoch + 1
+    return stopped
+
+
+def write_training_record(run_dir: str, record: dict) -> str:
+    """`<model_run>/training.json`: what the Trainer did (configuration, epochs, what stopped it, the
+    per-epoch metrics), read by the run report."""
+    tf.io.gfile.makedirs(run_dir)
+    path = os.path.join(run_dir, TRAINING_RECORD)
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(record, indent=1))
+    return path
+
+
 def run_fn(fn_args: FnArgs) -> None:
     config = trainer_config(fn_args)
     labels = label_tasks(fn_args.custom_config)
@@ -275,6 +301,7 @@ def run_fn(fn_args: FnArgs) -> None:
         warm_start(model, fn_args.base_model, fn_args.model_run_dir)
 
     epochs, steps_per_epoch = config.epochs_for(fn_args.train_steps)
+    started = time.monotonic()
     logging.info(
         "Training with %s, %d epochs x %d steps (budget %d steps), strategy %s with %d replica(s), global "
         "batch %d, inputs %s",
@@ -305,12 +332,32 @@ def run_fn(fn_args: FnArgs) -> None:
         strategy,
         checkpoints,
     )
-    for callback in callbacks:
-        if isinstance(callback, tf.keras.callbacks.EarlyStopping) and callback.stopped_epoch:
-            logging.info(
-                "EarlyStopping stopped training after epoch %d of %d", callback.stopped_epoch + 1, epochs
-            )
+    stopped = stopped_by(callbacks)
+    for name, epoch in stopped.items():
+        logging.info("%s stopped training after epoch %d of %d", name, epoch, epochs)
     logging.info("Final epoch metrics: %s", {k: v[-1] for k, v in history.history.items()})
+    if is_chief():
+        write_training_record(
+            fn_args.model_run_dir,
+            {
+                "model": config.model,
+                "loss": config.loss,
+                "optimizer": config.optimizer,
+                "learning_rate": config.learning_rate,
+                "batch_size": config.batch_size,
+                "loop": config.loop,
+                "strategy": config.strategy,
+                "replicas": replicas,
+                "train_steps": fn_args.train_steps,
+                "eval_steps": fn_args.eval_steps,
+                "epochs_planned": epochs,
+                "steps_per_epoch": steps_per_epoch,
+                "callbacks": list(config.callbacks),
+                "stopped_by": stopped,
+                "seconds": round(time.monotonic() - started, 1),
+                "history": {k: [float(v) for v in values] for k, values in history.history.items()},
+            },
+        )
 
     signatures = make_serving_signatures(model, tf_transform_output, labels, image)
     # Every worker saves (the save is collective); only the chief's copy is the model.
