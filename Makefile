@@ -17,10 +17,12 @@ OUTPUT_ROOT ?= outputs
 KFP_OUTPUT_ROOT ?= gs://YOUR_BUCKET/penguin-tfx
 KFP_IMAGE ?= ghcr.io/penguin-tfx/penguin-tfx:latest
 
-.PHONY: help setup run test test-fast lint clean bench bench-gpu compile
+.PHONY: help setup run test test-fast lint clean bench bench-gpu compile report tensorboard
 
 help:
 	@echo "make run        run the whole pipeline locally on the bundled penguins data (into $(OUTPUT_ROOT)/)"
+	@echo "make report     write the latest run's HTML report and model card again (TASK=penguin_species)"
+	@echo "make tensorboard  TensorBoard on the Trainer's logs of every run in $(OUTPUT_ROOT)/ (PORT=6006)"
 	@echo "make test       run the test suite (unit tests and end-to-end pipeline runs)"
 	@echo "make test-fast  run the unit tests only"
 	@echo "make lint       ruff over the whole tree"
@@ -46,6 +48,17 @@ run: setup
 
 test: setup
 	$(PY) -m pytest
+
+TASK ?= penguin_species
+PORT ?= 6006
+
+report: setup
+	$(PY) -m pipeline report --task $(TASK) --output-root $(OUTPUT_ROOT)
+
+# One run per numbered directory: each Trainer execution's train/ and validation/ curves.
+tensorboard: setup
+	@test -d $(OUTPUT_ROOT)/pipeline/Trainer/model_run || { echo "error: no training logs in $(OUTPUT_ROOT)/pipeline/Trainer/model_run; run 'make run' first"; exit 1; }
+	$(VENV)/bin/tensorboard --logdir $(OUTPUT_ROOT)/pipeline/Trainer/model_run --port $(PORT)
 
 test-fast: setup
 	$(PY) -m pytest -m "not e2e"

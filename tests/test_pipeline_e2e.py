@@ -288,9 +288,16 @@ def test_broken_data_stops_at_the_gate(tmp_path):
     assert not (output_root / "serving_model").exists()
     from pipeline.run_summary import latest_run
 
-    states = latest_run(str(output_root / "metadata.sqlite"), "broken").node_states
-    assert states["DataGate"] == "FAILED"
-    assert not {"Transform", "Trainer", "Evaluator", "Pusher"} & set(states)
+    summary = latest_run(str(output_root / "metadata.sqlite"), "broken")
+    assert summary.node_states["DataGate"] == "FAILED"
+    assert not {"Transform", "Trainer", "Evaluator", "Pusher"} & set(summary.node_states)
+
+    # Its report shows the anomalies and says nothing was trained.
+    from tests.test_report import assert_stopped_by_the_data_gate
+
+    (report,) = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("Report: ")]
+    assert report.startswith(str(output_root / "reports"))
+    assert_stopped_by_the_data_gate(report, summary)
 
 
 def test_a_malformed_csv_row_is_named_by_file_and_line_before_anything_runs(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,33 @@ def test_span_3_drifted_and_was_stopped_before_training(week):
     assert "island: The Linfty distance between current and previous is" in error
     assert "bill_length_mm: The approximate Jensen-Shannon divergence" in error
     assert week.results["served3"] == week.results["served2"]
+
+
+def report_of(result) -> str:
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("Report")]
+    return Path(line.split()[-1]).read_text()
+
+
+def test_reports_show_drift_against_the_previous_span(week):
+    from tests.test_report import Page
+
+    day2 = Page(report_of(week.results["day2"]))
+    features = day2.table("feature")
+    header = [t for t in day2.tables if t[0][0] == "feature"][0][0]
+    assert header[-1] == "drift vs previous span"
+    assert re.fullmatch(r"L-inf \d\.\d{3}", features["island"][-1])
+    assert re.fullmatch(r"JS \d\.\d{3}", features["bill_length_mm"][-1])
+    assert day2.pairs()["data spans"] == "2"
+
+    day3 = Page(report_of(week.results["day3"]))
+    assert "Stopped by the drift gate: the data moved from the previous span" in day3.all_text
+    drift = {name: float(row[-1].split()[1]) for name, row in day3.table("feature").items()}
+    # The same distances the drift gate measured and stopped on.
+    error = week.results["day3"].stderr.strip().splitlines()[-1]
+    for feature in ("island", "bill_length_mm"):
+        gate = re.search(rf"{feature}: The .*? is (\d\.\d+)", error)
+        assert drift[feature] == pytest.approx(float(gate.group(1)), abs=5e-4)
+    assert drift["island"] > 0.2 and drift["bill_length_mm"] > 0.15  # the schema's thresholds
 
 
 def test_no_new_span_means_no_run(week):
