@@ -237,7 +237,8 @@ def thresholds(evaluation_uri: str) -> list[str]:
         for metric in spec.metrics:
             for per_slice in metric.per_slice_thresholds:
                 name = json.loads(metric.config).get("name") if metric.config else None
-                name = name or metric.class_name
+                # TFMA names a metric by its class in snake case unless its config names it.
+                name = name or re.sub(r"(?<=[a-z])(?=[A-Z])", "_", metric.class_name).lower()
                 if spec.output_names:
                     name = f"{spec.output_names[0]}/{name}"
                 threshold = per_slice.threshold
@@ -249,7 +250,7 @@ def thresholds(evaluation_uri: str) -> list[str]:
                     parts.append(f"<= {bounds.upper_bound.value:g}")
                 if threshold.HasField("change_threshold"):
                     change = threshold.change_threshold
-                    allowed = abs(change.absolute.value)
+                    allowed = round(abs(change.absolute.value), 6)  # the gate adds 1e-10 of slack
                     worse = "below" if change.direction == tfma.MetricDirection.HIGHER_IS_BETTER else "above"
                     parts.append(f"at most {allowed:.4g} {worse} the baseline's")
                 lines.append(f"{name} (overall): {', '.join(parts)}")
