@@ -315,6 +315,13 @@ def _outcome(report: Report) -> str:
     return "The run did not reach evaluation."
 
 
+def _spans(spans) -> str:
+    if not spans:
+        return "the whole data directory (no spans)"
+    first, last = spans[0], spans[-1]
+    return str(first) if first == last else f"{first}-{last}"
+
+
 def collect(config: PipelineConfig, run_id: str | None = None) -> Report:
     summary = find_run(config, run_id)
     report = Report(config, summary)
@@ -333,7 +340,7 @@ def collect(config: PipelineConfig, run_id: str | None = None) -> Report:
         "run id": summary.run_id,
         "pipeline": config.pipeline_name,
         "data": config.data_dir,
-        "data spans": "-".join(str(s) for s in spans) if spans else "the whole data directory (no spans)",
+        "data spans": _spans(spans),
         "code fingerprint": trainer.get("code_fingerprint", "unknown (no Trainer in this run)"),
         "code version": _git_commit(),
         "packages": _versions(),
