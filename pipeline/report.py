@@ -371,16 +371,24 @@ def training_curves(history: dict[str, list[float]]) -> str | None:
     metrics = [k for k in history if not k.startswith("val_") and k != "lr"]
     if not metrics:
         return None
-    figure, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.0), squeeze=False)
-    for axis, name in zip(axes[0], metrics, strict=True):
+    from matplotlib.ticker import MaxNLocator
+
+    columns = min(3, len(metrics))
+    rows = -(-len(metrics) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False)
+    for axis in axes.flat[len(metrics) :]:
+        axis.set_visible(False)
+    for axis, name in zip(axes.flat, metrics, strict=False):
         epochs = range(1, len(history[name]) + 1)
         axis.plot(epochs, history[name], marker="o", label="train")
         if f"val_{name}" in history:
             axis.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
         axis.set_title(name)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend()
+    figure.tight_layout()
     return _png(figure)
 
 

@@ -1,0 +1,73 @@
+"""The run report's parts that need no run: finding the run, the thresholds as TFMA stores them, the drift
+measure, the training curves and a page's self-containment."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import tensorflow_data_validation as tfdv
+from google.protobuf import json_format
+
+from pipeline import report
+from pipeline.config import DEFAULT_SCHEMA, PipelineConfig
+from pipeline.data import generate_penguins
+from pipeline.pipeline import eval_config
+from pipeline.tasks import task_config
+
+
+def test_no_run_yet_is_a_report_error(tmp_path):
+    config = PipelineConfig(output_root=str(tmp_path))
+    with pytest.raises(
+        report.ReportError, match=r"no run of 'penguin' yet: .*metadata.sqlite does not exist"
+    ):
+        report.find_run(config)
+
+
+def write_eval_config(directory, config) -> str:
+    """An eval_config.json as TFMA writes it next to its results."""
+    directory.mkdir()
+    stored = {"evalConfig": json_format.MessageToDict(eval_config(config)), "version": "0.46.0"}
+    (directory / "eval_config.json").write_text(json.dumps(stored))
+    return str(directory)
+
+
+def test_thresholds_are_described_by_metric_name(tmp_path):
+    species = write_eval_config(tmp_path / "species", task_config("penguin_species", max_accuracy_drop=0.02))
+    assert report.thresholds(species) == [
+        "sparse_categorical_accuracy (overall): >= 0.9, at most 0.02 below the baseline's"
+    ]
+    mass = write_eval_config(tmp_path / "mass", task_config("penguin_body_mass"))
+    assert report.thresholds(mass) == [
+        "root_mean_squared_error (overall): <= 450, at most 25 above the baseline's",
+        "mean_absolute_error (overall): at most 0 above the baseline's",
+    ]
+    pairs = write_eval_config(tmp_path / "pairs", task_config("digits_similarity"))
+    assert report.thresholds(pairs) == ["pair_accuracy (overall): >= 0.9, at most 0.01 below the baseline's"]
+
+
+def test_drift_is_measured_per_feature_with_the_gates_comparators():
+    schema = tfdv.load_schema_text(str(DEFAULT_SCHEMA))
+    same = tfdv.generate_statistics_from_dataframe(generate_penguins(3000, seed=1))
+    again = tfdv.generate_statistics_from_dataframe(generate_penguins(3000, seed=2))
+    drifted = tfdv.generate_statistics_from_dataframe(generate_penguins(3000, seed=3, drift=True))
+    calm = report.drift_distances(again, same, schema)
+    moved = report.drift_distances(drifted, same, schema)
+    assert calm["island"].startswith("L-inf ") and calm["bill_length_mm"].startswith("JS ")
+    value = lambda found, name: float(found[name].split()[1])  # noqa: E731
+    assert value(calm, "island") < 0.05 and value(moved, "island") > 0.3
+    assert value(calm, "bill_length_mm") < 0.05 and value(moved, "bill_length_mm") > 0.15
+    assert abs(value(moved, "body_mass_g") - value(calm, "body_mass_g")) < 0.05  # not drifted
+
+
+def test_training_curves_are_an_embedded_png():
+    import base64
+
+    png = report.training_curves({"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.6, 0.5], "lr": [0.1] * 3})
+    assert base64.b64decode(png).startswith(b"\x89PNG")
+    assert report.training_curves({"lr": [0.1]}) is None
+
+
+def test_spans_are_named_as_a_range():
+    assert report._spans(None) == "the whole data directory (no spans)"
+    assert (report._spans([3, 3]), report._spans([1, 4])) == ("3", "1-4")
