@@ -85,7 +85,7 @@ def test_served_digits_model_answers_png_examples_with_the_right_class(digits_ru
     np.testing.assert_allclose(result["probability_sums"], 1.0, rtol=1e-4)
 
 
-@pytest.mark.parametrize("fixture, least", [("digits_vgg_run", 0.95), ("digits_quadratic_run", 0.9)])
+@pytest.mark.parametrize("fixture, least", [("digits_vgg_run", 0.93), ("digits_quadratic_run", 0.9)])
 def test_vgg_and_quadratic_mlp_train_on_the_cached_images(fixture, least, request):
     record = request.getfixturevalue(fixture)
     model = record.config.trainer.model
