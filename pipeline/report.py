@@ -107,7 +107,6 @@ def find_run(config: PipelineConfig, run_id: str | None = None) -> RunSummary:
 def _feature(stats, drift: dict[str, str]) -> Feature:
     name = ".".join(stats.path.step) or stats.name
     kind = stats.WhichOneof("stats")
-    common = None
     if kind == "num_stats":
         common = stats.num_stats.common_stats
         n = stats.num_stats
@@ -166,7 +165,7 @@ def _data(report: Report) -> None:
     if not statistics_uri or not os.path.exists(statistics_uri):
         return
     report.splits = results.examples_per_split(statistics_uri)
-    train = load_split_statistics(statistics_uri).datasets[0]
+    train = load_split_statistics(statistics_uri)
     drift = {}
     span = report.summary.span
     if span is not None:
@@ -176,11 +175,9 @@ def _data(report: Report) -> None:
             import tensorflow_data_validation as tfdv
 
             schema = tfdv.load_schema_text(os.path.join(schema_uri, "schema.pbtxt"))
-            drift = drift_distances(
-                load_split_statistics(statistics_uri), load_split_statistics(previous), schema
-            )
+            drift = drift_distances(train, load_split_statistics(previous), schema)
             report.drift_baseline = previous
-    report.features = [_feature(stats, drift) for stats in train.features]
+    report.features = [_feature(stats, drift) for stats in train.datasets[0].features]
     anomalies_uri = outputs.get("ExampleValidator", {}).get("anomalies")
     if anomalies_uri:
         report.anomalies = results.anomalies(anomalies_uri)
