@@ -680,10 +680,12 @@ def render_model_card(report: Report) -> str:
     body = [f"<h1>{_e(title)}</h1>", "<h2>Model details</h2>", _pairs(details)]
     body.append(f"<h2>Intended use</h2><p>{_e(intended_use(config))}</p>")
     data_rows = [[split, n] for split, n in report.splits.items()]
+    inputs = [f.name for f in report.features if f.name not in config.served_without]
     body.append("<h2>Data</h2>")
     body.append(
         f"<p>{_e(report.lineage.get('data', ''))}, {_e(report.lineage.get('data spans', ''))}; "
-        f"{len(report.features)} features: {_e(', '.join(f.name for f in report.features))}.</p>"
+        f"{len(inputs)} input features: {_e(', '.join(inputs))}; "
+        f"label{'s' if len(config.served_without) > 1 else ''}: {_e(', '.join(config.served_without))}.</p>"
     )
     if data_rows:
         body.append(_table(["split", "examples"], data_rows, {1}))
