@@ -46,8 +46,8 @@ def serving_entries(serving: Path) -> list[str]:
 
 
 def attempt(output_root: Path, kill_when=None) -> Attempt:
-    """Runs the pipeline in a new process group; `kill_when()` is asked every millisecond, and when it says
-    yes the whole group is killed with SIGKILL. Returns what the run left."""
+    """Runs the pipeline in a new process group; `kill_when(group)` is asked every millisecond, and when it
+    says yes the whole group is killed with SIGKILL. Returns what the run left."""
     logs = output_root / "logs"
     before = set(os.listdir(logs)) if logs.exists() else set()
     serving = output_root / "serving_model"
@@ -61,7 +61,7 @@ def attempt(output_root: Path, kill_when=None) -> Attempt:
     try:
         while process.poll() is None and time.monotonic() < deadline:
             seen.update(name for name in serving_entries(serving) if name.isdigit())
-            if kill_when is not None and kill_when():
+            if kill_when is not None and kill_when(process.pid):
                 os.killpg(process.pid, signal.SIGKILL)
                 break
             time.sleep(0.001)
@@ -79,7 +79,7 @@ def seconds_into(output_dir: Path, seconds: float):
     """True `seconds` after the component writing `output_dir` started executing (its directory exists)."""
     started = {}
 
-    def due() -> bool:
+    def due(_group) -> bool:
         if "at" not in started and output_dir.exists() and any(output_dir.iterdir()):
             started["at"] = time.monotonic()
         return time.monotonic() - started.get("at", float("inf")) > seconds
@@ -90,13 +90,37 @@ def seconds_into(output_dir: Path, seconds: float):
 def trainer_checkpointed(output_root: Path):
     """True once the Trainer saved its first epoch checkpoint."""
     checkpoints = output_root / "pipeline" / "Trainer" / "checkpoints"
-    return lambda: any(checkpoints.glob("*/checkpoint"))
+    return lambda _group: any(checkpoints.glob("*/checkpoint"))
 
 
 def push_copying(output_root: Path):
-    """True while the Pusher copies the model into its staging directory."""
+    """True while the Pusher copies the model into its staging directory.
+
+    A small model is copied in a few milliseconds, which polling can miss. So once the Pusher has started
+    (its output directory exists) the run is frozen (SIGSTOP) and let go a fraction of a millisecond at a
+    time, looking for the staging directory while it stands still: the kill lands mid-copy."""
     serving = output_root / "serving_model"
-    return lambda: any(name.startswith(INCOMPLETE_PREFIX) for name in serving_entries(serving))
+    pushed = output_root / "pipeline" / "Pusher" / "pushed_model"
+    earlier = set(pushed.glob("*"))
+
+    def staging() -> bool:
+        return any(name.startswith(INCOMPLETE_PREFIX) for name in serving_entries(serving))
+
+    def copying(group: int) -> bool:
+        if not set(pushed.glob("*")) - earlier:
+            return staging()
+        try:
+            os.killpg(group, signal.SIGSTOP)
+            deadline = time.monotonic() + 120
+            while not staging() and time.monotonic() < deadline:
+                os.killpg(group, signal.SIGCONT)
+                time.sleep(0.0002)
+                os.killpg(group, signal.SIGSTOP)
+        except ProcessLookupError:
+            return False  # the run ended between two steps: the kill did not land (the test says so)
+        return True  # frozen with the staging directory present (SIGKILL ends a stopped process too)
+
+    return copying
 
 
 @pytest.fixture(scope="module")
@@ -152,9 +176,9 @@ def test_the_serving_directory_only_ever_holds_complete_versions(chain, output_r
     for name, run in chain.items():
         for version in run.versions_seen:
             assert (serving / version / "saved_model.pb").exists(), (name, version)
-    # The killed push left a hidden staging directory (unless the kill came just after its rename); the
-    # next push cleared it away.
-    assert "left by an interrupted push" in chain["completed"].log or chain["killed_in_push"].versions_seen
+    # The push killed mid-copy left its hidden staging directory and no version; the next push cleared it.
+    assert chain["killed_in_push"].versions_seen == set()
+    assert "left by an interrupted push" in chain["completed"].log
     assert [e for e in serving_entries(serving) if not e.isdigit()] == []
     assert len(serving_entries(serving)) == 1
     served = serving / serving_entries(serving)[0]
