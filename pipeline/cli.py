@@ -280,8 +280,9 @@ def config_from_args(args):
     label = label or defaults.label_key
     changes["label_key"] = label
 
-    if args.data_root and image_feature_of(schema):
-        changes.update(_image_changes(changes["data_root"], schema, image_feature_of(schema), label))
+    image_feature = image_feature_of(schema) if args.data_root else None
+    if image_feature:
+        changes.update(_image_changes(changes["data_root"], schema, image_feature, label))
         files = None
     else:
         files = _data_files(changes.get("data_root", defaults.data_dir)) if args.data_root else None
@@ -358,9 +359,12 @@ def _image_changes(data_root: str, schema, feature: str, label: str) -> dict:
 def gate_description(config) -> str:
     """One line per model head: what the Evaluator requires of it."""
     if config.is_similarity:
+        from trainer_module.features import SAME_CLASS_DISTANCE
+
         return (
-            f"pair gate on {config.images.pair_label!r}: pair accuracy (distance < 0.5 means the same class) "
-            f">= {config.min_accuracy:g}; at most {config.max_accuracy_drop:g} below the last blessed model's"
+            f"pair gate on {config.images.pair_label!r}: pair accuracy (distance < {SAME_CLASS_DISTANCE:g} "
+            f"means the same class) >= {config.min_accuracy:g}; at most {config.max_accuracy_drop:g} below "
+            "the last blessed model's"
         )
     return "\n".join(
         _head_gate(config, label, task, main=label == config.label_key)
@@ -509,15 +513,15 @@ def _say_report(out, error: Exception) -> None:
 
 
 def command_report(args) -> int:
-    from pipeline.report import ReportError, write_reports
+    from pipeline.report import MODEL_CARD_FILE, ReportError, find_run, write_reports
 
     config = registry_config(args)
     try:
-        path = write_reports(config, args.run)
+        path = write_reports(config, find_run(config, args.run))
     except ReportError as error:
         raise UsageError(str(error)) from error
     print(f"Report:     {path}")
-    print(f"Model card: {os.path.join(os.path.dirname(path), 'model_card.html')}")
+    print(f"Model card: {os.path.join(os.path.dirname(path), MODEL_CARD_FILE)}")
     return 0
 
 
@@ -542,11 +546,11 @@ def command_schema(args) -> int:
 def command_images(args) -> int:
     import tensorflow_data_validation as tfdv
 
-    from pipeline.images import ImageDataError, convert_image_directory, image_schema
+    from pipeline.images import RECORDS_FILE, ImageDataError, convert_image_directory, image_schema
 
     output = os.path.abspath(args.output)
     schema_path = args.schema_output or os.path.join("schemas", _pipeline_name(output), "schema.pbtxt")
-    for path in (os.path.join(output, "images.tfrecord.gz"), schema_path):
+    for path in (os.path.join(output, RECORDS_FILE), schema_path):
         if os.path.exists(path):
             raise UsageError(f"{path} already exists; pass another --output / --schema-output, or delete it")
     try:

@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline.csv_check import data_files
 from trainer_module.features import ImageInput
 
 IMAGE_FEATURE = ImageInput.feature
@@ -243,14 +243,9 @@ def image_feature_of(schema) -> str | None:
 def record_files(data_dir: str, span_range: tuple[int, int] | None = None) -> list[str]:
     """The files ExampleGen reads: every file of the data directory (with `train/` and `eval/` directories:
     theirs), or of the spans in `span_range`."""
-    if span_range is not None:
-        first, last = span_range
-        dirs = [os.path.join(data_dir, f"span-{n}") for n in range(first, last + 1)]
-    elif os.path.isdir(os.path.join(data_dir, "train")):
-        dirs = [os.path.join(data_dir, "train"), os.path.join(data_dir, "eval")]
-    else:
-        dirs = [data_dir]
-    return sorted(f for d in dirs for f in glob.glob(os.path.join(d, "*")) if os.path.isfile(f))
+    if span_range is None and os.path.isdir(os.path.join(data_dir, "train")):
+        return data_files(os.path.join(data_dir, "train")) + data_files(os.path.join(data_dir, "eval"))
+    return data_files(data_dir, span_range)
 
 
 def png_shape(data: bytes) -> tuple[int, int, int] | None:

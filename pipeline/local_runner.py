@@ -100,22 +100,22 @@ def _run(config: PipelineConfig, orchestrator: str, notify: Callable[[str], obje
             LocalDagRunner().run(pipeline)
     except Exception as error:
         # A run stopped by a gate or a failure gets its report too: what it saw and where it stopped.
-        error.report = _report(config, before, notify)
+        error.report = _report(config, latest_run(config.metadata_path, config.pipeline_name), before, notify)
         raise
     summary = latest_run(config.metadata_path, config.pipeline_name)
-    summary.report = _report(config, before, notify)
+    summary.report = _report(config, summary, before, notify)
     return summary
 
 
-def _report(config: PipelineConfig, before, notify: Callable[[str], object]) -> str | None:
-    """Writes the run report and model card of the run just made (none if it recorded no run)."""
+def _report(config: PipelineConfig, latest, before, notify: Callable[[str], object]) -> str | None:
+    """Writes the run report and model card of `latest`, the run just made (none if it recorded no run:
+    `latest` is still `before`)."""
     from pipeline.report import write_reports
 
-    latest = latest_run(config.metadata_path, config.pipeline_name)
     if latest is None or (before is not None and latest.run_id == before.run_id):
         return None
     try:
-        return write_reports(config, latest.run_id)
+        return write_reports(config, latest)
     except Exception as error:  # noqa: BLE001 - the run's own outcome matters more than its report
         notify(f"Note: the run report could not be written: {type(error).__name__}: {error}")
         return None

@@ -66,7 +66,6 @@ class Report:
     config: PipelineConfig
     summary: RunSummary
     outcome: str = ""
-    stopped_at: str | None = None
     splits: dict[str, int] = field(default_factory=dict)
     features: list[Feature] = field(default_factory=list)
     anomalies: dict[str, str] = field(default_factory=dict)
@@ -76,6 +75,11 @@ class Report:
     thresholds: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     lineage: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def stopped_at(self) -> str | None:
+        """The component that failed, if one did."""
+        return next((node for node, state in self.summary.node_states.items() if state == "FAILED"), None)
 
     @property
     def trained(self) -> bool:
@@ -209,7 +213,7 @@ def _evaluation(report: Report, evaluation_uri: str) -> None:
             side = entry.baseline if item.key.model_name == "baseline" else entry.candidate
             side[results._metric_name(item.key)] = item.value.double_value.value
     report.slices = sorted(by_slice.values(), key=lambda s: (s.name != "overall", _natural(s.name)))
-    report.failures = results.evaluation(evaluation_uri).failures
+    _, report.failures = results.validation(evaluation_uri)
     report.thresholds = thresholds(evaluation_uri)
 
 
@@ -281,8 +285,6 @@ def _versions() -> str:
 
 def _outcome(report: Report) -> str:
     summary = report.summary
-    failed = [node for node, state in summary.node_states.items() if state == "FAILED"]
-    report.stopped_at = failed[0] if failed else None
     if report.stopped_at == "DataGate":
         count = len(report.anomalies)
         return (
@@ -319,13 +321,15 @@ def _spans(spans) -> str:
     return str(first) if first == last else f"{first}-{last}"
 
 
-def collect(config: PipelineConfig, run_id: str | None = None) -> Report:
-    summary = find_run(config, run_id)
+def collect(config: PipelineConfig, summary: RunSummary) -> Report:
+    """Everything the pages show of the run `summary` (read back by `find_run`)."""
+    from trainer_module.run import TRAINING_RECORD
+
     report = Report(config, summary)
     _data(report)
     run_dir = summary.outputs.get("Trainer", {}).get("model_run")
-    if run_dir and os.path.exists(os.path.join(run_dir, "training.json")):
-        with open(os.path.join(run_dir, "training.json")) as f:
+    if run_dir and os.path.exists(os.path.join(run_dir, TRAINING_RECORD)):
+        with open(os.path.join(run_dir, TRAINING_RECORD)) as f:
             report.training = json.load(f)
     evaluation_uri = summary.outputs.get("Evaluator", {}).get("evaluation")
     if evaluation_uri and os.path.exists(evaluation_uri):
@@ -707,10 +711,10 @@ def report_dir(config: PipelineConfig, run_id: str) -> str:
     return os.path.join(config.output_root, "reports", re.sub(r"[^A-Za-z0-9_.-]", "-", run_id))
 
 
-def write_reports(config: PipelineConfig, run_id: str | None = None) -> str:
-    """Writes the report and the model card of run `run_id` (default: the latest) into
-    `<output root>/reports/<run id>/`; returns the report's path."""
-    report = collect(config, run_id)
+def write_reports(config: PipelineConfig, summary: RunSummary) -> str:
+    """Writes the report and the model card of the run `summary` into `<output root>/reports/<run id>/`;
+    returns the report's path."""
+    report = collect(config, summary)
     directory = report_dir(config, report.summary.run_id)
     os.makedirs(directory, exist_ok=True)
     for name, page in ((REPORT_FILE, render_report(report)), (MODEL_CARD_FILE, render_model_card(report))):

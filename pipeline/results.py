@@ -74,9 +74,16 @@ def evaluation(evaluation_uri: str) -> Evaluation:
                 result.baseline[_metric_name(entry.key)] = value
             else:
                 result.candidate[_metric_name(entry.key)] = value
-    validation = tfma.load_validation_result(evaluation_uri)
-    result.ok = validation.validation_ok
-    for per_slice in validation.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            result.failures.append(_describe_failure(failure))
+    result.ok, result.failures = validation(evaluation_uri)
     return result
+
+
+def validation(evaluation_uri: str) -> tuple[bool, list[str]]:
+    """Whether the candidate passed every threshold, and one line per threshold it failed."""
+    stored = tfma.load_validation_result(evaluation_uri)
+    failures = [
+        _describe_failure(failure)
+        for per_slice in stored.metric_validations_per_slice
+        for failure in per_slice.failures
+    ]
+    return stored.validation_ok, failures

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -96,13 +97,7 @@ class ImageInput:
         return (self.feature,) + ((self.pair_feature,) if self.pair_feature else ())
 
     def to_dict(self) -> dict:
-        return {
-            "feature": self.feature,
-            "shape": list(self.shape),
-            "resize": self.resize,
-            "pair_feature": self.pair_feature,
-            "pair_label": self.pair_label,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> ImageInput:

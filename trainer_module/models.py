@@ -50,13 +50,20 @@ def _inputs_and_body(
     `quadratic_mlp` uses SimpleQuadratic hidden layers followed by the course's clipped relu (a Lambda).
     """
     inputs, numeric, one_hots = _encoded_inputs(numeric_features, categorical_features)
-    x = _concat(numeric + one_hots, "features")
+    return inputs, _hidden_layers(_concat(numeric + one_hots, "features"), config)
+
+
+def _hidden_layers(x, config: TrainerConfig, dropout: bool = False):
+    """`config.hidden_units` relu layers (each followed by Dropout with `dropout`): Dense, or for
+    `quadratic_mlp` SimpleQuadratic layers followed by the course's clipped relu (a Lambda)."""
     hidden = SimpleQuadratic if config.model == "quadratic_mlp" else tf.keras.layers.Dense
     for i, units in enumerate(config.hidden_units):
         x = hidden(units, activation="relu", name=f"hidden_{i}")(x)
+        if dropout:
+            x = tf.keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     if config.model == "quadratic_mlp":
         x = clipped_relu_layer(name="clipped_relu")(x)
-    return inputs, x
+    return x
 
 
 def build_wide_and_deep_classifier(
@@ -490,13 +497,7 @@ def build_image_classifier(
     if config.model in ("resnet", "vgg"):
         outputs = build_catalogue_model(config, image_shape, num_classes)(image)
     elif config.model in ("mlp", "quadratic_mlp"):
-        x = tf.keras.layers.Flatten(name="pixels")(image)
-        hidden = SimpleQuadratic if config.model == "quadratic_mlp" else tf.keras.layers.Dense
-        for i, units in enumerate(config.hidden_units):
-            x = hidden(units, activation="relu", name=f"hidden_{i}")(x)
-            x = tf.keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
-        if config.model == "quadratic_mlp":
-            x = clipped_relu_layer(name="clipped_relu")(x)
+        x = _hidden_layers(tf.keras.layers.Flatten(name="pixels")(image), config, dropout=True)
         outputs = tf.keras.layers.Dense(num_classes, activation="softmax")(x)
     else:
         raise ValueError(
