@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from absl import logging
@@ -37,8 +40,27 @@ def run_pipeline(
     """
     if orchestrator not in ORCHESTRATORS:
         raise ValueError(f"orchestrator must be one of {', '.join(ORCHESTRATORS)}, got {orchestrator!r}")
-    with run_lock(config.output_root, wait_s):
+    with run_lock(config.output_root, wait_s), scratch_temp_dir():
         return _run(config, orchestrator, notify)
+
+
+@contextmanager
+def scratch_temp_dir() -> Iterator[str]:
+    """Points the run's temporary files (this process and the Beam workers it starts) at one new directory
+    and removes it when the run ends. Components leave theirs behind: TFX's Beam executors, given Beam
+    arguments, package TFX itself for remote workers (49 MB each time); autograph its generated modules."""
+    scratch = tempfile.mkdtemp(prefix="pipeline-run-")
+    saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = scratch, scratch
+    try:
+        yield scratch
+    finally:
+        tempfile.tempdir = saved_dir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def set_aside_orphans(config: PipelineConfig) -> str | None:

@@ -102,15 +102,21 @@ def test_bad_arguments_are_one_line_usage_errors(argv, message, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "workers, args",
+    "workers, mode, args",
     [
-        ("1", ("--direct_running_mode=in_memory", "--direct_num_workers=1")),
-        ("2", ("--direct_running_mode=multi_processing", "--direct_num_workers=2")),
+        # One worker: no arguments at all (TFX would package itself for every Beam component otherwise);
+        # Beam's defaults are the in-process mode.
+        ("1", ("in_memory", 1), ()),
+        ("2", ("multi_processing", 2), ("--direct_running_mode=multi_processing", "--direct_num_workers=2")),
     ],
 )
-def test_beam_workers_choose_the_direct_runners_mode(workers, args, tmp_path):
+def test_beam_workers_choose_the_direct_runners_mode(workers, mode, args, tmp_path):
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+
     config, _ = config_from_args(run_args("--beam-workers", workers, "--output-root", str(tmp_path)))
     assert config.beam_pipeline_args == args
+    options = PipelineOptions(list(config.beam_pipeline_args)).view_as(DirectOptions)
+    assert (options.direct_running_mode, options.direct_num_workers) == mode
 
 
 def test_schema_that_does_not_parse(tmp_path):

@@ -4,6 +4,7 @@ Beam orchestrator."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +18,18 @@ pytestmark = pytest.mark.e2e
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def cli(*argv, timeout=900) -> subprocess.CompletedProcess:
+# TFX's log line when a Beam component packages TFX for remote workers (it does when given Beam arguments).
+PACKAGING_TFX = "Attempting to infer TFX Python dependency for beam"
+
+
+def cli(*argv, timeout=900, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *argv],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -96,9 +102,18 @@ def test_diabetes_regression_from_a_drafted_schema(tmp_path):
 
 
 def test_beam_orchestrator_runs_the_bundled_task(tmp_path):
-    result = cli("run", "--orchestrator", "beam", "--output-root", str(tmp_path))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    output_root = tmp_path / "out"
+    result = cli(
+        "run", "--orchestrator", "beam", "--output-root", str(output_root), env={"TMPDIR": str(temp)}
+    )
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     assert "beam orchestrator" in result.stdout
     assert_quiet_progress(result.stdout)
     assert "Blessed and pushed:" in result.stdout
-    assert query(tmp_path, "penguins", "species")["accuracy"] >= 0.9
+    assert query(output_root, "penguins", "species")["accuracy"] >= 0.9
+    # Beam's defaults need no arguments, so no component packaged TFX, and the run left no temporary files.
+    [log] = (output_root / "logs").glob("run-*.log")
+    assert "node Transform is finished" in log.read_text() and PACKAGING_TFX not in log.read_text()
+    assert list(temp.iterdir()) == []

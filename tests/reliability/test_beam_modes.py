@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.run_summary import latest_run
 from pipeline.tasks import task_config
-from tests.test_cli_e2e import cli, query
+from tests.test_cli_e2e import PACKAGING_TFX, cli, query
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -20,12 +20,13 @@ BEAM_COMPONENTS = 4
 @pytest.fixture(scope="module")
 def multi_processing_run(tmp_path_factory):
     output_root = tmp_path_factory.mktemp("multi_processing")
-    result = cli("run", "--output-root", str(output_root), "--beam-workers", "2")
-    return output_root, result
+    temp = tmp_path_factory.mktemp("temp")
+    result = cli("run", "--output-root", str(output_root), "--beam-workers", "2", env={"TMPDIR": str(temp)})
+    return output_root, result, temp
 
 
 def test_a_multi_processing_run_is_blessed_pushed_and_serves(multi_processing_run):
-    output_root, result = multi_processing_run
+    output_root, result, _ = multi_processing_run
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     assert "Blessed and pushed" in result.stdout
     summary = latest_run(str(output_root / "metadata.sqlite"), task_config("penguin_species").pipeline_name)
@@ -34,9 +35,21 @@ def test_a_multi_processing_run_is_blessed_pushed_and_serves(multi_processing_ru
 
 
 def test_the_beam_stages_ran_in_worker_processes(multi_processing_run):
-    output_root, _ = multi_processing_run
+    output_root, _, _ = multi_processing_run
     [log] = list(Path(output_root, "logs").iterdir())
     text = log.read_text(errors="replace")
     assert "--direct_running_mode=multi_processing" in text
     # Each Beam pipeline started gRPC servers for its worker processes (in_memory runs start none).
     assert text.count("starting control server on port") >= BEAM_COMPONENTS
+
+
+def test_the_run_removes_its_temporary_files(multi_processing_run):
+    """Given Beam arguments, each Beam component packages TFX (49 MB) into a new temporary directory and
+    leaves it: inside the run's scratch directory, removed with it when the run ends."""
+    output_root, _, temp = multi_processing_run
+    [log] = list(Path(output_root, "logs").iterdir())
+    text = log.read_text(errors="replace")
+    packaged = [line for line in text.splitlines() if "Added --extra_package=" in line]
+    assert PACKAGING_TFX in text and len(packaged) == BEAM_COMPONENTS
+    assert all(f"--extra_package={temp}/pipeline-run-" in line for line in packaged)
+    assert list(temp.iterdir()) == []
