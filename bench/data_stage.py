@@ -37,6 +37,7 @@ def run_stage(output_root: str, data_root: str, workers: int) -> dict:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from pipeline.config import local_beam_args
+    from pipeline.local_runner import scratch_temp_dir
     from pipeline.pipeline import create_pipeline
     from pipeline.run_summary import latest_run
     from pipeline.tasks import task_config
@@ -50,9 +51,10 @@ def run_stage(output_root: str, data_root: str, workers: int) -> dict:
     Path(output_root).mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
     stage = create_pipeline(config, connection, data_only=True)
-    start = time.perf_counter()
-    LocalDagRunner().run(stage)
-    seconds = time.perf_counter() - start
+    with scratch_temp_dir():
+        start = time.perf_counter()
+        LocalDagRunner().run(stage)
+        seconds = time.perf_counter() - start
     summary = latest_run(config.metadata_path, config.pipeline_name)
     return {"stage_s": seconds, "components": summary.seconds}
 

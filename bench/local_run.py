@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from bench.results import environment, spread, write_section
 from bench.tfx_penguin_example import timed_example_run
@@ -47,13 +48,28 @@ def timed_imports() -> float:
     return time.perf_counter() - start
 
 
+def timed_tfx_packaging() -> tuple[float, float]:
+    """(seconds, MiB) of TFX packaging itself for remote Beam workers, as each of its Beam executors does
+    when given any Beam arguments (a local run passes none; its scratch directory would remove them)."""
+    from tfx.utils import dependency_utils
+
+    from pipeline.local_runner import scratch_temp_dir
+
+    with scratch_temp_dir() as scratch:
+        start = time.perf_counter()
+        dependency_utils.build_ephemeral_package()
+        seconds = time.perf_counter() - start
+        size = sum(f.stat().st_size for f in Path(scratch).rglob("*") if f.is_file())
+    return seconds, size / 2**20
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--example-repeats", type=int, default=1, help="runs of TFX's penguin example")
     args = parser.parse_args()
 
-    cold, warm, imports = [], [], []
+    cold, warm, imports, packaging = [], [], [], []
     per_component = {"cold": {}, "warm": {}}
     for i in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="bench-local-") as root:
@@ -63,6 +79,7 @@ def main() -> None:
                 for node, seconds in components.items():
                     per_component[name].setdefault(node, []).append(seconds)
         imports.append(timed_imports())
+        packaging.append(timed_tfx_packaging())
         print(f"repeat {i + 1}: cold {cold[-1]:.1f} s, warm {warm[-1]:.1f} s, imports {imports[-1]:.1f} s")
     example = [timed_example_run() for _ in range(args.example_repeats)]
     print(f"TFX penguin example: {', '.join(f'{s:.1f} s' for s in example)}")
@@ -85,6 +102,11 @@ def main() -> None:
         f"| TFX's penguin example (tuning off, BulkInferrer on, 100 steps, multi_processing) | "
         f"{spread(example)} |\n\n"
         f"Cold run / TFX's penguin example: {ratio:.2f}x.\n\n"
+        "Not in these runs: TFX's Beam executors, when given any Beam arguments, first package TFX itself "
+        "for remote workers (`dependency_utils.build_ephemeral_package`, into a temporary directory they "
+        f"never remove): {spread([s for s, _ in packaging])} s and "
+        f"{statistics.median(mib for _, mib in packaging):.0f} MiB each time. A local run passes Beam no "
+        "arguments (its defaults are `in_memory`), so none of its four Beam components does.\n\n"
         "Seconds per component (median; the CLI's progress lines: from the component's start to its end, "
         "as the orchestrator logs them):\n\n"
         "| component | cold | warm |\n|---|---|---|\n"

@@ -23,6 +23,7 @@ from pipeline.run_summary import RunSummary, latest_run, previous_span_statistic
 from pipeline.spans import with_latest_spans
 
 ORCHESTRATORS = ("local", "beam")
+SCRATCH_DIR = "tmp"  # under the output root: the runs' temporary files, removed after each
 
 
 def run_pipeline(
@@ -36,20 +37,27 @@ def run_pipeline(
     `local` runs the components one after another in this process (LocalDagRunner); `beam` runs the DAG as
     an Apache Beam pipeline (BeamDagRunner), here on Beam's DirectRunner. One run at a time per output
     root: another run's lock is waited for up to `wait_s` seconds, then RunLockedError. What the run does
-    about earlier runs' lost files is said, one line each, to `notify`.
+    about earlier runs' lost files is said, one line each, to `notify`. Temporary files go to
+    `<output root>/tmp/`, removed when the run ends (what a killed run left there, by the next run).
     """
     if orchestrator not in ORCHESTRATORS:
         raise ValueError(f"orchestrator must be one of {', '.join(ORCHESTRATORS)}, got {orchestrator!r}")
-    with run_lock(config.output_root, wait_s), scratch_temp_dir():
-        return _run(config, orchestrator, notify)
+    with run_lock(config.output_root, wait_s):
+        scratch_parent = os.path.join(config.output_root, SCRATCH_DIR)
+        shutil.rmtree(scratch_parent, ignore_errors=True)  # a killed run's; the lock says none is running
+        with scratch_temp_dir(scratch_parent):
+            return _run(config, orchestrator, notify)
 
 
 @contextmanager
-def scratch_temp_dir() -> Iterator[str]:
+def scratch_temp_dir(parent: str | None = None) -> Iterator[str]:
     """Points the run's temporary files (this process and the Beam workers it starts) at one new directory
-    and removes it when the run ends. Components leave theirs behind: TFX's Beam executors, given Beam
-    arguments, package TFX itself for remote workers (49 MB each time); autograph its generated modules."""
-    scratch = tempfile.mkdtemp(prefix="pipeline-run-")
+    under `parent` (default: the system's) and removes it when the run ends. Components leave theirs
+    behind: TFX's Beam executors, given Beam arguments, package TFX itself for remote workers (49 MB each
+    time); autograph its generated modules."""
+    if parent is not None:
+        Path(parent).mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix="pipeline-run-", dir=parent)
     saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
     os.environ["TMPDIR"], tempfile.tempdir = scratch, scratch
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
@@ -24,7 +25,10 @@ def draft_schema(
     data_root: str, label: str
 ) -> tuple[schema_pb2.Schema, statistics_pb2.DatasetFeatureStatistics]:
     """Infers a schema from every file in `data_root` with the label excluded from SERVING."""
-    stats_list = tfdv.generate_statistics_from_csv(data_location=os.path.join(data_root, "*"))
+    with tempfile.TemporaryDirectory(prefix="schema-draft-") as scratch:  # TFDV writes the statistics too
+        stats_list = tfdv.generate_statistics_from_csv(
+            data_location=os.path.join(data_root, "*"), output_path=os.path.join(scratch, "stats.tfrecord")
+        )
     schema = tfdv.infer_schema(stats_list, infer_feature_shape=False)
     _relax_optional_value_counts(schema)
     schema.default_environment[:] = [TRAINING, SERVING]

@@ -23,6 +23,17 @@ DATA_STAGE = (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_files(tmp_path_factory):
+    """What the libraries leave in the temporary directory outside pipeline runs (TFDV's statistics files,
+    autograph's modules) goes to one directory, removed when the session ends; pytest's own stays."""
+    from pipeline.local_runner import scratch_temp_dir
+
+    tmp_path_factory.getbasetemp()
+    with scratch_temp_dir():
+        yield
+
+
 @dataclasses.dataclass
 class RunRecord:
     """One pipeline run: what ML Metadata says it did and the serving versions after it."""

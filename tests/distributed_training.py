@@ -112,8 +112,11 @@ def main() -> None:
     features = {f"{name}_xf": x_eval[:, [i]] for i, name in enumerate(FEATURES)}
     predicted = model.predict(features, verbose=0).argmax(axis=1)
     accuracy = float((predicted == y_eval.reshape(-1)).mean())
-    if args.out:
-        model.save(args.out if is_chief() else tempfile.mkdtemp(), save_format="tf")
+    if args.out and is_chief():
+        model.save(args.out, save_format="tf")
+    elif args.out:
+        with tempfile.TemporaryDirectory() as scratch:  # the save is collective; a worker's copy is dropped
+            model.save(scratch, save_format="tf")
     print(json.dumps({
         "accuracy": accuracy,
         "replicas": replicas,

@@ -361,7 +361,10 @@ def run_fn(fn_args: FnArgs) -> None:
 
     signatures = make_serving_signatures(model, tf_transform_output, labels, image)
     # Every worker saves (the save is collective); only the chief's copy is the model.
-    save_dir = fn_args.serving_model_dir if is_chief() else tempfile.mkdtemp(prefix="worker-model-")
-    model.save(save_dir, save_format="tf", signatures=signatures)
+    if is_chief():
+        model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
+    else:
+        with tempfile.TemporaryDirectory(prefix="worker-model-") as scratch:
+            model.save(scratch, save_format="tf", signatures=signatures)
     if checkpoints:
         tf.io.gfile.rmtree(checkpoints)  # trained to the end: a re-execution starts afresh

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.local_runner import SCRATCH_DIR
 from pipeline.run_summary import latest_run
 from pipeline.tasks import task_config
 from tests.test_cli_e2e import PACKAGING_TFX, cli, query
@@ -45,11 +46,11 @@ def test_the_beam_stages_ran_in_worker_processes(multi_processing_run):
 
 def test_the_run_removes_its_temporary_files(multi_processing_run):
     """Given Beam arguments, each Beam component packages TFX (49 MB) into a new temporary directory and
-    leaves it: inside the run's scratch directory, removed with it when the run ends."""
+    leaves it: inside the run's scratch directory (under the output root), removed when the run ends."""
     output_root, _, temp = multi_processing_run
     [log] = list(Path(output_root, "logs").iterdir())
     text = log.read_text(errors="replace")
     packaged = [line for line in text.splitlines() if "Added --extra_package=" in line]
     assert PACKAGING_TFX in text and len(packaged) == BEAM_COMPONENTS
-    assert all(f"--extra_package={temp}/pipeline-run-" in line for line in packaged)
-    assert list(temp.iterdir()) == []
+    assert all(f"--extra_package={output_root / SCRATCH_DIR}/pipeline-run-" in line for line in packaged)
+    assert list((output_root / SCRATCH_DIR).iterdir()) == [] and list(temp.iterdir()) == []

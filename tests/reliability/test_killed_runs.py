@@ -20,6 +20,7 @@ import pytest
 from tfx.utils import path_utils
 
 from components.pusher import INCOMPLETE_PREFIX, model_fingerprint
+from pipeline.local_runner import SCRATCH_DIR
 from pipeline.run_summary import RunSummary, run_summaries
 from pipeline.tasks import task_config
 from tests.conftest import DATA_STAGE, REPO_ROOT
@@ -39,6 +40,7 @@ class Attempt:
     returncode: int
     # Every numbered version seen in the serving directory while the run went, and at its end.
     versions_seen: set[str]
+    scratch_left: list[str]  # what the run left in the output root's directory of temporary files
 
 
 def serving_entries(serving: Path) -> list[str]:
@@ -72,7 +74,8 @@ def attempt(output_root: Path, kill_when=None) -> Attempt:
     seen.update(name for name in serving_entries(serving) if name.isdigit())
     summary = run_summaries(str(output_root / "metadata.sqlite"), PIPELINE_NAME)[-1]
     [log] = sorted(set(os.listdir(logs)) - before)
-    return Attempt(summary, (logs / log).read_text(errors="replace"), process.returncode, seen)
+    scratch = sorted(os.listdir(output_root / SCRATCH_DIR))
+    return Attempt(summary, (logs / log).read_text(errors="replace"), process.returncode, seen, scratch)
 
 
 def seconds_into(output_dir: Path, seconds: float):
@@ -169,6 +172,14 @@ def test_the_run_after_a_kill_reuses_what_had_finished(chain):
     assert after_push.node_states["Evaluator"] == "COMPLETE"
     assert after_push.node_states["Pusher"] == "COMPLETE"
     assert chain["completed"].returncode == 0
+
+
+def test_temporary_files_a_killed_run_left_are_removed_by_the_next(chain):
+    # A killed run cannot clean up: its scratch directory stays until the next run on the root starts.
+    for name in ("killed_in_transform", "killed_in_trainer", "killed_in_push"):
+        [left] = chain[name].scratch_left
+        assert left.startswith("pipeline-run-"), (name, left)
+    assert chain["completed"].scratch_left == [] and chain["again"].scratch_left == []
 
 
 def test_the_serving_directory_only_ever_holds_complete_versions(chain, output_root):
