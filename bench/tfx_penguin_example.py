@@ -74,21 +74,18 @@ def write_example_home(home: Path) -> None:
 
 def timed_example_run() -> float:
     """Wall time of one run of the example in a fresh process and a fresh HOME."""
+    from pipeline.local_runner import scratch_temp_dir
+
     with tempfile.TemporaryDirectory(prefix="bench-tfx-example-") as home:
         write_example_home(Path(home))
         # Its temporary files (TFX packages itself for each Beam component: 49 MB each) go under HOME.
-        os.mkdir(os.path.join(home, "tmp"))
-        env = {
-            **os.environ,
-            "HOME": home,
-            "TMPDIR": os.path.join(home, "tmp"),
-            "UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES": "1",
-        }
-        start = time.perf_counter()
-        result = subprocess.run(
-            [sys.executable, "-c", DRIVER], env=env, capture_output=True, text=True, cwd=home
-        )
-        wall = time.perf_counter() - start
+        with scratch_temp_dir(home):
+            env = {**os.environ, "HOME": home, "UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES": "1"}
+            start = time.perf_counter()
+            result = subprocess.run(
+                [sys.executable, "-c", DRIVER], env=env, capture_output=True, text=True, cwd=home
+            )
+            wall = time.perf_counter() - start
         if result.returncode != 0:
             raise RuntimeError(f"TFX's penguin example failed:\n{result.stderr[-3000:]}")
         if not any(Path(home, "penguin", "serving_model").rglob("saved_model.pb")):

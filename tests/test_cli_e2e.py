@@ -115,5 +115,6 @@ def test_beam_orchestrator_runs_the_bundled_task(tmp_path):
     assert query(output_root, "penguins", "species")["accuracy"] >= 0.9
     # Beam's defaults need no arguments, so no component packaged TFX, and the run left no temporary files.
     [log] = (output_root / "logs").glob("run-*.log")
-    assert "node Transform is finished" in log.read_text() and PACKAGING_TFX not in log.read_text()
+    text = log.read_text()
+    assert "node Transform is finished" in text and PACKAGING_TFX not in text
     assert list(temp.iterdir()) == []
