@@ -28,10 +28,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 from tensorflow.core.example import example_pb2
-from tfx.components.example_gen import base_example_gen_executor, write_split
+from tfx.components.example_gen import (
+    base_example_gen_executor,
+    driver,
+    input_processor,
+    utils,
+    write_split,
+)
 from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
-from tfx.proto import example_gen_pb2
+from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 from tfx_bsl.coders import example_coder
@@ -176,6 +182,45 @@ def _keyed_blocks(indexed_path: tuple[int, str], column_types: dict) -> Iterator
         yield f"{file_index:05d}-{block_index:05d}", block
 
 
+_SPAN_SPECS = (utils.SPAN_SPEC, utils.VERSION_SPEC, *utils.DATE_SPECS, "{SPAN:", "{VERSION:")
+
+
+def resolve_spans(exec_properties: dict, output_dict: dict) -> dict:
+    """`exec_properties` with split patterns such as `span-{SPAN}/*` resolved to the span ExampleGen reads
+    (the newest, or the configured range), and the span, version and input fingerprint recorded on the
+    examples, as TFX's ExampleGen driver does before the executor runs.
+
+    LocalDagRunner and Vertex AI (the spec's `preCacheCheck`) run that driver, so the patterns arrive
+    resolved and nothing changes; self-hosted Kubeflow Pipelines never runs it, and without this the
+    executor would look for files named `span-{SPAN}`."""
+    input_config = proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.INPUT_CONFIG_KEY], example_gen_pb2.Input()
+    )
+    if not any(spec in split.pattern for split in input_config.splits for spec in _SPAN_SPECS):
+        return exec_properties
+    range_config = None
+    if exec_properties.get(standard_component_specs.RANGE_CONFIG_KEY):
+        range_config = proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.RANGE_CONFIG_KEY], range_config_pb2.RangeConfig()
+        )
+    processor = input_processor.FileBasedInputProcessor(
+        exec_properties[standard_component_specs.INPUT_BASE_KEY], input_config.splits, range_config
+    )
+    span, version = processor.resolve_span_and_version()
+    for split in input_config.splits:
+        split.pattern = processor.get_pattern_for_span_version(split.pattern, span, version)
+    resolved = {
+        **exec_properties,
+        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(input_config),
+        utils.SPAN_PROPERTY_NAME: span,
+        utils.VERSION_PROPERTY_NAME: version,
+        utils.FINGERPRINT_PROPERTY_NAME: processor.get_input_fingerprint(span, version),
+    }
+    examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+    driver.update_output_artifact(resolved, examples.mlmd_artifact)
+    return resolved
+
+
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """CsvExampleGen's executor with C++ parsing and encoding (module docstring).
 
@@ -189,6 +234,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         return _CsvToSerializedExamples
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:  # noqa: N802
+        exec_properties = resolve_spans(exec_properties, output_dict)
         input_config = example_gen_pb2.Input()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
         output_config = example_gen_pb2.Output()

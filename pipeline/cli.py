@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
-import re
 import sys
 import time
+
+from pipeline.configure import (
+    GATES,
+    ConfigError,
+    ConfigRequest,
+    build_config,
+    data_files,
+    gate_description,
+    label_column,
+    one_line,
+    pipeline_name_of,
+    registry_config,
+)
 
 # Names only: importing pipeline.tasks would pull in TensorFlow before the output is captured.
 TASKS = ("penguin_species", "penguin_body_mass", "penguin_multi", "digits", "digits_similarity")
@@ -16,6 +27,15 @@ DEFAULT_TASK = "penguin_species"
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit status 2."""
+
+
+def __version__() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("penguin-tfx")
+    except PackageNotFoundError:
+        return "0.1.0"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,21 +133,43 @@ def build_parser() -> argparse.ArgumentParser:
         "--warm-start", action="store_true", help="start training from the last blessed model's weights"
     )
     run.add_argument("--verbose", action="store_true", help="show the raw TFX/Beam/TensorFlow logs")
+    run.add_argument(
+        "--beam-arg",
+        action="append",
+        dest="beam_args",
+        metavar="ARG",
+        help="a Beam pipeline argument for the data stages, e.g. --beam-arg=--runner=DataflowRunner "
+        "(repeatable; instead of --beam-workers)",
+    )
 
     commands.add_parser("run", parents=[run], help="run the pipeline (default: the bundled penguins task)")
     commands.add_parser(
         "retrain", parents=[run], help="run only if the data root holds a span newer than the last processed"
     )
 
+
     # The options of a Kubeflow compile, beyond the task, output root, data root and step budget.
     kubeflow = argparse.ArgumentParser(add_help=False)
-    kubeflow.add_argument("--image", help="container image of the project (default: the published one)")
     kubeflow.add_argument(
-        "--beam-arg",
+        "--image",
+        help="container image of the project, pinned by digest or a tag per build "
+        f"(default: ghcr.io/penguin-tfx/penguin-tfx:{__version__()})",
+    )
+    kubeflow.add_argument(
+        "--allow-mutable-image",
+        action="store_true",
+        help="accept an image tagged 'latest' or untagged (the cluster's cache may then reuse old results)",
+    )
+    kubeflow.add_argument(
+        "--pipeline-root",
+        help="where the cluster writes artifacts, e.g. gs://bucket/root (default: OUTPUT_ROOT/pipeline)",
+    )
+    kubeflow.add_argument(
+        "--task-resources",
         action="append",
-        dest="beam_args",
-        metavar="ARG",
-        help="Beam pipeline argument for the cluster, e.g. --beam-arg=--runner=DataflowRunner (repeatable)",
+        metavar="TASK=cpu:N,memory:GIB[,gpus:N,gpu_type:TYPE]",
+        help="a task's CPUs, memory and GPUs on the cluster, e.g. Trainer=cpu:4,memory:16,gpus:1 "
+        "(repeatable; default: 2 CPUs and 4 GiB for Transform, Trainer, Evaluator, 1 and 2 for the others)",
     )
     kubeflow.add_argument(
         "--compiled-dir", default="compiled", help="where the compiled files go (default: compiled/)"
@@ -139,13 +181,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="the data root holds span-<N> directories: submit reads the newest (found now), a schedule "
         "the newest when each run starts",
     )
+    kubeflow.add_argument("--namespace", help="the Kubeflow namespace (profile) of a multi-user cluster")
+    kubeflow.add_argument(
+        "--token-file",
+        help="a file holding the bearer token for the Kubeflow Pipelines API (default: the file "
+        "KF_PIPELINES_SA_TOKEN_PATH names, or Kubeflow's in-cluster token)",
+    )
     commands.add_parser(
         "compile", parents=[run, kubeflow], help="compile for Kubeflow Pipelines (YAML) and Vertex AI (JSON)"
     )
     submit = commands.add_parser(
-        "submit", parents=[run, kubeflow], help="compile, upload to Kubeflow Pipelines and start a run"
+        "submit",
+        parents=[run, kubeflow],
+        help="compile, upload to Kubeflow Pipelines and start a run (--vertex: start it on Vertex AI)",
     )
-    submit.add_argument("--host", required=True, help="Kubeflow Pipelines API, e.g. http://localhost:8080")
+    submit.add_argument("--host", help="Kubeflow Pipelines API, e.g. http://localhost:8080")
+    vertex = submit.add_argument_group("Vertex AI Pipelines")
+    vertex.add_argument("--vertex", action="store_true", help="create a Vertex AI PipelineJob instead")
+    vertex.add_argument("--project", help="the Google Cloud project")
+    vertex.add_argument("--region", help="the Vertex AI region, e.g. us-central1")
+    vertex.add_argument("--service-account", help="the service account the job runs as")
+    vertex.add_argument(
+        "--job-label", action="append", dest="job_labels", metavar="KEY=VALUE", help="a label (repeatable)"
+    )
+    vertex.add_argument("--api-endpoint", help="the Vertex AI API endpoint (default: the region's)")
     schedule = commands.add_parser(
         "schedule",
         parents=[run, kubeflow],
@@ -192,202 +251,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _data_files(data_root: str) -> list[str]:
-    """The files a run reads: those of the data root, or of its newest span-<N> directory."""
-    from pipeline.csv_check import data_files
-    from pipeline.spans import latest_range
+def request_from_args(args, cluster: bool = False) -> ConfigRequest:
+    """The typed request behind a run, retrain, schedule, compile or submit command line."""
+    from pipeline.config import TaskResources
 
-    if not os.path.isdir(data_root):
-        raise UsageError(f"data root {data_root} is not a directory; pass a directory of CSV files")
-    newest = latest_range(data_root)
-    files = data_files(data_root, newest)
-    if not files:
-        where = os.path.join(data_root, f"span-{newest[1]}") if newest else data_root
-        raise UsageError(f"data root {where} holds no files; put one or more CSV files with a header in it")
-    return files
-
-
-def _label_column(files: list[str], label: str):
-    import pandas as pd
-
-    columns = []
-    for path in files:
-        header = list(pd.read_csv(path, nrows=0).columns)
-        if label not in header:
-            raise UsageError(f"label column {label!r} is not in {path}; its columns are: {', '.join(header)}")
-        columns.append(pd.read_csv(path, usecols=[label])[label])
-    return pd.concat(columns)
-
-
-def _load_schema(path: str):
-    import tensorflow_data_validation as tfdv
-
-    if not os.path.isfile(path):
-        raise UsageError(f"schema file {path} does not exist; draft one with `python -m pipeline schema`")
-    try:
-        return tfdv.load_schema_text(path)
-    except Exception as error:  # noqa: BLE001 - text_format raises several types
-        raise UsageError(
-            f"schema file {path} does not parse: {_one_line(error)}; fix it or draft a new one"
-        ) from error
-
-
-def _one_line(error: Exception, limit: int = 300) -> str:
-    return " ".join(str(error).split())[:limit]
-
-
-def _pipeline_name(data_root: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_-]", "_", os.path.basename(os.path.normpath(data_root)))
-    return name or "pipeline"
-
-
-def config_from_args(args):
-    """The PipelineConfig a `run` asks for, and one line describing the evaluation gate."""
-    from pipeline.config import PipelineConfig, local_beam_args
-    from pipeline.images import image_feature_of
-    from pipeline.task import LabelError, infer_task, serving_excluded_features
-    from pipeline.tasks import task_config
-    from trainer_module.features import CLASSIFICATION
-
-    output_root = os.path.abspath(args.output_root)
-    if args.data_root and args.task:
-        raise UsageError("--task selects a bundled task; with --data-root pass --schema and --label instead")
-    if args.data_root:
-        defaults = PipelineConfig(output_root=output_root)
-    else:
-        defaults = task_config(args.task or DEFAULT_TASK, output_root=output_root)
-    changes: dict = {}
-    if args.data_root:
-        if not args.schema:
-            raise UsageError(
-                "--schema is required with --data-root: draft one with `python -m pipeline schema "
-                "--data-root DIR --label COLUMN`, review it, then pass --schema FILE"
-            )
-        data_root = os.path.abspath(args.data_root)
-        changes.update(data_root=data_root, pipeline_name=_pipeline_name(data_root), slice_features=())
-    if args.schema:
-        changes["schema_path"] = os.path.abspath(args.schema)
-    schema = _load_schema(changes.get("schema_path", defaults.schema_path))
-
-    label = args.label
-    if label is None and args.data_root:
-        excluded = serving_excluded_features(schema)
-        if len(excluded) != 1:
-            raise UsageError(
-                "pass --label COLUMN: the schema does not mark exactly one feature as absent in SERVING"
-            )
-        label = excluded[0]
-    label = label or defaults.label_key
-    changes["label_key"] = label
-
-    image_feature = image_feature_of(schema) if args.data_root else None
-    if image_feature:
-        changes.update(_image_changes(changes["data_root"], schema, image_feature, label))
-        files = None
-    else:
-        files = _data_files(changes.get("data_root", defaults.data_dir)) if args.data_root else None
-    values = _label_column(files, label) if files else None
-    try:
-        distinct = int(values.nunique()) if values is not None else None
-        task = infer_task(schema, label, distinct)
-    except LabelError as error:
-        raise UsageError(str(error)) from error
-    changes["task"] = task
-    if values is not None:
-        changes["num_classes"] = distinct if task == CLASSIFICATION else None
-    if "images" in changes and task != CLASSIFICATION:
-        raise UsageError(f"label {label!r} of image data must name classes (a string or small integer)")
-
-    for gate in ("min_accuracy", "max_accuracy_drop", "min_auc", "max_rmse", "max_rmse_increase"):
-        if getattr(args, gate) is not None:
-            changes[gate] = getattr(args, gate)
-    rmse_note = ""
-    if task != CLASSIFICATION and args.max_rmse is None and defaults.max_rmse is None:
-        if values is None:
-            raise UsageError("pass --max-rmse for a regression label of the bundled data")
-        changes["max_rmse"] = float(values.std(ddof=0))
-        rmse_note = " (the label's standard deviation: the model must beat always predicting the mean)"
-    if args.slices:
-        changes["slice_features"] = tuple(args.slices)
-    if args.pipeline_name:
-        changes["pipeline_name"] = args.pipeline_name
-    if args.train_steps is not None:
-        changes["train_steps"] = args.train_steps
-    changes.update(
+    resources = []
+    for text in getattr(args, "task_resources", None) or ():
+        try:
+            resources.append(TaskResources.parse(text))
+        except ValueError as error:
+            raise UsageError(str(error)) from error
+    return ConfigRequest(
+        task=args.task,
+        data_root=args.data_root,
+        schema=args.schema,
+        label=args.label,
+        output_root=args.output_root,
+        pipeline_name=args.pipeline_name,
+        train_steps=args.train_steps,
         eval_steps=args.eval_steps,
+        model=args.model,
+        slices=tuple(args.slices or ()),
+        **{gate: getattr(args, gate) for gate in GATES},
         tune=args.tune,
         tune_trials=args.tune_trials,
         tune_steps=args.tune_steps,
         span_window=args.span_window,
+        warm_start=args.warm_start,
+        beam_workers=args.beam_workers,
+        beam_args=tuple(args.beam_args or ()),
+        cluster=cluster,
+        read_spans=cluster and args.spans,
+        # A one-off run reads the newest spans now; a schedule, the newest when each run starts.
+        pin_spans=cluster and args.spans and args.command == "submit",
+        pipeline_root=getattr(args, "pipeline_root", None),
+        task_resources=tuple(resources),
     )
+
+
+def config_from_args(args, cluster: bool = False):
+    """The PipelineConfig the command line asks for, and one line describing the evaluation gate."""
     try:
-        trainer = changes.pop("trainer", defaults.trainer)
-        trainer = dataclasses.replace(trainer, warm_start=args.warm_start, model=args.model or trainer.model)
-        changes["beam_pipeline_args"] = local_beam_args(args.beam_workers)
-        config = dataclasses.replace(defaults, trainer=trainer, **changes)
-    except ValueError as error:
-        raise UsageError(f"invalid configuration: {error}") from error
-    return config, gate_description(config) + rmse_note
-
-
-def _image_changes(data_root: str, schema, feature: str, label: str) -> dict:
-    """The configuration of a user's image data: classified by the digits task's ResNet (resized to 32x32
-    when smaller), a slice per class, the size every image must have taken from the first one."""
-    from pipeline.images import ImageDataError, first_image_shape
-    from pipeline.tasks import task_config
-    from trainer_module.features import ImageInput
-
-    try:
-        shape = first_image_shape(data_root, feature)
-    except ImageDataError as error:
+        built = build_config(request_from_args(args, cluster))
+    except ConfigError as error:
         raise UsageError(str(error)) from error
-    digits = task_config("digits")
-    label_feature = next((f for f in schema.feature if f.name == label), None)
-    classes = label_feature.string_domain.value if label_feature is not None else []
-    changes = dict(
-        images=ImageInput(feature=feature, shape=shape, resize=max(32, shape[0], shape[1])),
-        trainer=digits.trainer,
-        slice_features=(label,),
-        min_accuracy=digits.min_accuracy,
-        max_accuracy_drop=digits.max_accuracy_drop,
-    )
-    if classes:
-        changes["num_classes"] = len(classes)
-    return changes
-
-
-def gate_description(config) -> str:
-    """One line per model head: what the Evaluator requires of it."""
-    if config.is_similarity:
-        from trainer_module.features import SAME_CLASS_DISTANCE
-
-        return (
-            f"pair gate on {config.images.pair_label!r}: pair accuracy (distance < {SAME_CLASS_DISTANCE:g} "
-            f"means the same class) >= {config.min_accuracy:g}; at most {config.max_accuracy_drop:g} below "
-            "the last blessed model's"
-        )
-    return "\n".join(
-        _head_gate(config, label, task, main=label == config.label_key)
-        for label, task in config.labels.items()
-    )
-
-
-def _head_gate(config, label: str, task: str, main: bool) -> str:
-    from trainer_module.features import REGRESSION
-
-    if task == REGRESSION:
-        bound = f"RMSE <= {config.max_rmse:.4g}" if config.max_rmse is not None else "no absolute RMSE bound"
-        return (
-            f"regression gate on {label!r}: {bound}; RMSE at most {config.max_rmse_increase:g} "
-            "above and mean absolute error no worse than the last blessed model's"
-        )
-    num_classes = config.num_classes if main else None
-    classes = f"{num_classes} classes" if num_classes else "classes"
-    auc = f", AUC >= {config.min_auc:g}" if num_classes == 2 else ""
-    return (
-        f"classification gate on {label!r} ({classes}): accuracy >= {config.min_accuracy:g}{auc}; "
-        f"at most {config.max_accuracy_drop:g} below the last blessed model's accuracy"
-    )
+    return built.config, built.gate
 
 
 GATED_METRICS = (
@@ -499,7 +407,7 @@ def command_run(args) -> int:
         except Exception as error:  # noqa: BLE001 - the traceback is in the log file
             where = f"component {', '.join(progress.unfinished)}" if progress.unfinished else "the pipeline"
             err.write(
-                f"error: {where} failed: {type(error).__name__}: {_one_line(error)}. Full log: {log_path}\n"
+                f"error: {where} failed: {type(error).__name__}: {one_line(error)}. Full log: {log_path}\n"
             )
             _say_report(out, error)
             return 1
@@ -515,7 +423,7 @@ def _say_report(out, error: Exception) -> None:
 def command_report(args) -> int:
     from pipeline.report import MODEL_CARD_FILE, ReportError, find_run, write_reports
 
-    config = registry_config(args)
+    config = registry_of(args)
     try:
         path = write_reports(config, find_run(config, args.run))
     except ReportError as error:
@@ -528,9 +436,9 @@ def command_report(args) -> int:
 def command_schema(args) -> int:
     from pipeline.schema_draft import draft_schema, review_notes, write_schema
 
-    files = _data_files(os.path.abspath(args.data_root))
-    _label_column(files, args.label)
-    output = args.output or os.path.join("schemas", _pipeline_name(args.data_root), "schema.pbtxt")
+    files = data_files(os.path.abspath(args.data_root))
+    label_column(files, args.label)
+    output = args.output or os.path.join("schemas", pipeline_name_of(args.data_root), "schema.pbtxt")
     if os.path.exists(output):
         raise UsageError(f"{output} already exists; pass --output NEW_FILE, or delete it to draft again")
     schema, stats = draft_schema(os.path.abspath(args.data_root), args.label)
@@ -549,7 +457,7 @@ def command_images(args) -> int:
     from pipeline.images import RECORDS_FILE, ImageDataError, convert_image_directory, image_schema
 
     output = os.path.abspath(args.output)
-    schema_path = args.schema_output or os.path.join("schemas", _pipeline_name(output), "schema.pbtxt")
+    schema_path = args.schema_output or os.path.join("schemas", pipeline_name_of(output), "schema.pbtxt")
     for path in (os.path.join(output, RECORDS_FILE), schema_path):
         if os.path.exists(path):
             raise UsageError(f"{path} already exists; pass another --output / --schema-output, or delete it")
@@ -569,58 +477,73 @@ def command_images(args) -> int:
     return 0
 
 
-def kubeflow_config(args):
-    """The PipelineConfig a compile/submit/schedule asks for: a bundled task on the cluster's storage."""
-    from pipeline.tasks import task_config
-
-    changes = dict(output_root=args.output_root.rstrip("/"))
-    if args.train_steps is not None:
-        changes["train_steps"] = args.train_steps
-    if args.data_root:
-        changes["data_root"] = args.data_root
-    if args.beam_args:
-        changes["beam_pipeline_args"] = tuple(args.beam_args)
-    try:
-        if args.model:
-            trainer = task_config(args.task or DEFAULT_TASK).trainer
-            changes["trainer"] = dataclasses.replace(trainer, model=args.model)
-        config = task_config(args.task or DEFAULT_TASK, read_spans=args.spans, **changes)
-    except ValueError as error:
-        raise UsageError(f"invalid configuration: {error}") from error
-    if args.spans and args.command == "submit":
-        from pipeline.spans import with_latest_spans
-
-        config = with_latest_spans(config)
-        if config.span_range is None:
-            raise UsageError(f"--spans: no span-<N> directory in {config.data_dir}")
-    return config
-
-
 def command_kubeflow(args) -> int:
-    """compile, submit or schedule."""
-    from pipeline import kubeflow
+    """compile, submit, or schedule on Kubeflow Pipelines; submit --vertex on Vertex AI Pipelines."""
+    from pipeline.kubeflow import compiler
 
-    config = kubeflow_config(args)
-    name = kubeflow.kubeflow_name(config.pipeline_name)
-    compiled_dir = os.path.join(args.compiled_dir, name)
-    written = kubeflow.compile_pipeline(config, compiled_dir, image=args.image or kubeflow.DEFAULT_IMAGE)
+    if args.command == "submit" and bool(args.host) == bool(args.vertex):
+        raise UsageError("submit needs --host URL (Kubeflow Pipelines) or --vertex --project P --region R")
+
+    config, _ = config_from_args(args, cluster=True)
+    name = compiler.kubeflow_name(config.pipeline_name)
+    try:
+        written = compiler.compile_pipeline(
+            config,
+            os.path.join(args.compiled_dir, name),
+            image=args.image or compiler.DEFAULT_IMAGE,
+            allow_mutable_image=args.allow_mutable_image,
+        )
+    except compiler.CompileError as error:
+        raise UsageError(str(error)) from error
     print(f"Compiled {name}: {written['spec']} (Kubeflow Pipelines), {written['job']} (Vertex AI Pipelines)")
+    print(f"Pipeline root: {config.pipeline_root}")
     if args.command == "compile":
         return 0
+    from pipeline.kubeflow import kfp_client, vertex
     from pipeline.pipeline import runtime_parameter_defaults
 
     arguments = runtime_parameter_defaults(config)
     try:
+        if getattr(args, "vertex", False):
+            target = vertex_target(args)
+            job = vertex.submit(written["job"], target, arguments, config.pipeline_root, name)
+            print(f"Started Vertex AI pipeline job {job}")
+            return 0
+        connection = kfp_client.Connection(args.host, args.namespace, kfp_client.read_token(args.token_file))
         if args.command == "submit":
-            ids = kubeflow.submit(written["spec"], args.host, name, args.experiment, arguments)
-            print(f"Uploaded pipeline {ids['pipeline_id']}; started run {ids['run_id']} on {args.host}")
+            ids = kfp_client.submit(
+                written["spec"], connection, name, args.experiment, arguments, config.pipeline_root
+            )
+            print(
+                f"Uploaded pipeline {ids['pipeline_id']} version {ids['version_id']}; started run "
+                f"{ids['run_id']} of that version on {args.host}"
+            )
         else:
-            ids = kubeflow.schedule(written["spec"], args.host, name, args.experiment, args.cron, arguments)
-            print(f"Recurring run {ids['recurring_run_id']} on {args.cron!r} created on {args.host}")
-    except kubeflow.KubeflowError as error:
+            ids = kfp_client.schedule(
+                written["spec"], connection, name, args.experiment, args.cron, arguments, config.pipeline_root
+            )
+            print(
+                f"Uploaded pipeline {ids['pipeline_id']} version {ids['version_id']}; recurring run "
+                f"{ids['recurring_run_id']} of that version on {args.cron!r} created on {args.host}"
+            )
+    except (kfp_client.KubeflowError, vertex.VertexError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def vertex_target(args):
+    from pipeline.kubeflow.vertex import VertexTarget
+
+    if not (args.project and args.region):
+        raise UsageError("--vertex needs --project PROJECT and --region REGION (e.g. us-central1)")
+    labels = {}
+    for item in args.job_labels or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--job-label {item!r}: expected KEY=VALUE")
+        labels[key] = value
+    return VertexTarget(args.project, args.region, args.service_account, labels, args.api_endpoint)
 
 
 def command_schedule(args) -> int:
@@ -648,17 +571,14 @@ def command_schedule(args) -> int:
     return 0
 
 
-def registry_config(args):
-    from pipeline.tasks import task_config
-
-    config = task_config(args.task or DEFAULT_TASK, output_root=os.path.abspath(args.output_root))
-    return config.replace(pipeline_name=args.pipeline_name) if args.pipeline_name else config
+def registry_of(args):
+    return registry_config(args.task, args.pipeline_name, args.output_root)
 
 
 def command_models(args) -> int:
     from pipeline.registry import list_versions
 
-    config = registry_config(args)
+    config = registry_of(args)
     versions = list_versions(config.serving_dir, config.metadata_path, config.pipeline_name)
     if not versions:
         print(f"No model pushed to {config.serving_dir} yet")
@@ -677,7 +597,7 @@ def command_models(args) -> int:
 def command_rollback(args) -> int:
     from pipeline.registry import RegistryError, rollback
 
-    config = registry_config(args)
+    config = registry_of(args)
     try:
         before, now = rollback(config.serving_dir, args.version)
     except RegistryError as error:
@@ -705,6 +625,6 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return COMMANDS[args.command](args)
-    except UsageError as error:
+    except (UsageError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

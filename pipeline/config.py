@@ -36,6 +36,55 @@ LOCAL_BEAM_ARGS = local_beam_args(1)
 
 
 @dataclass(frozen=True)
+class TaskResources:
+    """What a task's container asks the cluster for: CPUs, memory (GiB) and GPUs of a type (e.g.
+    NVIDIA_TESLA_T4 on Vertex; self-hosted Kubeflow schedules `nvidia.com/gpu`)."""
+
+    cpu: float
+    memory_gb: float
+    gpus: int = 0
+    gpu_type: str = "NVIDIA_TESLA_T4"
+
+    def __post_init__(self):
+        if self.cpu <= 0 or self.memory_gb <= 0 or self.gpus < 0:
+            raise ValueError(
+                f"task resources need cpu > 0, memory > 0 and gpus >= 0, got cpu={self.cpu!r}, "
+                f"memory={self.memory_gb!r}, gpus={self.gpus!r}"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> tuple[str, TaskResources]:
+        """`Trainer=cpu:4,memory:16,gpus:1,gpu_type:NVIDIA_L4` -> ("Trainer", TaskResources(4, 16, 1, ..))."""
+        task, _, settings = text.partition("=")
+        names = {"cpu": "cpu", "memory": "memory_gb", "gpus": "gpus", "gpu_type": "gpu_type"}
+        values: dict = {}
+        for item in filter(None, settings.split(",")):
+            key, _, value = item.partition(":")
+            if key not in names or not value:
+                raise ValueError(
+                    f"task resources {text!r}: expected TASK=cpu:N,memory:GIB[,gpus:N,gpu_type:TYPE]"
+                )
+            values[names[key]] = value if key == "gpu_type" else float(value)
+        if not task or "cpu" not in values or "memory_gb" not in values:
+            raise ValueError(
+                f"task resources {text!r}: expected TASK=cpu:N,memory:GIB[,gpus:N,gpu_type:TYPE]"
+            )
+        values["gpus"] = int(values.get("gpus", 0))
+        return task, cls(**values)
+
+
+# What each task of the bundled tasks needs on a cluster, with room: the launcher-level test measures every
+# task's peak memory (tests/test_kubeflow_launcher.py) and checks it stays within these limits.
+DEFAULT_TASK_RESOURCES = (
+    ("Evaluator", TaskResources(cpu=2, memory_gb=4)),
+    ("Trainer", TaskResources(cpu=2, memory_gb=4)),
+    ("Transform", TaskResources(cpu=2, memory_gb=4)),
+    ("Tuner", TaskResources(cpu=2, memory_gb=4)),
+)
+DEFAULT_RESOURCES = TaskResources(cpu=1, memory_gb=2)
+
+
+@dataclass(frozen=True)
 class VertexTraining:
     """Run the Trainer as a Vertex AI custom training job: a chief plus `workers - 1` workers of the
     project image; Vertex sets TF_CONFIG in each, so the trainer's `multi_worker` strategy spans them."""
@@ -129,6 +178,10 @@ class PipelineConfig:
     # On a cluster: train on Vertex AI's training service (multi-worker); None trains in the Trainer's pod.
     vertex_training: VertexTraining | None = None
     enable_cache: bool = True
+    # On a cluster: where TFX and KFP write artifacts (KFP's pipeline root); None: OUTPUT_ROOT/pipeline.
+    pipeline_root_uri: str | None = None
+    # On a cluster: CPUs, memory and GPUs per task id; tasks not named get DEFAULT_RESOURCES.
+    task_resources: tuple[tuple[str, TaskResources], ...] = DEFAULT_TASK_RESOURCES
     code_fingerprint: str = field(default_factory=code_fingerprint)
 
     def __post_init__(self):
@@ -228,7 +281,16 @@ class PipelineConfig:
 
     @property
     def pipeline_root(self) -> str:
-        return posixpath.join(self.output_root, "pipeline")
+        return self.pipeline_root_uri or posixpath.join(self.output_root, "pipeline")
+
+    @property
+    def checkpoint_root(self) -> str:
+        """The Trainer's resume checkpoints: outside any one run's artifacts, so that a retried or re-run
+        Trainer finds them (on a cluster every run writes under its own directory)."""
+        return posixpath.join(self.pipeline_root, "Trainer", "checkpoints")
+
+    def resources(self, task_id: str) -> TaskResources:
+        return dict(self.task_resources).get(task_id, DEFAULT_RESOURCES)
 
     @property
     def metadata_path(self) -> str:

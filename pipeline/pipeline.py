@@ -27,9 +27,11 @@ from tfx.orchestration.data_types import RuntimeParameter
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import Channel
 from tfx.types.standard_artifacts import Model, ModelBlessing
+from tfx.utils import proto_utils
 
 from components import csv_example_gen
 from components import pusher as atomic_pusher
+from components.data_fingerprint import FINGERPRINT_PARAMETER, DataFingerprint
 from components.data_gate import DataGate
 from components.drift_gate import DriftGate
 from components.evaluator import Evaluator as BaselineAwareEvaluator
@@ -47,6 +49,9 @@ from trainer_module.features import (
 )
 
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
+# Kubeflow-only tasks (ids are Argo DAG task names there: letters, digits, hyphens).
+SERVED_BASELINE = "ServedBaseline"
+DATA_FINGERPRINT = "DataFingerprint"
 TUNER_FN = "trainer_module.tuning.tuner_fn"
 
 
@@ -264,6 +269,7 @@ def create_pipeline(
         example_gen = _image_example_gen(config, data_root)
     else:
         example_gen = _example_gen(config, data_root)
+    fingerprint = _data_fingerprint(example_gen, data_root) if kubeflow else None
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = VersionedImportSchemaGen(
         schema_file=config.schema_path, schema_fingerprint=config.schema_fingerprint
@@ -299,6 +305,7 @@ def create_pipeline(
         disable_statistics=True,
     )
     data_stage = [
+        *([fingerprint] if fingerprint else []),
         example_gen,
         statistics_gen,
         schema_gen,
@@ -310,14 +317,18 @@ def create_pipeline(
     if data_only:
         return _pipeline(config, data_stage, metadata_connection_config)
     if kubeflow:
-        baseline = ServedBaseline(serving_dir=config.serving_dir).with_id("served_baseline")
+        baseline = ServedBaseline(serving_dir=config.serving_dir).with_id(SERVED_BASELINE)
     else:
         baseline = Resolver(
             strategy_class=LatestBlessedModelStrategy,
             model=Channel(type=Model),
             model_blessing=Channel(type=ModelBlessing),
         ).with_id("latest_blessed_model_resolver")
-    trainer_config = {**code_config, "trainer": config.trainer.to_dict()}
+    trainer_config = {
+        **code_config,
+        "trainer": config.trainer.to_dict(),
+        "checkpoint_root": config.checkpoint_root,
+    }
     tuner = None
     if config.tune:
         tuner = Tuner(
@@ -383,6 +394,25 @@ def create_pipeline(
         pusher,
     ]
     return _pipeline(config, components, metadata_connection_config)
+
+
+def _data_fingerprint(example_gen, data_root) -> DataFingerprint:
+    """Kubeflow: the fingerprint of what `example_gen` will read, computed at the start of every run (its
+    task is compiled uncached) and passed to ExampleGen as a parameter, so that KFP's cache key of ExampleGen
+    changes exactly when the data does (components/data_fingerprint.py)."""
+    properties = example_gen.exec_properties
+
+    def as_json(value) -> str:
+        return value if isinstance(value, str) or value is None else proto_utils.proto_to_json(value)
+
+    fingerprint = DataFingerprint(
+        input_base=data_root,
+        input_config=as_json(properties["input_config"]),
+        range_config=as_json(properties.get("range_config")) or "",
+    ).with_id(DATA_FINGERPRINT)
+    properties[FINGERPRINT_PARAMETER] = fingerprint.outputs["fingerprint"].future()[0].value
+    example_gen.add_upstream_node(fingerprint)
+    return fingerprint
 
 
 def _pipeline(config: PipelineConfig, components: list, metadata_connection_config) -> tfx_pipeline.Pipeline:

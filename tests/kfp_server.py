@@ -1,5 +1,10 @@
 """A stand-in for the Kubeflow Pipelines API server: the v2beta1 REST endpoints kfp.Client calls, with
-every request recorded (method, path, query, body) for the tests to inspect."""
+every request recorded (method, path, query, headers, body) for the tests to inspect.
+
+With `token`, every request must carry `Authorization: Bearer <token>` (401 otherwise), as behind Kubeflow's
+authentication; with `namespace`, pipelines, experiments and runs live in that namespace (a multi-user
+Kubeflow profile): a request for another namespace is refused with 403, as KFP's authorization does.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,12 @@ API = "/apis/v2beta1"
 
 
 class FakeKubeflow:
-    def __init__(self):
+    def __init__(self, token: str | None = None, namespace: str | None = None):
+        self.token = token
+        self.namespace = namespace
         self.requests: list[dict] = []
         self.pipelines: dict[str, str] = {}  # display name -> id
+        self.versions: dict[str, list[str]] = {}  # pipeline id -> version ids
         self.experiments: dict[str, str] = {}
         server = self
 
@@ -36,6 +44,7 @@ class FakeKubeflow:
                     "method": method,
                     "path": url.path,
                     "query": urllib.parse.parse_qs(url.query),
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
                     "body": body,
                 }
                 server.requests.append(record)
@@ -62,21 +71,48 @@ class FakeKubeflow:
     def json_body(self, record) -> dict:
         return json.loads(record["body"] or b"{}")
 
+    def _refusal(self, record) -> tuple[int, dict] | None:
+        if self.token is not None and record["headers"].get("authorization") != f"Bearer {self.token}":
+            return 401, {"error": "Unauthenticated: invalid bearer token", "code": 16}
+        if self.namespace is None:
+            return None
+        asked = record["query"].get("namespace", [None])[0]
+        if record["method"] == "POST" and record["path"] == f"{API}/experiments":
+            asked = self.json_body(record).get("namespace")
+        listing = record["method"] == "GET" and record["path"] in (f"{API}/pipelines", f"{API}/experiments")
+        creating = record["path"] in (f"{API}/pipelines/upload", f"{API}/experiments")
+        if (listing or creating) and asked != self.namespace:
+            return 403, {"error": f"PermissionDenied: no access to namespace {asked!r}", "code": 7}
+        return None
+
     def respond(self, record) -> tuple[int, dict]:
         method, path = record["method"], record["path"]
         if path == f"{API}/healthz":
-            return 200, {"multi_user": False}
+            return 200, {"multi_user": self.namespace is not None}
+        refused = self._refusal(record)
+        if refused:
+            return refused
         if method == "GET" and path == f"{API}/pipelines":
             return 200, {
                 "pipelines": [{"pipeline_id": i, "display_name": n} for n, i in self.pipelines.items()]
             }
         if method == "POST" and path == f"{API}/pipelines/upload":
             name = record["query"]["name"][0]
-            self.pipelines[name] = f"pipeline-{len(self.pipelines) + 1}"
-            return 200, {"pipeline_id": self.pipelines[name], "display_name": name}
+            pipeline_id = self.pipelines[name] = f"pipeline-{len(self.pipelines) + 1}"
+            self.versions[pipeline_id] = [f"version-{pipeline_id}-1"]
+            return 200, {"pipeline_id": pipeline_id, "display_name": name}
+        if method == "GET" and path.startswith(f"{API}/pipelines/") and path.endswith("/versions"):
+            pipeline_id = path.split("/")[-2]
+            return 200, {
+                "pipeline_versions": [
+                    {"pipeline_id": pipeline_id, "pipeline_version_id": v} for v in self.versions[pipeline_id]
+                ]
+            }
         if method == "POST" and path == f"{API}/pipelines/upload_version":
             pipeline_id = record["query"]["pipelineid"][0]
-            return 200, {"pipeline_id": pipeline_id, "pipeline_version_id": f"version-{len(self.requests)}"}
+            version = f"version-{pipeline_id}-{len(self.versions[pipeline_id]) + 1}"
+            self.versions[pipeline_id].append(version)
+            return 200, {"pipeline_id": pipeline_id, "pipeline_version_id": version}
         if method == "GET" and path == f"{API}/experiments":
             return 200, {
                 "experiments": [{"experiment_id": i, "display_name": n} for n, i in self.experiments.items()]
@@ -93,3 +129,13 @@ class FakeKubeflow:
 
     def calls(self, method: str, path: str) -> list[dict]:
         return [r for r in self.requests if r["method"] == method and r["path"] == f"{API}{path}"]
+
+
+def uploaded_file(record) -> bytes:
+    """The file of a multipart upload (the pipeline spec kfp.Client sends)."""
+    from email.parser import BytesParser
+
+    head = f"Content-Type: {record['headers']['content-type']}\r\n\r\n".encode()
+    message = BytesParser().parsebytes(head + record["body"])
+    (part,) = message.get_payload()
+    return part.get_payload(decode=True)

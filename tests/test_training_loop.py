@@ -77,6 +77,29 @@ def test_checkpoints_are_keyed_by_the_trainers_inputs_not_its_run(tmp_path):
     assert checkpoint_directory(args(13, custom_config={"trainer": {"loop": "fit"}})) != first
 
 
+def test_on_a_cluster_checkpoints_live_outside_the_run_so_a_retried_trainer_resumes():
+    """KFP writes each execution under `<root>/<pipeline>/<run id>/<task>/<uuid>/`: the configured checkpoint
+    root, not the run directory, holds the checkpoints, so a retry (new uuid) finds them."""
+    from tfx.components.trainer.fn_args_utils import FnArgs
+
+    from trainer_module.run import checkpoint_directory
+
+    def retry(salt: str):
+        return FnArgs(
+            train_files=["gs://b/root/p/run-1/Transform/u1/transformed_examples/Split-train/*"],
+            eval_files=["gs://b/root/p/run-1/Transform/u1/transformed_examples/Split-eval/*"],
+            transform_graph_path="gs://b/root/p/run-1/Transform/u1/transform_graph",
+            custom_config={"trainer": {"loop": "fit"}, "checkpoint_root": "gs://b/root/Trainer/checkpoints"},
+            train_steps=300,
+            eval_steps=4,
+            model_run_dir=f"gs://b/root/p/run-1/Trainer/{salt}/model_run",
+        )
+
+    first = checkpoint_directory(retry("u2"))
+    assert first.startswith("gs://b/root/Trainer/checkpoints/")
+    assert checkpoint_directory(retry("u3")) == first
+
+
 def test_per_example_loss_is_averaged_over_the_global_batch():
     from trainer_module.training_loop import per_example_loss_fn
 

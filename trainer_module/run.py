@@ -238,8 +238,10 @@ def trainer_config(fn_args: FnArgs) -> TrainerConfig:
 
 
 def checkpoint_directory(fn_args: FnArgs) -> str:
-    """`<pipeline root>/Trainer/checkpoints/<key>`: the same for every execution of the Trainer on the same
-    inputs, configuration, code and budget (its run directory is new each time), so a re-run resumes."""
+    """`<checkpoint root>/<key>` (the pipeline's `checkpoint_root`, else `<pipeline root>/Trainer/
+    checkpoints`): the same for every execution of the Trainer on the same inputs, configuration, code and
+    budget (its run directory is new each time, and on a cluster lies under the run), so a retried or re-run
+    Trainer resumes."""
     key = json.dumps(
         [
             fn_args.train_files,
@@ -252,8 +254,11 @@ def checkpoint_directory(fn_args: FnArgs) -> str:
         ],
         sort_keys=True,
     )
-    trainer_root = os.path.dirname(os.path.dirname(fn_args.model_run_dir.rstrip("/")))
-    return os.path.join(trainer_root, "checkpoints", hashlib.sha256(key.encode()).hexdigest()[:16])
+    root = (fn_args.custom_config or {}).get("checkpoint_root")
+    if not root:
+        trainer_root = os.path.dirname(os.path.dirname(fn_args.model_run_dir.rstrip("/")))
+        root = os.path.join(trainer_root, "checkpoints")
+    return os.path.join(root, hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
 TRAINING_RECORD = "training.json"

@@ -1,0 +1,336 @@
+"""Building a PipelineConfig from what a user asks for: one place for every command (run, retrain, schedule,
+compile, submit), with typed requests, so that the command line only parses and prints.
+
+The domain decisions live here: the bundled task or the user's data, the label and the task it implies
+(from the schema and, for integer labels, the data), the gates and their defaults, image data, spans, Beam
+arguments, and for a cluster the pipeline root and per-task resources.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+
+from pipeline.config import PipelineConfig, TaskResources, local_beam_args
+from pipeline.tasks import DEFAULT_TASK, task_config
+from trainer_module.features import CLASSIFICATION
+
+GATES = ("min_accuracy", "max_accuracy_drop", "min_auc", "max_rmse", "max_rmse_increase")
+
+
+class ConfigError(ValueError):
+    """The request cannot be turned into a configuration: one line naming the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class ConfigRequest:
+    """What a command asks for, in the user's terms. Unset (None) fields take the task's or data's default.
+
+    `cluster`: the configuration is compiled for Kubeflow Pipelines / Vertex AI, so the output root and data
+    root are locations the cluster reads (gs://..., s3://..., or paths inside the image), kept as given; the
+    data is read here only when it is a local directory.
+    """
+
+    task: str | None = None
+    data_root: str | None = None
+    schema: str | None = None
+    label: str | None = None
+    output_root: str = "outputs"
+    pipeline_name: str | None = None
+    train_steps: int | None = None
+    eval_steps: int = 4
+    model: str | None = None
+    slices: tuple[str, ...] = ()
+    min_accuracy: float | None = None
+    max_accuracy_drop: float | None = None
+    min_auc: float | None = None
+    max_rmse: float | None = None
+    max_rmse_increase: float | None = None
+    tune: bool = False
+    tune_trials: int = 4
+    tune_steps: int = 100
+    span_window: int = 1
+    warm_start: bool = False
+    beam_workers: int = 1
+    beam_args: tuple[str, ...] = ()
+    # A cluster's compile: see the class docstring.
+    cluster: bool = False
+    # Cluster: the data root holds span-<N> directories; `pin_spans` fixes the newest ones now (a one-off
+    # run), otherwise ExampleGen takes the newest when each run starts (a schedule).
+    read_spans: bool = False
+    pin_spans: bool = False
+    pipeline_root: str | None = None
+    task_resources: tuple[tuple[str, TaskResources], ...] = ()
+
+
+@dataclass(frozen=True)
+class BuiltConfig:
+    config: PipelineConfig
+    gate: str  # one line per model head: what the Evaluator requires
+
+
+def build_config(request: ConfigRequest) -> BuiltConfig:
+    """The PipelineConfig `request` asks for, and the description of its evaluation gate."""
+    from pipeline.images import image_feature_of
+    from pipeline.task import LabelError, infer_task, serving_excluded_features
+
+    if request.data_root and request.task:
+        raise ConfigError("--task selects a bundled task; with --data-root pass --schema and --label instead")
+    if request.beam_args and request.beam_workers != 1:
+        raise ConfigError(
+            "--beam-workers sets up Beam's local runner; with --beam-arg give the runner's own options "
+            "(e.g. --beam-arg=--direct_num_workers=2), not both"
+        )
+    output_root = _location(request.output_root, request.cluster)
+    if request.data_root:
+        defaults = PipelineConfig(output_root=output_root)
+    else:
+        try:
+            defaults = task_config(request.task or DEFAULT_TASK, output_root=output_root)
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+    changes: dict = {}
+    if request.data_root:
+        if not request.schema:
+            raise ConfigError(
+                "--schema is required with --data-root: draft one with `python -m pipeline schema "
+                "--data-root DIR --label COLUMN`, review it, then pass --schema FILE"
+            )
+        data_root = _location(request.data_root, request.cluster)
+        changes.update(data_root=data_root, pipeline_name=pipeline_name_of(data_root), slice_features=())
+    if request.schema:
+        changes["schema_path"] = os.path.abspath(request.schema)
+    schema = load_schema(changes.get("schema_path", defaults.schema_path))
+
+    label = request.label
+    if label is None and request.data_root:
+        excluded = serving_excluded_features(schema)
+        if len(excluded) != 1:
+            raise ConfigError(
+                "pass --label COLUMN: the schema does not mark exactly one feature as absent in SERVING"
+            )
+        label = excluded[0]
+    label = label or defaults.label_key
+    changes["label_key"] = label
+
+    data_dir = changes.get("data_root", defaults.data_dir)
+    readable = bool(request.data_root) and _is_local_dir(data_dir, request.cluster)
+    image_feature = image_feature_of(schema) if request.data_root else None
+    values = None
+    if image_feature:
+        if not readable:
+            raise ConfigError(f"image data at {data_dir} must be a local directory when compiling")
+        changes.update(_image_changes(data_dir, schema, image_feature, label))
+    elif readable:
+        values = label_column(data_files(data_dir), label)
+    try:
+        distinct = int(values.nunique()) if values is not None else None
+        task = infer_task(schema, label, distinct)
+    except LabelError as error:
+        raise ConfigError(str(error)) from error
+    changes["task"] = task
+    if values is not None:
+        changes["num_classes"] = distinct if task == CLASSIFICATION else None
+    elif request.data_root and "images" not in changes:
+        changes["num_classes"] = _schema_classes(schema, label) if task == CLASSIFICATION else None
+    if "images" in changes and task != CLASSIFICATION:
+        raise ConfigError(f"label {label!r} of image data must name classes (a string or small integer)")
+
+    for gate in GATES:
+        if getattr(request, gate) is not None:
+            changes[gate] = getattr(request, gate)
+    rmse_note = ""
+    if task != CLASSIFICATION and request.max_rmse is None and defaults.max_rmse is None:
+        if values is None:
+            raise ConfigError(
+                f"pass --max-rmse for the regression label {label!r}: its data ({data_dir}) is not read here"
+            )
+        changes["max_rmse"] = float(values.std(ddof=0))
+        rmse_note = " (the label's standard deviation: the model must beat always predicting the mean)"
+    if request.slices:
+        changes["slice_features"] = tuple(request.slices)
+    if request.pipeline_name:
+        changes["pipeline_name"] = request.pipeline_name
+    if request.train_steps is not None:
+        changes["train_steps"] = request.train_steps
+    if request.pipeline_root:
+        changes["pipeline_root_uri"] = request.pipeline_root.rstrip("/")
+    if request.task_resources:
+        resources = dict(defaults.task_resources) | dict(request.task_resources)
+        changes["task_resources"] = tuple(sorted(resources.items()))
+    changes.update(
+        eval_steps=request.eval_steps,
+        tune=request.tune,
+        tune_trials=request.tune_trials,
+        tune_steps=request.tune_steps,
+        span_window=request.span_window,
+        read_spans=request.read_spans,
+    )
+    try:
+        trainer = changes.pop("trainer", defaults.trainer)
+        trainer = dataclasses.replace(
+            trainer, warm_start=request.warm_start, model=request.model or trainer.model
+        )
+        changes["beam_pipeline_args"] = tuple(request.beam_args) or local_beam_args(request.beam_workers)
+        config = dataclasses.replace(defaults, trainer=trainer, **changes)
+    except ValueError as error:
+        raise ConfigError(f"invalid configuration: {error}") from error
+    if request.pin_spans:
+        from pipeline.spans import with_latest_spans
+
+        config = with_latest_spans(config)
+        if config.span_range is None:
+            raise ConfigError(f"--spans: no span-<N> directory in {config.data_dir}")
+    return BuiltConfig(config, gate_description(config) + rmse_note)
+
+
+def registry_config(task: str | None, pipeline_name: str | None, output_root: str) -> PipelineConfig:
+    """The configuration naming a pipeline's store and serving directory, for models/rollback/report."""
+    config = task_config(task or DEFAULT_TASK, output_root=os.path.abspath(output_root))
+    return config.replace(pipeline_name=pipeline_name) if pipeline_name else config
+
+
+def _location(path: str, cluster: bool) -> str:
+    """A local path made absolute; on a cluster a URI (scheme://...) is kept as given."""
+    if "://" in path:
+        if not cluster:
+            raise ConfigError(f"{path} is a URI; a local run reads and writes local directories")
+        return path.rstrip("/")
+    return os.path.abspath(path)
+
+
+def _is_local_dir(path: str, cluster: bool) -> bool:
+    if "://" in path:
+        return False
+    if cluster:
+        return os.path.isdir(path)
+    if not os.path.isdir(path):
+        raise ConfigError(f"data root {path} is not a directory; pass a directory of CSV files")
+    return True
+
+
+def pipeline_name_of(data_root: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", os.path.basename(os.path.normpath(data_root.split("://")[-1])))
+    return name or "pipeline"
+
+
+def data_files(data_root: str) -> list[str]:
+    """The files a run reads: those of the data root, or of its newest span-<N> directory."""
+    from pipeline.csv_check import data_files as files_of
+    from pipeline.spans import latest_range
+
+    if not os.path.isdir(data_root):
+        raise ConfigError(f"data root {data_root} is not a directory; pass a directory of CSV files")
+    newest = latest_range(data_root)
+    files = files_of(data_root, newest)
+    if not files:
+        where = os.path.join(data_root, f"span-{newest[1]}") if newest else data_root
+        raise ConfigError(f"data root {where} holds no files; put one or more CSV files with a header in it")
+    return files
+
+
+def label_column(files: list[str], label: str):
+    import pandas as pd
+
+    columns = []
+    for path in files:
+        header = list(pd.read_csv(path, nrows=0).columns)
+        if label not in header:
+            raise ConfigError(
+                f"label column {label!r} is not in {path}; its columns are: {', '.join(header)}"
+            )
+        columns.append(pd.read_csv(path, usecols=[label])[label])
+    return pd.concat(columns)
+
+
+def load_schema(path: str):
+    import tensorflow_data_validation as tfdv
+
+    if not os.path.isfile(path):
+        raise ConfigError(f"schema file {path} does not exist; draft one with `python -m pipeline schema`")
+    try:
+        return tfdv.load_schema_text(path)
+    except Exception as error:  # noqa: BLE001 - text_format raises several types
+        raise ConfigError(
+            f"schema file {path} does not parse: {one_line(error)}; fix it or draft a new one"
+        ) from error
+
+
+def one_line(error: Exception, limit: int = 300) -> str:
+    return " ".join(str(error).split())[:limit]
+
+
+def _schema_classes(schema, label: str) -> int | None:
+    """The number of classes the schema names for `label` (a string domain or an integer range)."""
+    from pipeline.task import label_feature
+
+    feature = label_feature(schema, label)
+    domain = next((d for d in schema.string_domain if d.name == feature.domain), None)
+    if feature.HasField("string_domain"):
+        return len(feature.string_domain.value) or None
+    if domain is not None:
+        return len(domain.value) or None
+    if feature.HasField("int_domain") and feature.int_domain.HasField("max"):
+        return int(feature.int_domain.max - feature.int_domain.min + 1)
+    return None
+
+
+def _image_changes(data_root: str, schema, feature: str, label: str) -> dict:
+    """The configuration of a user's image data: classified by the digits task's ResNet (resized to 32x32
+    when smaller), a slice per class, the size every image must have taken from the first one."""
+    from pipeline.images import ImageDataError, first_image_shape
+    from trainer_module.features import ImageInput
+
+    try:
+        shape = first_image_shape(data_root, feature)
+    except ImageDataError as error:
+        raise ConfigError(str(error)) from error
+    digits = task_config("digits")
+    label_feature = next((f for f in schema.feature if f.name == label), None)
+    classes = label_feature.string_domain.value if label_feature is not None else []
+    changes = dict(
+        images=ImageInput(feature=feature, shape=shape, resize=max(32, shape[0], shape[1])),
+        trainer=digits.trainer,
+        slice_features=(label,),
+        min_accuracy=digits.min_accuracy,
+        max_accuracy_drop=digits.max_accuracy_drop,
+    )
+    if classes:
+        changes["num_classes"] = len(classes)
+    return changes
+
+
+def gate_description(config: PipelineConfig) -> str:
+    """One line per model head: what the Evaluator requires of it."""
+    if config.is_similarity:
+        from trainer_module.features import SAME_CLASS_DISTANCE
+
+        return (
+            f"pair gate on {config.images.pair_label!r}: pair accuracy (distance < {SAME_CLASS_DISTANCE:g} "
+            f"means the same class) >= {config.min_accuracy:g}; at most {config.max_accuracy_drop:g} below "
+            "the last blessed model's"
+        )
+    return "\n".join(
+        _head_gate(config, label, task, main=label == config.label_key)
+        for label, task in config.labels.items()
+    )
+
+
+def _head_gate(config: PipelineConfig, label: str, task: str, main: bool) -> str:
+    from trainer_module.features import REGRESSION
+
+    if task == REGRESSION:
+        bound = f"RMSE <= {config.max_rmse:.4g}" if config.max_rmse is not None else "no absolute RMSE bound"
+        return (
+            f"regression gate on {label!r}: {bound}; RMSE at most {config.max_rmse_increase:g} "
+            "above and mean absolute error no worse than the last blessed model's"
+        )
+    num_classes = config.num_classes if main else None
+    classes = f"{num_classes} classes" if num_classes else "classes"
+    auc = f", AUC >= {config.min_auc:g}" if num_classes == 2 else ""
+    return (
+        f"classification gate on {label!r} ({classes}): accuracy >= {config.min_accuracy:g}{auc}; "
+        f"at most {config.max_accuracy_drop:g} below the last blessed model's accuracy"
+    )

@@ -1,0 +1,2 @@
+"""Kubeflow Pipelines and Vertex AI Pipelines: compiling the pipeline (compiler), sending it to a Kubeflow
+Pipelines API (kfp_client) or to Vertex AI (vertex)."""

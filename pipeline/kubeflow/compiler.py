@@ -1,0 +1,163 @@
+"""Compiling `create_pipeline(config)` for Kubeflow Pipelines (KFP v2 spec, YAML) and Vertex AI Pipelines
+(PipelineJob, JSON) with TFX's KubeflowV2DagRunner, and what TFX 1.16 leaves for a cluster to trip on:
+
+- the pipeline root goes into the spec (`defaultPipelineRoot`) as well as into the PipelineJob (TFX writes
+  only `runtimeConfig.gcsOutputDirectory`), so that a self-hosted cluster does not fall back to its default;
+- caching is compiled on for every task (TFX has no per-node switch); the tasks that must look at the
+  world anew every run (the served model, the data's fingerprint) are switched off in the spec;
+- TFX names the producer of a dynamic execution parameter `<task>_task`, a task that does not exist; the
+  reference is pointed at the task;
+- every task name must be an Argo DAG task name (KFP's backend uses them as such);
+- the image must be immutable: KFP's cache key holds the image string, so a rebuilt `:latest` would hand
+  out results computed with the old code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+from pipeline.config import REPO_ROOT, PipelineConfig
+
+DEFAULT_IMAGE = "ghcr.io/penguin-tfx/penguin-tfx:0.1.0"
+# Where the Dockerfile puts the project inside the image.
+IMAGE_PROJECT_DIR = PurePosixPath("/pipeline")
+PIPELINE_SPEC_FILE = "pipeline.yaml"  # KFP v2 pipeline spec: what kfp.Client uploads
+PIPELINE_JOB_FILE = "pipeline_job.json"  # PipelineJob: what Vertex AI Pipelines runs
+# KFP's Argo compiler turns every task name into an Argo DAG task name (and `<name>-driver`).
+ARGO_TASK_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
+MUTABLE_TAGS = ("latest",)
+
+
+class CompileError(ValueError):
+    """The pipeline cannot be compiled as asked: one line naming the problem and the fix."""
+
+
+def kubeflow_name(name: str) -> str:
+    """Kubeflow's pipeline names match [a-z0-9][a-z0-9-]{0,127}: penguin_species -> penguin-species."""
+    return re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-")[:128] or "pipeline"
+
+
+def image_path(path: str) -> str:
+    """A file of this repository as the container sees it (the image holds the project at /pipeline); a
+    URI is read by the container as it is."""
+    if "://" in path:
+        return path
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(REPO_ROOT):
+        raise CompileError(
+            f"{path} is outside the project, so the image does not hold it: put it under "
+            f"{REPO_ROOT / 'schemas'} and rebuild the image, or pass its gs:// or s3:// location"
+        )
+    return str(IMAGE_PROJECT_DIR / resolved.relative_to(REPO_ROOT).as_posix())
+
+
+def check_image(image: str, allow_mutable: bool = False) -> None:
+    """An image pinned by digest or by a version tag; `latest` or no tag only when allowed."""
+    if "@sha256:" in image or allow_mutable:
+        return
+    name = image.rsplit("/", 1)[-1]
+    tag = name.split(":", 1)[1] if ":" in name else None
+    if tag is None or tag in MUTABLE_TAGS:
+        which = "no tag" if tag is None else f"the mutable tag {tag!r}"
+        raise CompileError(
+            f"image {image} has {which}: KFP caches a task by "
+            "its image string, so after a rebuild the cluster would reuse results of the old code; pin it "
+            "(REGISTRY/IMAGE@sha256:DIGEST, or a tag per build such as the git commit), or pass "
+            "--allow-mutable-image to accept that"
+        )
+
+
+def compile_pipeline(
+    config: PipelineConfig, output_dir: str, image: str = DEFAULT_IMAGE, allow_mutable_image: bool = False
+) -> dict[str, Path]:
+    """Writes the KFP v2 pipeline spec (YAML) and the Vertex PipelineJob (JSON) into `output_dir`.
+
+    Returns {"spec": yaml path, "job": json path}. The run's data root (`data_root`) and step budget
+    (`train_args`, JSON) are runtime parameters defaulting to the configured values.
+    """
+    from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import (
+        KubeflowV2DagRunner,
+        KubeflowV2DagRunnerConfig,
+    )
+
+    from pipeline.pipeline import (
+        DATA_FINGERPRINT,
+        SERVED_BASELINE,
+        create_pipeline,
+        runtime_parameter_defaults,
+    )
+
+    check_image(image, allow_mutable_image)
+    schema_in_image = image_path(config.schema_path)
+    pipeline = create_pipeline(
+        config.replace(pipeline_name=kubeflow_name(config.pipeline_name)), kubeflow=True
+    )
+    for component in pipeline.components:
+        if component.id == "ImportSchemaGen":
+            # The schema's content hash was taken here; the container reads the same file from the image.
+            component.exec_properties["schema_file"] = schema_in_image
+    defaults = runtime_parameter_defaults(config)
+    runner = KubeflowV2DagRunner(
+        # Schema 2.1 is what the KFP 2 backend and SDK read.
+        config=KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=True)
+    )
+    job = runner.run(pipeline, parameter_values=defaults, write_out=False)
+    spec = job["pipelineSpec"]
+    # The pipeline spec carries the defaults too, so that a run started from the KFP UI needs no input.
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    for name, value in defaults.items():
+        parameters[name]["defaultValue"] = value
+    spec["defaultPipelineRoot"] = config.pipeline_root
+    job["runtimeConfig"]["gcsOutputDirectory"] = config.pipeline_root
+    tasks = spec["root"]["dag"]["tasks"]
+    for name, task in tasks.items():
+        executor = spec["components"][task["componentRef"]["name"]]["executorLabel"]
+        spec["deploymentSpec"]["executors"][executor]["container"]["resources"] = resources(config, name)
+    for name in (SERVED_BASELINE, DATA_FINGERPRINT):
+        if name in tasks:
+            tasks[name]["cachingOptions"] = {"enableCache": False}
+    _point_parameters_at_their_producers(tasks)
+    bad = sorted(name for name in tasks if not ARGO_TASK_NAME.match(name))
+    if bad:
+        raise CompileError(
+            f"task names {', '.join(bad)} are not Argo DAG task names ([a-zA-Z0-9][-a-zA-Z0-9]*)"
+        )
+
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    spec_path, job_path = Path(output_dir, PIPELINE_SPEC_FILE), Path(output_dir, PIPELINE_JOB_FILE)
+    header = f"# PIPELINE DEFINITION\n# Name: {pipeline.pipeline_info.pipeline_name}\n"
+    spec_path.write_text(header + yaml.safe_dump(spec, sort_keys=True))
+    job_path.write_text(json.dumps(job, indent=1, sort_keys=True))
+    return {"spec": spec_path, "job": job_path}
+
+
+def resources(config: PipelineConfig, task: str) -> dict:
+    """A task's container resources in the spec's terms (PipelineContainerSpec.ResourceSpec). Set here for
+    every task: TFX's `with_platform_config` is dropped for ExampleGen by its compiler."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec.pipeline_spec_pb2 import PipelineDeploymentConfig
+
+    wanted = config.resources(task)
+    spec = PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
+        cpu_limit=wanted.cpu, memory_limit=wanted.memory_gb
+    )
+    if wanted.gpus:
+        spec.accelerator.type = wanted.gpu_type
+        spec.accelerator.count = wanted.gpus
+    return json_format.MessageToDict(spec)
+
+
+def _point_parameters_at_their_producers(tasks: dict) -> None:
+    """TFX 1.16 compiles a parameter taken from another task's output as produced by `<task>_task`."""
+    for task in tasks.values():
+        for parameter in task.get("inputs", {}).get("parameters", {}).values():
+            producer = parameter.get("taskOutputParameter")
+            if producer and producer["producerTask"] not in tasks:
+                named = producer["producerTask"].removesuffix("_task")
+                if named not in tasks:
+                    raise CompileError(f"no task {producer['producerTask']!r} produces a parameter")
+                producer["producerTask"] = named

@@ -1,0 +1,193 @@
+"""The compiled pipeline executed the way Kubeflow Pipelines and Vertex AI execute it, run after run.
+
+`python -m pipeline compile` writes the spec; tests/kfp_launcher.py executes it unmodified, task by task,
+each through the container command and arguments in the spec, fed the ExecutorInput KFP's driver builds,
+with the checkout mounted where the image holds the project, KFP's cache rule applied, and Vertex's
+pre-cache check run only in mode "vertex". Per mode, four scheduled runs of one compiled spec (its data root
+holds span directories; the compile fixes no span, as for a recurring run):
+
+1. the first data (span 1);
+2. more rows in the same span directory;
+3. a new span;
+4. nothing new.
+
+The first three must ingest and train on the new data and compare the candidate with the model served at
+that moment; the fourth must reuse Transform and the Trainer from the cache. Both modes run side by side,
+as a cluster runs pods.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from pipeline.data import write_generated_penguins
+from tests.conftest import REPO_ROOT
+from tests.kfp_launcher import CACHED, EXECUTED, Launcher, RunRecord, argo_name_violations, load_spec
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+MODES = ("kfp", "vertex")
+ROWS = {1: 240, 2: 360, 3: 240, 4: 240}  # examples each run reads
+SPANS = {1: 1, 2: 1, 3: 2, 4: 2}
+DATA_STAGE_TO_TRAINER = ("CsvExampleGen", "StatisticsGen", "ExampleValidator", "Transform", "Trainer")
+
+
+def image_workdir() -> str:
+    """Where the Dockerfile puts the project: the directory the checkout is mounted at."""
+    workdirs = re.findall(r"^WORKDIR\s+(\S+)", (REPO_ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    return workdirs[-1]
+
+
+@pytest.fixture(scope="module")
+def image_mount_point():
+    """The mount point for the checkout (an empty directory, created when missing and removed after)."""
+    path = Path(image_workdir())
+    created = not path.exists()
+    path.mkdir(exist_ok=True)
+    yield path
+    if created:
+        path.rmdir()
+
+
+@dataclasses.dataclass
+class Scenario:
+    mode: str
+    runs: list[RunRecord]
+    serving_dir: Path
+    spec: dict
+
+
+def compile_spec(root: Path) -> Path:
+    from pipeline.cli import main
+
+    argv = ["compile", "--output-root", str(root), "--compiled-dir", str(root / "compiled")]
+    argv += [
+        "--data-root",
+        str(root / "data"),
+        "--schema",
+        "schemas/penguins/schema.pbtxt",
+        "--label",
+        "species",
+    ]
+    # A little slack against the served model: each run's candidate trains on other rows.
+    argv += ["--spans", "--train-steps", "100", "--max-accuracy-drop", "0.1", "--image", "registry.local/p:1"]
+    assert main(argv) == 0
+    return root / "compiled" / "data"
+
+
+@pytest.fixture(scope="module")
+def scenarios(tmp_path_factory, image_mount_point) -> dict[str, Scenario]:
+    roots = {mode: tmp_path_factory.mktemp(f"kubeflow-{mode}") for mode in MODES}
+    compiled = {}
+    for mode, root in roots.items():
+        write_generated_penguins(root / "data" / "span-1" / "first.csv", ROWS[1], seed=1)
+        compiled[mode] = compile_spec(root)
+
+    def scenario(mode: str) -> Scenario:
+        root = roots[mode]
+        spec_file = "pipeline_job.json" if mode == "vertex" else "pipeline.yaml"
+        launcher = Launcher(compiled[mode] / spec_file, mode, REPO_ROOT, root / "logs")
+        runs = [launcher.run()]
+        write_generated_penguins(root / "data" / "span-1" / "more.csv", ROWS[2] - ROWS[1], seed=2)
+        runs.append(launcher.run())
+        write_generated_penguins(root / "data" / "span-2" / "first.csv", ROWS[3], seed=3)
+        runs.append(launcher.run())
+        runs.append(launcher.run())
+        return Scenario(mode, runs, root / "serving_model", load_spec(compiled[mode] / "pipeline.yaml"))
+
+    with ThreadPoolExecutor(len(MODES)) as pool:
+        return dict(zip(MODES, pool.map(scenario, MODES), strict=True))
+
+
+def metadata(run: RunRecord, task: str, key: str) -> dict:
+    return run.artifact(task, key).get("metadata", {})
+
+
+def examples_read(run: RunRecord) -> int:
+    from pipeline.results import examples_per_split
+
+    return sum(examples_per_split(run.artifact("StatisticsGen", "statistics")["uri"]).values())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_task_name_is_an_argo_dag_task_name(scenarios, mode):
+    assert argo_name_violations(scenarios[mode].spec) == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_first_three_runs_ingest_and_train_on_the_new_data(scenarios, mode):
+    runs = scenarios[mode].runs
+    for number, run in enumerate(runs[:3], start=1):
+        for task in DATA_STAGE_TO_TRAINER:
+            assert run.state(task) == EXECUTED, (number, task)
+        assert metadata(run, "CsvExampleGen", "examples")["custom:span"] == SPANS[number]
+        assert examples_read(run) == ROWS[number]
+    fingerprints = [metadata(run, "CsvExampleGen", "examples")["input_fingerprint"] for run in runs[:3]]
+    assert len(set(fingerprints)) == 3
+    # Each run trained its own model.
+    assert len({run.artifact("Trainer", "model")["uri"] for run in runs[:3]}) == 3
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_run_compares_with_the_model_served_at_that_moment(scenarios, mode):
+    from pipeline.results import evaluation
+
+    runs = scenarios[mode].runs
+    pushed = []
+    for number, run in enumerate(runs[:3], start=1):
+        assert run.state("ServedBaseline") == EXECUTED
+        served = metadata(run, "ServedBaseline", "model").get("served_version")
+        assert served == (pushed[-1] if pushed else None), number
+        compared = evaluation(run.artifact("Evaluator", "evaluation")["uri"])
+        assert bool(compared.baseline) == (number > 1), number
+        assert metadata(run, "Evaluator", "blessing")["blessed"] == 1
+        push = metadata(run, "Pusher", "pushed_model")
+        assert push["pushed"] == 1
+        pushed.append(push["pushed_version"])
+    assert sorted(p.name for p in scenarios[mode].serving_dir.iterdir()) == sorted(pushed)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_fourth_run_without_new_data_reuses_transform_and_the_trainer(scenarios, mode):
+    third, fourth = scenarios[mode].runs[2:4]
+    assert fourth.state("DataFingerprint") == EXECUTED  # looks at the data every run
+    for task in (*DATA_STAGE_TO_TRAINER, "ImportSchemaGen", "DataGate", "DriftGate"):
+        assert fourth.state(task) == CACHED, task
+    for task, key in (("Transform", "transform_graph"), ("Trainer", "model")):
+        assert fourth.artifact(task, key)["name"] == third.artifact(task, key)["name"]
+    # Compared once more with what is served, which is that same model: nothing new is pushed.
+    assert fourth.state("ServedBaseline") == EXECUTED
+    push = metadata(fourth, "Pusher", "pushed_model")
+    assert push["pushed"] == 0 and push["already_served"].endswith(
+        metadata(third, "Pusher", "pushed_model")["pushed_version"]
+    )
+    assert len(list(scenarios[mode].serving_dir.iterdir())) == 3
+
+
+def test_only_vertex_runs_the_pre_cache_check_and_both_read_the_span(scenarios):
+    """Self-hosted KFP hands ExampleGen the unresolved `span-{SPAN}/*`; the project's executor resolves it.
+    On Vertex the check resolved it and put the span and fingerprint into the task's parameters first."""
+    for mode, resolved in (("kfp", False), ("vertex", True)):
+        first = scenarios[mode].runs[0].tasks["CsvExampleGen"]
+        parameters = first.executor_input["inputs"]["parameterValues"]
+        assert ("input_fingerprint" in parameters) == resolved, mode
+        assert ("span-1/*" in parameters["input_config"]) == resolved, mode
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_task_stays_within_the_memory_it_requests(scenarios, mode):
+    spec = scenarios[mode].spec
+    for run in scenarios[mode].runs:
+        for task, record in run.tasks.items():
+            if record.state != EXECUTED:
+                continue
+            component = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]
+            resources = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"][
+                "resources"
+            ]
+            assert record.peak_mib < resources["memoryLimit"] * 1024, (task, record.peak_mib)
