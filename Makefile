@@ -15,9 +15,9 @@ UV := $(shell uv --version >/dev/null 2>&1 && echo uv || echo .tools/bin/uv)
 OUTPUT_ROOT ?= outputs
 
 KFP_OUTPUT_ROOT ?= gs://YOUR_BUCKET/penguin-tfx
-KFP_IMAGE ?= ghcr.io/penguin-tfx/penguin-tfx:latest
+KFP_IMAGE ?= ghcr.io/penguin-tfx/penguin-tfx:0.1.0
 
-.PHONY: help setup run test test-fast lint clean bench bench-gpu compile report tensorboard
+.PHONY: help setup system-deps run test test-fast lint clean bench bench-gpu compile report tensorboard
 
 help:
 	@echo "make run        run the whole pipeline locally on the bundled penguins data (into $(OUTPUT_ROOT)/)"
@@ -46,8 +46,15 @@ setup: $(VENV)/.synced
 run: setup
 	$(PY) -m pipeline run --output-root $(OUTPUT_ROOT)
 
-test: setup
+test: setup system-deps
 	$(PY) -m pytest
+
+# Debian's debootstrap for the image test (a clean root for the Dockerfile's steps); installed when missing
+# and this user may (root with apt-get), else that test says what is missing.
+system-deps:
+	@command -v debootstrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; } || \
+		echo "note: debootstrap is not installed; the image test needs it (apt-get install debootstrap)"; }
 
 TASK ?= penguin_species
 PORT ?= 6006

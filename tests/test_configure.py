@@ -1,0 +1,141 @@
+"""The configuration builder, with typed requests and no command line: what every command builds."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.config import TaskResources
+from pipeline.configure import ConfigError, ConfigRequest, build_config
+from tests.datasets import write_diabetes
+
+PENGUINS_SCHEMA = "schemas/penguins/schema.pbtxt"
+
+
+def test_a_local_run_and_a_cluster_compile_of_the_same_request_differ_only_in_where(tmp_path):
+    request = ConfigRequest(task="penguin_body_mass", output_root=str(tmp_path), train_steps=120)
+    local = build_config(request).config
+    cluster = build_config(
+        ConfigRequest(task="penguin_body_mass", output_root="gs://bucket/root", train_steps=120, cluster=True)
+    ).config
+    assert local.output_root == str(tmp_path) and cluster.output_root == "gs://bucket/root"
+    assert cluster.pipeline_root == "gs://bucket/root/pipeline"
+    assert local.replace(output_root="x", code_fingerprint="") == cluster.replace(
+        output_root="x", code_fingerprint=""
+    )
+
+
+def test_a_users_data_on_the_cluster_takes_its_classes_from_the_schema():
+    built = build_config(
+        ConfigRequest(
+            data_root="gs://bucket/data/birds/", schema=PENGUINS_SCHEMA, label="species", cluster=True
+        )
+    )
+    config = built.config
+    assert (config.data_root, config.pipeline_name) == ("gs://bucket/data/birds", "birds")
+    assert (config.task, config.num_classes) == ("classification", 3)
+    assert built.gate.startswith("classification gate on 'species' (3 classes)")
+
+
+def test_a_local_users_regression_label_is_gated_by_its_spread(tmp_path):
+    import pandas as pd
+
+    write_diabetes(tmp_path / "diabetes")
+    schema = tmp_path / "schema.pbtxt"
+    from pipeline.cli import main
+
+    assert (
+        main(
+            [
+                "schema",
+                "--data-root",
+                str(tmp_path / "diabetes"),
+                "--label",
+                "progression",
+                "--output",
+                str(schema),
+            ]
+        )
+        == 0
+    )
+    for cluster in (False, True):  # a local directory is read when compiling too
+        built = build_config(
+            ConfigRequest(data_root=str(tmp_path / "diabetes"), schema=str(schema), cluster=cluster)
+        )
+        spread = pd.read_csv(next((tmp_path / "diabetes").glob("*.csv")))["progression"].std(ddof=0)
+        assert built.config.max_rmse == pytest.approx(spread)
+        assert "the label's standard deviation" in built.gate
+
+
+@pytest.mark.parametrize(
+    "request_, message",
+    [
+        (
+            ConfigRequest(output_root="gs://bucket/root"),
+            "is a URI; a local run reads and writes local directories",
+        ),
+        (ConfigRequest(task="penguin_species", data_root="/d"), "--task selects a bundled task"),
+        (ConfigRequest(data_root="gs://b/d", cluster=True), "--schema is required with --data-root"),
+        (
+            ConfigRequest(data_root="gs://b/d", schema=PENGUINS_SCHEMA, label="body_mass_g", cluster=True),
+            "pass --max-rmse for the regression label 'body_mass_g'",
+        ),
+        (ConfigRequest(beam_workers=2, beam_args=("--runner=FlinkRunner",)), "not both"),
+        (ConfigRequest(task="penguin_sizes"), "unknown task 'penguin_sizes'"),
+        (ConfigRequest(train_steps=0), "train_steps must be positive"),
+    ],
+)
+def test_bad_requests_are_one_line_errors(request_, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        build_config(request_)
+    assert "\n" not in str(raised.value)
+
+
+def test_beam_arguments_go_to_every_beam_stage_of_a_local_run(tmp_path):
+    args = ("--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_threading")
+    config = build_config(ConfigRequest(output_root=str(tmp_path), beam_args=args)).config
+    assert config.beam_pipeline_args == args
+    assert build_config(ConfigRequest(output_root=str(tmp_path))).config.beam_pipeline_args == ()
+
+
+def test_task_resources_override_the_defaults_task_by_task():
+    trainer = TaskResources(cpu=8, memory_gb=32, gpus=1, gpu_type="NVIDIA_L4")
+    config = build_config(
+        ConfigRequest(output_root="gs://b/r", cluster=True, task_resources=(("Trainer", trainer),))
+    ).config
+    assert config.resources("Trainer") == trainer
+    assert config.resources("Transform") == TaskResources(cpu=2, memory_gb=4)
+    assert config.resources("StatisticsGen") == TaskResources(cpu=1, memory_gb=2)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Trainer=cpu:4,memory:16", ("Trainer", TaskResources(4, 16))),
+        (
+            "Trainer=cpu:4,memory:16,gpus:2,gpu_type:NVIDIA_L4",
+            ("Trainer", TaskResources(4, 16, 2, "NVIDIA_L4")),
+        ),
+    ],
+)
+def test_task_resources_parse(text, expected):
+    assert TaskResources.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["Trainer", "Trainer=cpu:4", "Trainer=memory:4", "=cpu:1,memory:1", "T=cpu:1,mem:2"]
+)
+def test_task_resources_that_do_not_parse_name_the_format(text):
+    with pytest.raises(ValueError, match="expected TASK=cpu:N,memory:GIB"):
+        TaskResources.parse(text)
+
+
+def test_spans_pinned_for_a_one_off_run_and_left_open_for_a_schedule(tmp_path):
+    from pipeline.data import write_generated_penguins
+
+    for span in (3, 4):
+        write_generated_penguins(tmp_path / "data" / f"span-{span}" / "rows.csv", 20, seed=span)
+    base = dict(data_root=str(tmp_path / "data"), schema=PENGUINS_SCHEMA, label="species", cluster=True)
+    pinned = build_config(ConfigRequest(**base, read_spans=True, pin_spans=True)).config
+    open_ = build_config(ConfigRequest(**base, read_spans=True)).config
+    assert (pinned.span_range, pinned.read_spans) == ((4, 4), True)
+    assert (open_.span_range, open_.read_spans) == (None, True)

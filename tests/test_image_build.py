@@ -1,0 +1,73 @@
+"""The image builds: the Dockerfile's stages run in clean Debian roots made with debootstrap (no Docker
+engine here; tests/image_build.py), and the image's Python runs the project.
+
+Slow (a few minutes: a Debian root, a compiler, the locked dependencies from the package cache), so marked
+and run by `make test` as the rest of the suite."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+from tests.image_build import Builder
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def uv_cache() -> str | None:
+    uv = shutil.which("uv") or str(REPO_ROOT / ".tools" / "bin" / "uv")
+    if not os.path.exists(uv):
+        return None
+    return subprocess.run([uv, "cache", "dir"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("building in a chroot needs root")
+    if shutil.which("debootstrap") is None:
+        pytest.fail("debootstrap is missing: `make test` installs it (apt-get install debootstrap)")
+    work = tmp_path_factory.mktemp("image")
+    builder = Builder(REPO_ROOT, work, uv_cache=uv_cache())
+    root = builder.build(REPO_ROOT / "Dockerfile")
+    yield builder, root
+    shutil.rmtree(work)  # several GB: two stages of the virtualenv
+
+
+def test_the_image_runs_the_project_with_the_compiled_dependency(image):
+    builder, root = image
+    out = builder.run(
+        root,
+        "python -c 'import farmhash, tensorflow_data_validation as tfdv, tfx, tensorflow as tf; "
+        "import pipeline.cli, components.csv_example_gen, trainer_module.run; "
+        'print("versions", farmhash.hash64("penguin"), tfdv.__version__, tfx.__version__, '
+        "tf.keras.__name__)'",
+    )
+    (line,) = [line for line in out.splitlines() if line.startswith("versions ")]
+    _, farm, tfdv_version, tfx_version, keras = line.split()
+    assert int(farm) > 0
+    assert (tfdv_version, tfx_version) == ("1.16.1", "1.16.0")
+    assert keras.startswith("tf_keras")  # TF_USE_LEGACY_KERAS=1 from the image's ENV
+
+
+def test_the_compiler_stays_in_the_builder_stage(image):
+    builder, root = image
+    assert not (root / "usr/bin/g++").exists()
+    assert (builder.roots["builder"] / "usr/bin/g++").exists()
+    # The project is installed in the virtualenv, not only present as files in the working directory.
+    out = builder.run(root, "cd / && python -c 'import pipeline, sys; print(\"at\", pipeline.__file__)'")
+    assert "at /pipeline/.venv/lib/python3.10/site-packages/pipeline/" in out
+
+
+def test_the_image_compiles_the_pipeline_from_its_own_files(image):
+    builder, root = image
+    builder.run(root, "python -m pipeline compile --output-root gs://bucket/p --compiled-dir /tmp/compiled")
+    spec = yaml.safe_load((root / "tmp/compiled/penguin-species/pipeline.yaml").read_text())
+    schema = spec["root"]["dag"]["tasks"]["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]
+    path = schema["runtimeValue"]["constant"]
+    assert path == "/pipeline/schemas/penguins/schema.pbtxt" and (root / path.lstrip("/")).is_file()
