@@ -221,13 +221,13 @@ class Builder:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        output = self.log.read_text()[start:]
+        output = self.log.read_bytes()[start:].decode(errors="replace")  # tell() counts bytes
         if done.returncode:
             raise BuildFailed(f"RUN {command} exited {done.returncode} in {root.name}: {output[-3000:]}")
         return output
 
     def _tail(self) -> str:
-        return self.log.read_text()[-3000:]
+        return self.log.read_bytes()[-3000:].decode(errors="replace")
 
 
 def _pyenv_python() -> str:
