@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 
 from pipeline.configure import (
-    GATES,
     ConfigError,
     ConfigRequest,
     build_config,
@@ -147,7 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
         "retrain", parents=[run], help="run only if the data root holds a span newer than the last processed"
     )
 
-
     # The options of a Kubeflow compile, beyond the task, output root, data root and step budget.
     kubeflow = argparse.ArgumentParser(add_help=False)
     kubeflow.add_argument(
@@ -261,31 +260,20 @@ def request_from_args(args, cluster: bool = False) -> ConfigRequest:
             resources.append(TaskResources.parse(text))
         except ValueError as error:
             raise UsageError(str(error)) from error
+    same_names = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(ConfigRequest) if hasattr(args, f.name)
+    }
     return ConfigRequest(
-        task=args.task,
-        data_root=args.data_root,
-        schema=args.schema,
-        label=args.label,
-        output_root=args.output_root,
-        pipeline_name=args.pipeline_name,
-        train_steps=args.train_steps,
-        eval_steps=args.eval_steps,
-        model=args.model,
-        slices=tuple(args.slices or ()),
-        **{gate: getattr(args, gate) for gate in GATES},
-        tune=args.tune,
-        tune_trials=args.tune_trials,
-        tune_steps=args.tune_steps,
-        span_window=args.span_window,
-        warm_start=args.warm_start,
-        beam_workers=args.beam_workers,
-        beam_args=tuple(args.beam_args or ()),
-        cluster=cluster,
-        read_spans=cluster and args.spans,
-        # A one-off run reads the newest spans now; a schedule, the newest when each run starts.
-        pin_spans=cluster and args.spans and args.command == "submit",
-        pipeline_root=getattr(args, "pipeline_root", None),
-        task_resources=tuple(resources),
+        **{
+            **same_names,
+            "slices": tuple(args.slices or ()),
+            "beam_args": tuple(args.beam_args or ()),
+            "task_resources": tuple(resources),
+            "cluster": cluster,
+            "read_spans": cluster and args.spans,
+            # A one-off run reads the newest spans now; a schedule, the newest when each run starts.
+            "pin_spans": cluster and args.spans and args.command == "submit",
+        }
     )
 
 

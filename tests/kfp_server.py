@@ -9,64 +9,20 @@ Kubeflow profile): a request for another namespace is refused with 403, as KFP's
 from __future__ import annotations
 
 import json
-import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.recording_server import RecordingServer
 
 API = "/apis/v2beta1"
 
 
-class FakeKubeflow:
+class FakeKubeflow(RecordingServer):
     def __init__(self, token: str | None = None, namespace: str | None = None):
+        super().__init__()
         self.token = token
         self.namespace = namespace
-        self.requests: list[dict] = []
         self.pipelines: dict[str, str] = {}  # display name -> id
         self.versions: dict[str, list[str]] = {}  # pipeline id -> version ids
         self.experiments: dict[str, str] = {}
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                self._answer("GET")
-
-            def do_POST(self):
-                self._answer("POST")
-
-            def _answer(self, method):
-                url = urllib.parse.urlparse(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                record = {
-                    "method": method,
-                    "path": url.path,
-                    "query": urllib.parse.parse_qs(url.query),
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": body,
-                }
-                server.requests.append(record)
-                status, payload = server.respond(record)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
     def json_body(self, record) -> dict:
         return json.loads(record["body"] or b"{}")

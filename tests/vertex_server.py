@@ -6,62 +6,19 @@ service account) or the access token this server hands out for such a JWT at `to
 from __future__ import annotations
 
 import json
-import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tests.recording_server import RecordingServer
 
 ACCESS_TOKEN = "ya29.local-test-token"
 
 
-class FakeVertex:
+class FakeVertex(RecordingServer):
     def __init__(self):
-        self.requests: list[dict] = []
+        super().__init__()
         self.buckets: dict[str, dict] = {}
         self.public_key: bytes | None = None
         self.email: str | None = None
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                self.do_POST()
-
-            def do_PUT(self):
-                self.do_POST()
-
-            def do_POST(self):
-                url = urllib.parse.urlparse(self.path)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                record = {
-                    "method": self.command,
-                    "path": url.path,
-                    "query": urllib.parse.parse_qs(url.query),
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": body,
-                }
-                server.requests.append(record)
-                status, payload = server.respond(record)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
     def authorized(self, record) -> bool:
         from google.auth import jwt

@@ -127,12 +127,17 @@ def _pipeline_id(client, name: str, namespace: str | None) -> str | None:
     return found.pipelines[0].pipeline_id if found.pipelines else None
 
 
-def _experiment_id(client, connection: Connection, experiment: str) -> str:
-    return _call(
+def _publish(spec_path: Path, connection: Connection, pipeline_name: str, experiment: str):
+    """Connects, uploads the pipeline (a new version) and finds or creates the experiment: the client and
+    the ids of the pipeline, the version and the experiment."""
+    client = _client(connection)
+    pipeline_id, version_id = upload(client, connection, spec_path, pipeline_name)
+    experiment_id = _call(
         "create the experiment",
         connection,
         lambda: client.create_experiment(name=experiment, namespace=connection.namespace).experiment_id,
     )
+    return client, pipeline_id, version_id, experiment_id
 
 
 def submit(
@@ -144,9 +149,9 @@ def submit(
     pipeline_root: str,
 ) -> dict:
     """Uploads the compiled pipeline (a new version), and starts a run of that version; returns the ids."""
-    client = _client(connection)
-    pipeline_id, version_id = upload(client, connection, spec_path, pipeline_name)
-    experiment_id = _experiment_id(client, connection, experiment)
+    client, pipeline_id, version_id, experiment_id = _publish(
+        spec_path, connection, pipeline_name, experiment
+    )
     run = _call(
         "start a run",
         connection,
@@ -173,9 +178,9 @@ def schedule(
 ) -> dict:
     """Uploads the compiled pipeline (a new version) and creates a recurring run of that version on `cron`
     (six fields, seconds first, as KFP reads it); returns the ids."""
-    client = _client(connection)
-    pipeline_id, version_id = upload(client, connection, spec_path, pipeline_name)
-    experiment_id = _experiment_id(client, connection, experiment)
+    client, pipeline_id, version_id, experiment_id = _publish(
+        spec_path, connection, pipeline_name, experiment
+    )
     recurring = _call(
         "create the recurring run",
         connection,
