@@ -24,7 +24,8 @@ COPY pipeline/ pipeline/
 COPY components/ components/
 COPY trainer_module/ trainer_module/
 COPY schemas/ schemas/
-RUN uv sync --locked --no-dev --no-editable --python /usr/local/bin/python3.10
+RUN uv sync --locked --no-dev --no-editable --python /usr/local/bin/python3.10 \
+    && /pipeline/.venv/bin/python -m pipeline.storage.filesystems
 
 # The image: the same base without the compiler, the virtualenv and the project copied over.
 FROM python:3.10.13-slim

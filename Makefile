@@ -39,6 +39,7 @@ help:
 $(VENV)/.synced: pyproject.toml uv.lock | $(if $(filter uv,$(UV)),,.tools/bin/uv)
 	@test -n "$(PYTHON)" || { echo "error: Python $(PYTHON_VERSION) not found; install it with 'pyenv install $(PYTHON_VERSION)'"; exit 1; }
 	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
+	$(VENV)/bin/python -m pipeline.storage.filesystems
 	@touch $@
 
 setup: $(VENV)/.synced

@@ -18,6 +18,7 @@ interleaves the block files).
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import random
@@ -50,9 +51,30 @@ _INFERRED = (pa.int64(), pa.float64(), pa.string())
 _FEATURE_TYPES = {pa.int64(): pa.int64(), pa.float64(): pa.float32(), pa.string(): pa.binary()}
 
 
+class _RemoteFile(io.RawIOBase):
+    """A file of TFX's filesystem layer (gs://, s3://) as the stream pyarrow reads: its GFile lacks the
+    `closed` and `readinto` pyarrow needs."""
+
+    def __init__(self, path: str):
+        self._file = fileio.open(path, "rb")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._file.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
+
+
 def _reader(path: str, column_types: dict[str, pa.DataType]) -> pcsv.CSVStreamingReader:
     # Local files are read by pyarrow itself; others (gs://, s3://...) through TFX's filesystem layer.
-    source = path if "://" not in path else pa.PythonFile(fileio.open(path, "rb"), mode="r")
+    source = path if "://" not in path else pa.PythonFile(io.BufferedReader(_RemoteFile(path)), mode="r")
     return pcsv.open_csv(
         source,
         read_options=pcsv.ReadOptions(block_size=BLOCK_BYTES),

@@ -1,7 +1,7 @@
 """`python -m pipeline`: see pipeline/cli.py."""
 
-import sys
-
 from pipeline.cli import main
+from pipeline.storage.filesystems import finish
 
-sys.exit(main())
+# The true status also after S3 use, when tensorflow-io would abort the interpreter's teardown.
+finish(main())

@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--verbose", action="store_true", help="show the raw TFX/Beam/TensorFlow logs")
     run.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="an S3-compatible store for s3:// locations, e.g. http://minio-service.kubeflow:9000 (keys from "
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+    )
+    run.add_argument("--s3-region", default="us-east-1", help="the S3 store's region (default: us-east-1)")
+    run.add_argument(
         "--beam-arg",
         action="append",
         dest="beam_args",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.fingerprint import code_fingerprint, file_fingerprint
+from pipeline.storage.locations import S3Settings
 from trainer_module.config import TrainerConfig
 from trainer_module.features import CLASSIFICATION, REGRESSION, TASKS, ImageInput
 
@@ -180,6 +181,8 @@ class PipelineConfig:
     enable_cache: bool = True
     # On a cluster: where TFX and KFP write artifacts (KFP's pipeline root); None: OUTPUT_ROOT/pipeline.
     pipeline_root_uri: str | None = None
+    # How to reach an S3-compatible store (MinIO) when a location is s3://; None: no S3 location.
+    s3: S3Settings | None = None
     # On a cluster: CPUs, memory and GPUs per task id; tasks not named get DEFAULT_RESOURCES.
     task_resources: tuple[tuple[str, TaskResources], ...] = DEFAULT_TASK_RESOURCES
     code_fingerprint: str = field(default_factory=code_fingerprint)

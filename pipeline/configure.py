@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from pipeline.config import PipelineConfig, TaskResources, local_beam_args
+from pipeline.storage.locations import LocationError, S3Settings, check_location, scheme
 from pipeline.tasks import DEFAULT_TASK, task_config
 from trainer_module.features import CLASSIFICATION
 
@@ -63,6 +64,9 @@ class ConfigRequest:
     pin_spans: bool = False
     pipeline_root: str | None = None
     task_resources: tuple[tuple[str, TaskResources], ...] = ()
+    # An S3-compatible store's endpoint (MinIO) and region, for s3:// locations; keys from AWS_* variables.
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,16 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
 
     if request.data_root and request.task:
         raise ConfigError("--task selects a bundled task; with --data-root pass --schema and --label instead")
+    for what, location in (
+        ("--output-root", request.output_root),
+        ("--data-root", request.data_root),
+        ("--pipeline-root", request.pipeline_root),
+    ):
+        if location:
+            try:
+                check_location(location, what)
+            except LocationError as error:
+                raise ConfigError(str(error)) from error
     if request.beam_args and request.beam_workers != 1:
         raise ConfigError(
             "--beam-workers sets up Beam's local runner; with --beam-arg give the runner's own options "
@@ -174,6 +188,9 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
             trainer, warm_start=request.warm_start, model=request.model or trainer.model
         )
         changes["beam_pipeline_args"] = tuple(request.beam_args) or local_beam_args(request.beam_workers)
+        s3 = _s3_settings(request)
+        if s3:
+            changes.update(s3=s3, beam_pipeline_args=changes["beam_pipeline_args"] + s3.beam_args())
         config = dataclasses.replace(defaults, trainer=trainer, **changes)
     except ValueError as error:
         raise ConfigError(f"invalid configuration: {error}") from error
@@ -184,6 +201,17 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
         if config.span_range is None:
             raise ConfigError(f"--spans: no span-<N> directory in {config.data_dir}")
     return BuiltConfig(config, gate_description(config) + rmse_note)
+
+
+def _s3_settings(request: ConfigRequest) -> S3Settings | None:
+    """The S3 store's settings when a location is s3:// (or an endpoint was given)."""
+    locations = (request.output_root, request.data_root, request.pipeline_root)
+    if not request.s3_endpoint and not any(loc and scheme(loc) == "s3" for loc in locations):
+        return None
+    try:
+        return S3Settings(endpoint=request.s3_endpoint, region=request.s3_region)
+    except LocationError as error:
+        raise ConfigError(str(error)) from error
 
 
 def registry_config(task: str | None, pipeline_name: str | None, output_root: str) -> PipelineConfig:

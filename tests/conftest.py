@@ -206,3 +206,22 @@ def similarity_run(tmp_path_factory) -> RunRecord:
     from pipeline.tasks import task_config
 
     return run(task_config("digits_similarity", output_root=str(tmp_path_factory.mktemp("similarity"))))
+
+
+def image_workdir() -> str:
+    """Where the Dockerfile puts the project: the directory the Kubeflow tests mount the checkout at."""
+    import re
+
+    workdirs = re.findall(r"^WORKDIR\s+(\S+)", (REPO_ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    return workdirs[-1]
+
+
+@pytest.fixture(scope="session")
+def image_mount_point():
+    """The mount point for the checkout (an empty directory, created when missing and removed after)."""
+    path = Path(image_workdir())
+    created = not path.exists()
+    path.mkdir(exist_ok=True)
+    yield path
+    if created:
+        path.rmdir()

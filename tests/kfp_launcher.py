@@ -125,6 +125,17 @@ def evaluate_condition(condition: str, artifacts: dict) -> bool:
     return bool(eval(expression, {"__builtins__": {}}, {"_v": values}))  # noqa: S307 - checked above
 
 
+def upstream_of(tasks: dict, task: str) -> set[str]:
+    """`task` and every task it depends on."""
+    found, pending = set(), [task]
+    while pending:
+        name = pending.pop()
+        if name not in found:
+            found.add(name)
+            pending += tasks[name].get("dependentTasks", [])
+    return found
+
+
 def topological(tasks: dict) -> list[str]:
     done, order = set(), []
     while len(order) < len(tasks):
@@ -170,7 +181,8 @@ class Launcher:
     def pipeline_name(self) -> str:
         return self.spec["pipelineInfo"]["name"]
 
-    def run(self, parameters: dict | None = None) -> RunRecord:
+    def run(self, parameters: dict | None = None, until: str | None = None) -> RunRecord:
+        """One run of the pipeline with `parameters`; with `until`, only that task and its upstream."""
         root = self.spec["root"]
         values = {
             name: definition["defaultValue"]
@@ -184,8 +196,10 @@ class Launcher:
         record = RunRecord(run_id, run_root, {})
         self.runs.append(record)
         tasks = root["dag"]["tasks"]
+        wanted = upstream_of(tasks, until) if until else set(tasks)
         for name in topological(tasks):
-            record.tasks[name] = self._task(name, tasks[name], values, record)
+            if name in wanted:
+                record.tasks[name] = self._task(name, tasks[name], values, record)
         return record
 
     def _task(self, name: str, task: dict, run_parameters: dict, run: RunRecord) -> TaskRecord:
@@ -238,22 +252,23 @@ class Launcher:
                     for key, spec in outputs.get("artifacts", {}).items()
                 },
                 "parameters": {
-                    key: {"outputFile": f"{task_root}/parameters/{key}"}
+                    key: {"outputFile": f"{self.local_path(task_root)}/parameters/{key}"}
                     for key in outputs.get("parameters", {})
                 },
-                "outputFile": f"{task_root}/output_metadata.json",
+                # The launcher keeps the executor's output file at the task root's local path.
+                "outputFile": f"{self.local_path(task_root)}/output_metadata.json",
             },
         }
-        # As the launcher's prepareOutputFolders: the parent directory of every output (here the local path
-        # of an artifact is its URI: the pipeline root is a local directory).
+        # As the launcher's prepareOutputFolders: the parent directory of every output's local path.
         for provisioned in executor_input["outputs"]["artifacts"].values():
-            Path(provisioned["artifacts"][0]["uri"]).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.local_path(provisioned["artifacts"][0]["uri"])).parent.mkdir(
+                parents=True, exist_ok=True
+            )
         for parameter in executor_input["outputs"]["parameters"].values():
             Path(parameter["outputFile"]).parent.mkdir(parents=True, exist_ok=True)
         log = ""
         if self.mode == "vertex" and "lifecycle" in executor and "preCacheCheck" in executor["lifecycle"]:
-            check = executor["lifecycle"]["preCacheCheck"]
-            log += self._execute(name + " preCacheCheck", check["command"], check["args"], executor_input)[0]
+            log += self._execute(name + " preCacheCheck", executor, executor_input, check=True)[0]
             written = json.loads(Path(executor_input["outputs"]["outputFile"]).read_text())
             # Vertex updates the task's parameters and output artifacts with what the check wrote, then
             # looks the task up in its cache.
@@ -273,7 +288,7 @@ class Launcher:
                 hit = self.cache[fingerprint]
                 return TaskRecord(CACHED, hit.outputs, hit.parameters, executor_input, fingerprint)
 
-        text, peak_mib = self._execute(name, executor["command"], executor["args"], executor_input)
+        text, peak_mib = self._execute(name, executor, executor_input)
         log += text
         written = json.loads(Path(executor_input["outputs"]["outputFile"]).read_text())
         recorded = {}
@@ -291,13 +306,29 @@ class Launcher:
             self.cache[fingerprint] = result
         return result
 
-    def _execute(self, name: str, command: list, args: list, executor_input: dict) -> tuple[str, float]:
+    def local_path(self, uri: str) -> str:
+        """The launcher's local path of a URI (component.LocalPathForURI: gs://b/x -> /gcs/b/x, s3://b/x ->
+        /s3/b/x, minio://b/x -> /minio/b/x), here under the harness's directory; a local root is itself."""
+        found = re.match(r"^(gs|s3|minio)://(.*)$", uri)
+        if not found:
+            return uri
+        return str(
+            self.work_dir / "local" / {"gs": "gcs"}.get(found.group(1), found.group(1)) / found.group(2)
+        )
+
+    def _execute(
+        self, name: str, container: dict, executor_input: dict, check: bool = False
+    ) -> tuple[str, float]:
+        """Runs the container's command (its preCacheCheck with `check`) with the container's environment."""
+        program = container["lifecycle"]["preCacheCheck"] if check else container
+        command, args = program["command"], program["args"]
         serialized = json.dumps(executor_input)
         argv = [serialized if a == "{{$}}" else a for a in [*command, *args]]
         if any("{{$" in a for a in argv):
             raise ValueError(f"{name}: a placeholder other than {{{{$}}}} in {argv}")
         env = {
             **os.environ,
+            **{variable["name"]: variable["value"] for variable in container.get("env", [])},
             **self.env,
             "PATH": f"{IMAGE_WORKDIR}/.venv/bin:{os.environ['PATH']}",
             "VIRTUAL_ENV": f"{IMAGE_WORKDIR}/.venv",
@@ -316,7 +347,9 @@ class Launcher:
                 stderr=subprocess.STDOUT,
             )
             _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
+            code = os.waitstatus_to_exitcode(status)
+            # A signal as a container runtime reports it (SIGABRT: 134).
+            process.returncode = 128 - code if code < 0 else code
         text = log_path.read_text()
         if process.returncode != 0:
             raise TaskFailed(f"task {name} exited {process.returncode}: {text[-3000:]}")

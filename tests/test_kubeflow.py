@@ -286,6 +286,20 @@ def test_submit_uploads_a_version_and_runs_that_version(tmp_path, capsys):
         assert second["pipeline_version_reference"]["pipeline_version_id"] == "version-pipeline-1-2"
 
 
+def test_a_pipeline_root_of_its_own_goes_into_both_files_and_every_run(tmp_path):
+    root = "gs://artifacts-bucket/kfp-root"
+    with FakeKubeflow() as server:
+        argv = ["submit", "--host", server.url, "--pipeline-root", root + "/", *kubeflow_args(tmp_path)]
+        assert main(argv) == 0
+        (run,) = server.calls("POST", "/runs")
+    assert json.loads(run["body"])["runtime_config"]["pipeline_root"] == root
+    spec = yaml.safe_load((tmp_path / "penguin-species" / "pipeline.yaml").read_text())
+    job = json.loads((tmp_path / "penguin-species" / "pipeline_job.json").read_text())
+    assert spec["defaultPipelineRoot"] == job["runtimeConfig"]["gcsOutputDirectory"] == root
+    trainer = spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["custom_config"]
+    assert json.loads(trainer["runtimeValue"]["constant"])["checkpoint_root"] == f"{root}/Trainer/checkpoints"
+
+
 def test_schedule_uploads_a_version_and_recurs_on_it_with_the_cron_expression(tmp_path, capsys):
     with FakeKubeflow() as server:
         argv = ["schedule", "--host", server.url, "--cron", "0 0 3 * * *", *kubeflow_args(tmp_path)]

@@ -19,7 +19,6 @@ as a cluster runs pods.
 from __future__ import annotations
 
 import dataclasses
-import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,23 +34,6 @@ MODES = ("kfp", "vertex")
 ROWS = {1: 240, 2: 360, 3: 240, 4: 240}  # examples each run reads
 SPANS = {1: 1, 2: 1, 3: 2, 4: 2}
 DATA_STAGE_TO_TRAINER = ("CsvExampleGen", "StatisticsGen", "ExampleValidator", "Transform", "Trainer")
-
-
-def image_workdir() -> str:
-    """Where the Dockerfile puts the project: the directory the checkout is mounted at."""
-    workdirs = re.findall(r"^WORKDIR\s+(\S+)", (REPO_ROOT / "Dockerfile").read_text(), re.MULTILINE)
-    return workdirs[-1]
-
-
-@pytest.fixture(scope="module")
-def image_mount_point():
-    """The mount point for the checkout (an empty directory, created when missing and removed after)."""
-    path = Path(image_workdir())
-    created = not path.exists()
-    path.mkdir(exist_ok=True)
-    yield path
-    if created:
-        path.rmdir()
 
 
 @dataclasses.dataclass

@@ -30,6 +30,8 @@ PIPELINE_JOB_FILE = "pipeline_job.json"  # PipelineJob: what Vertex AI Pipelines
 # KFP's Argo compiler turns every task name into an Argo DAG task name (and `<name>-driver`).
 ARGO_TASK_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
 MUTABLE_TAGS = ("latest",)
+# Every task's command: TFX's v2 entrypoint, wrapped for a true exit status (pipeline/kubeflow/entrypoint.py).
+ENTRYPOINT = ["python", "-m", "pipeline.kubeflow.entrypoint"]
 
 
 class CompileError(ValueError):
@@ -103,7 +105,9 @@ def compile_pipeline(
     defaults = runtime_parameter_defaults(config)
     runner = KubeflowV2DagRunner(
         # Schema 2.1 is what the KFP 2 backend and SDK read.
-        config=KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=True)
+        config=KubeflowV2DagRunnerConfig(
+            default_image=image, default_commands=ENTRYPOINT, use_pipeline_spec_2_1=True
+        )
     )
     job = runner.run(pipeline, parameter_values=defaults, write_out=False)
     spec = job["pipelineSpec"]
@@ -114,9 +118,16 @@ def compile_pipeline(
     spec["defaultPipelineRoot"] = config.pipeline_root
     job["runtimeConfig"]["gcsOutputDirectory"] = config.pipeline_root
     tasks = spec["root"]["dag"]["tasks"]
+    environment = (
+        [{"name": k, "value": v} for k, v in sorted(config.s3.environment().items())] if config.s3 else []
+    )
     for name, task in tasks.items():
         executor = spec["components"][task["componentRef"]["name"]]["executorLabel"]
-        spec["deploymentSpec"]["executors"][executor]["container"]["resources"] = resources(config, name)
+        container = spec["deploymentSpec"]["executors"][executor]["container"]
+        container["resources"] = resources(config, name)
+        if environment:
+            # TensorFlow's S3 filesystem reads these; the keys come from the cluster (AWS_* variables).
+            container["env"] = environment
     for name in (SERVED_BASELINE, DATA_FINGERPRINT):
         if name in tasks:
             tasks[name]["cachingOptions"] = {"enableCache": False}

@@ -1,0 +1,71 @@
+"""TensorFlow's s3:// filesystem in every Python process, and a true exit status after using it.
+
+TensorFlow 2.16 has gs:// built in; s3:// comes from tensorflow-io's filesystem plugin, registered into
+TensorFlow when `tensorflow_io` is imported. TFX's executors never import this project (nor tensorflow_io),
+and Beam's worker processes import only TFX, so the plugin is registered by an import hook that every
+interpreter of the environment installs at start-up (a `.pth` file, written by `make setup` and the image
+build: `python -m pipeline.storage.filesystems`): when TensorFlow is imported, the plugin is registered.
+
+tensorflow-io 0.37.1, the last release for TensorFlow 2.16, aborts the interpreter at exit after any S3
+access ("pure virtual method called", status 134; tensorflow/io#2039): a process that succeeded would be
+reported failed. `finish(status)` flushes the process's output and leaves with `os._exit`, before the
+interpreter's teardown where the abort happens; the project's entry points (the command line, the Kubeflow
+container command) end through it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import site
+import sys
+from pathlib import Path
+
+HOOK_FILE = "penguin_tfx_filesystems.pth"
+HOOK_LINE = "import pipeline.storage.hook\n"
+
+_registered = False
+
+
+def register_s3() -> bool:
+    """Registers tensorflow-io's filesystems (s3:// among them) into TensorFlow, once, by importing
+    tensorflow_io (20 ms; it registers them itself, and a second registration would fail); False when
+    tensorflow-io is not installed."""
+    global _registered
+    if not _registered:
+        if importlib.util.find_spec("tensorflow_io") is None:
+            return False
+        import tensorflow_io  # noqa: F401 - registers the filesystem plugin into TensorFlow
+
+        _registered = True
+    return True
+
+
+def registered() -> bool:
+    return _registered
+
+
+def finish(status: int) -> None:
+    """Exits with `status`: through `os._exit` once the S3 filesystem was registered (see the module
+    docstring), after flushing what the process wrote; else as usual."""
+    if not _registered:
+        sys.exit(status)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
+def install_hook(site_packages: str | None = None) -> Path:
+    """Writes the `.pth` file that makes every interpreter of this environment register the plugin."""
+    target = Path(site_packages or site.getsitepackages()[0], HOOK_FILE)
+    target.write_text(HOOK_LINE)
+    return target
+
+
+if __name__ == "__main__":
+    print(f"Installed {install_hook()}")

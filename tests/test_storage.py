@@ -1,0 +1,69 @@
+"""Storage locations: what each layer accepts, MinIO's minio:// refused with its s3:// equivalent, the S3
+settings TensorFlow and Beam read, and the compiled tasks carrying them."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pipeline.cli import main
+from pipeline.storage.locations import LocationError, S3Settings, check_location
+
+
+@pytest.mark.parametrize("location", ["outputs", "/data/x", "gs://bucket/root", "s3://bucket/root"])
+def test_local_paths_gcs_and_s3_are_accepted(location):
+    assert check_location(location) == location
+
+
+def test_minio_is_refused_with_the_s3_equivalent_and_the_settings():
+    with pytest.raises(LocationError) as raised:
+        check_location("minio://mlpipeline/v2/artifacts", "--pipeline-root")
+    message = str(raised.value)
+    assert message.startswith(
+        "--pipeline-root minio://mlpipeline/v2/artifacts: minio:// is Kubeflow Pipelines'"
+    )
+    assert "use s3://mlpipeline/v2/artifacts with --s3-endpoint http://" in message
+    assert "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in message and "\n" not in message
+
+
+def test_other_schemes_are_refused():
+    with pytest.raises(LocationError, match="hdfs:// is not supported; use a local path, gs:// or s3://"):
+        check_location("hdfs://namenode/data")
+
+
+def test_s3_settings_for_tensorflow_and_beam():
+    minio = S3Settings(endpoint="http://minio-service.kubeflow:9000", region="eu-west-1")
+    assert minio.environment() == {
+        "AWS_REGION": "eu-west-1",
+        "S3_ENDPOINT": "http://minio-service.kubeflow:9000",
+        "S3_USE_HTTPS": "0",
+    }
+    assert minio.beam_args() == (
+        "--s3_region_name=eu-west-1",
+        "--s3_endpoint_url=http://minio-service.kubeflow:9000",
+    )
+    assert S3Settings().environment() == {"AWS_REGION": "us-east-1"}  # AWS itself
+    with pytest.raises(LocationError, match="expected http://HOST:PORT"):
+        S3Settings(endpoint="minio:9000")
+
+
+def test_a_minio_root_is_one_line_at_compile(tmp_path, capsys):
+    argv = ["compile", "--output-root", "minio://mlpipeline/v2/artifacts", "--compiled-dir", str(tmp_path)]
+    assert main([*argv, "--image", "registry.local/p:1"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: --output-root minio://mlpipeline/v2/artifacts: minio:// is Kubeflow")
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_s3_root_compiles_with_the_store_settings_in_every_task(tmp_path):
+    argv = ["compile", "--output-root", "s3://mlpipeline/penguin", "--s3-endpoint", "http://minio:9000"]
+    assert main([*argv, "--compiled-dir", str(tmp_path), "--image", "registry.local/p:1"]) == 0
+    spec = yaml.safe_load((tmp_path / "penguin-species" / "pipeline.yaml").read_text())
+    assert spec["defaultPipelineRoot"] == "s3://mlpipeline/penguin/pipeline"
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        container = executor["container"]
+        assert container["command"] == ["python", "-m", "pipeline.kubeflow.entrypoint"], name
+        assert {"name": "S3_ENDPOINT", "value": "http://minio:9000"} in container["env"], name
+        assert not any(v["name"].startswith("AWS_SECRET") for v in container["env"])
+    statistics = spec["deploymentSpec"]["executors"]["StatisticsGen_executor"]["container"]["args"]
+    assert "--s3_endpoint_url=http://minio:9000" in statistics
