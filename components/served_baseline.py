@@ -14,14 +14,15 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import Model
 from tfx.utils import io_utils, path_utils
 
-from components.pusher import served_versions
+from components.pusher import serving_version
 
 
 @component
 def ServedBaseline(model: OutputArtifact[Model], serving_dir: Parameter[str]) -> None:
-    """Copies the newest version under `serving_dir` into `model` (empty when none is served)."""
-    versions = served_versions(serving_dir)
-    if versions:
-        source = f"{serving_dir.rstrip('/')}/{versions[-1]}"
+    """Copies the served version under `serving_dir` into `model` (empty when none is served): the newest
+    version, or on object storage the one `models.config` names."""
+    version = serving_version(serving_dir)
+    if version is not None:
+        source = f"{serving_dir.rstrip('/')}/{version}"
         io_utils.copy_dir(source, path_utils.serving_model_dir(model.uri))
-        model.set_string_custom_property("served_version", str(versions[-1]))
+        model.set_string_custom_property("served_version", str(version))

@@ -18,6 +18,7 @@ from pipeline.configure import (
     one_line,
     pipeline_name_of,
     registry_config,
+    state_root,
 )
 
 # Names only: importing pipeline.tasks would pull in TensorFlow before the output is captured.
@@ -63,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-root", default="outputs", help="where everything is written (default: outputs)"
     )
     run.add_argument("--pipeline-name", help="name in ML Metadata (default: the data directory's name)")
+    run.add_argument(
+        "--local-root",
+        help="with a gs:// or s3:// --output-root: where this machine keeps the metadata store, logs and "
+        "reports (default: outputs/object-store/<scheme>/<bucket>/<path>)",
+    )
     run.add_argument(
         "--train-steps", type=int, help="training step budget (default: the task's; 300 for most)"
     )
@@ -234,7 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
         registry.add_argument(
             "--pipeline-name", help="the pipeline of a --data-root run (its directory's name)"
         )
-        registry.add_argument("--output-root", default="outputs", help="(default: outputs)")
+        registry.add_argument(
+            "--output-root", default="outputs", help="(default: outputs; a cluster's gs:// or s3:// root too)"
+        )
+        registry.add_argument("--s3-endpoint", metavar="URL", help="the S3-compatible store of an s3:// root")
+        registry.add_argument("--s3-region", default="us-east-1", help="its region (default: us-east-1)")
     rollback.add_argument("version", nargs="?", type=int, help="the version to serve")
 
     images = commands.add_parser(
@@ -356,7 +366,7 @@ def command_run(args) -> int:
     from pipeline.console import captured_output
 
     log_path = os.path.join(
-        os.path.abspath(args.output_root), "logs", f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        state_root(args.output_root, args.local_root), "logs", f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
     )
     # Captured from the start: importing TensorFlow and TFX alone prints dozens of lines.
     with captured_output(log_path, quiet=not args.verbose) as (out, err, progress):
@@ -567,7 +577,15 @@ def command_schedule(args) -> int:
 
 
 def registry_of(args):
-    return registry_config(args.task, args.pipeline_name, args.output_root)
+    """The registry's configuration, with TensorFlow set up for an s3:// store."""
+    from pipeline.storage.filesystems import use_s3
+
+    config = registry_config(
+        args.task, args.pipeline_name, args.output_root, args.s3_endpoint, args.s3_region
+    )
+    if config.s3:
+        use_s3(config.s3)
+    return config
 
 
 def command_models(args) -> int:
@@ -594,7 +612,7 @@ def command_rollback(args) -> int:
 
     config = registry_of(args)
     try:
-        before, now = rollback(config.serving_dir, args.version)
+        before, now = rollback(config.serving_dir, args.version, model_name=config.pipeline_name)
     except RegistryError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

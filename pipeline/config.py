@@ -118,7 +118,7 @@ class VertexTraining:
 class PipelineConfig:
     """Everything a run depends on. Change fields with `dataclasses.replace`.
 
-    Output layout under `output_root`:
+    Output layout under `output_root` (the metadata store and logs under `local_root` when one is set):
       data/<pipeline>/    the bundled penguins data, written on first run (unless `data_root` is given)
       pipeline/           TFX artifacts, one directory per component
       metadata.sqlite     the ML Metadata store (executions, artifacts, lineage, the cache)
@@ -128,6 +128,9 @@ class PipelineConfig:
 
     pipeline_name: str = "penguin"
     output_root: str = "outputs"
+    # Where a local run keeps what only this machine uses (the metadata store, logs, the run lock,
+    # temporary files, reports); None: the output root itself. Needed when the output root is a bucket.
+    local_root: str | None = None
     data_root: str | None = None
     schema_path: str = str(DEFAULT_SCHEMA)
     label_key: str = "species"
@@ -296,8 +299,13 @@ class PipelineConfig:
         return dict(self.task_resources).get(task_id, DEFAULT_RESOURCES)
 
     @property
+    def state_root(self) -> str:
+        """This machine's part of the output: the local root, or the output root when that is local."""
+        return self.local_root or self.output_root
+
+    @property
     def metadata_path(self) -> str:
-        return posixpath.join(self.output_root, "metadata.sqlite")
+        return posixpath.join(self.state_root, "metadata.sqlite")
 
     @property
     def serving_dir(self) -> str:
@@ -305,7 +313,7 @@ class PipelineConfig:
 
     @property
     def logs_dir(self) -> str:
-        return posixpath.join(self.output_root, "logs")
+        return posixpath.join(self.state_root, "logs")
 
     def replace(self, **changes) -> PipelineConfig:
         return dataclasses.replace(self, **changes)

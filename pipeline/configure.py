@@ -49,6 +49,9 @@ class ConfigRequest:
     min_auc: float | None = None
     max_rmse: float | None = None
     max_rmse_increase: float | None = None
+    # A local run on a bucket (output root gs:// or s3://): where this machine keeps the metadata store,
+    # logs, lock, temporary files and reports (default: outputs/object-store/<scheme>/<bucket>/<path>).
+    local_root: str | None = None
     tune: bool = False
     tune_trials: int = 4
     tune_steps: int = 100
@@ -97,7 +100,10 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
             "--beam-workers sets up Beam's local runner; with --beam-arg give the runner's own options "
             "(e.g. --beam-arg=--direct_num_workers=2), not both"
         )
-    output_root = _location(request.output_root, request.cluster)
+    output_root = _location(request.output_root, cluster=True)
+    changes: dict = {}
+    if not request.cluster and scheme(output_root):
+        changes["local_root"] = state_root(output_root, request.local_root)
     if request.data_root:
         defaults = PipelineConfig(output_root=output_root)
     else:
@@ -105,14 +111,13 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
             defaults = task_config(request.task or DEFAULT_TASK, output_root=output_root)
         except ValueError as error:
             raise ConfigError(str(error)) from error
-    changes: dict = {}
     if request.data_root:
         if not request.schema:
             raise ConfigError(
                 "--schema is required with --data-root: draft one with `python -m pipeline schema "
                 "--data-root DIR --label COLUMN`, review it, then pass --schema FILE"
             )
-        data_root = _location(request.data_root, request.cluster)
+        data_root = _location(request.data_root, cluster=True)
         changes.update(data_root=data_root, pipeline_name=pipeline_name_of(data_root), slice_features=())
     if request.schema:
         changes["schema_path"] = os.path.abspath(request.schema)
@@ -135,7 +140,9 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
     values = None
     if image_feature:
         if not readable:
-            raise ConfigError(f"image data at {data_dir} must be a local directory when compiling")
+            raise ConfigError(
+                f"image data at {data_dir} must be a local directory (its images are checked here)"
+            )
         changes.update(_image_changes(data_dir, schema, image_feature, label))
     elif readable:
         values = label_column(data_files(data_dir), label)
@@ -214,19 +221,47 @@ def _s3_settings(request: ConfigRequest) -> S3Settings | None:
         raise ConfigError(str(error)) from error
 
 
-def registry_config(task: str | None, pipeline_name: str | None, output_root: str) -> PipelineConfig:
-    """The configuration naming a pipeline's store and serving directory, for models/rollback/report."""
-    config = task_config(task or DEFAULT_TASK, output_root=os.path.abspath(output_root))
+def registry_config(
+    task: str | None,
+    pipeline_name: str | None,
+    output_root: str,
+    s3_endpoint: str | None = None,
+    s3_region: str = "us-east-1",
+) -> PipelineConfig:
+    """The configuration naming a pipeline's store and serving directory, for models/rollback/report; the
+    output root may be a cluster's (gs://, s3://: its serving directory is read there)."""
+    try:
+        check_location(output_root, "--output-root")
+    except LocationError as error:
+        raise ConfigError(str(error)) from error
+    request = ConfigRequest(
+        output_root=output_root, s3_endpoint=s3_endpoint, s3_region=s3_region, cluster=True
+    )
+    try:
+        config = task_config(
+            task or DEFAULT_TASK, output_root=_location(output_root, cluster=True), s3=_s3_settings(request)
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
     return config.replace(pipeline_name=pipeline_name) if pipeline_name else config
 
 
 def _location(path: str, cluster: bool) -> str:
-    """A local path made absolute; on a cluster a URI (scheme://...) is kept as given."""
+    """A local path made absolute; a bucket (gs://, s3://) kept as given."""
     if "://" in path:
-        if not cluster:
-            raise ConfigError(f"{path} is a URI; a local run reads and writes local directories")
         return path.rstrip("/")
     return os.path.abspath(path)
+
+
+def state_root(output_root: str, local_root: str | None = None) -> str:
+    """Where a run on this machine keeps its metadata store, logs, lock and temporary files: `local_root`,
+    else the output root when it is local, else outputs/object-store/<scheme>/<bucket>/<path>."""
+    if local_root:
+        return os.path.abspath(local_root)
+    kind = scheme(output_root)
+    if kind is None:
+        return os.path.abspath(output_root)
+    return os.path.abspath(os.path.join("outputs", "object-store", kind, output_root.split("://", 1)[1]))
 
 
 def _is_local_dir(path: str, cluster: bool) -> bool:

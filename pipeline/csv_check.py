@@ -25,6 +25,8 @@ def data_files(data_dir: str, span_range: tuple[int, int] | None = None) -> list
     directories = [data_dir]
     if span_range is not None:
         directories = [os.path.join(data_dir, f"span-{n}") for n in range(span_range[0], span_range[1] + 1)]
+    if "://" in data_dir:
+        return _remote_files(directories)
     files = []
     for directory in directories:
         if os.path.isdir(directory):
@@ -36,10 +38,32 @@ def data_files(data_dir: str, span_range: tuple[int, int] | None = None) -> list
     return files
 
 
+def _remote_files(directories: list[str]) -> list[str]:
+    """data_files on object storage (gs://, s3://), through TFX's filesystem layer."""
+    from tfx.dsl.io import fileio
+
+    files = []
+    for directory in directories:
+        if fileio.isdir(directory):
+            names = (name.rstrip("/") for name in fileio.listdir(directory))
+            paths = (f"{directory.rstrip('/')}/{name}" for name in names if not name.startswith("."))
+            files += sorted(path for path in paths if not fileio.isdir(path))
+    return files
+
+
+def _read(path: str) -> bytes:
+    if "://" not in path:
+        with open(path, "rb") as f:
+            return f.read()
+    from tfx.dsl.io import fileio
+
+    with fileio.open(path, "rb") as f:
+        return f.read()
+
+
 def check_csv(path: str, required: set[str], known: set[str] | None = None) -> None:
     """Raises InputDataError with one line naming `path` (and the line), the problem and the fix."""
-    with open(path, "rb") as f:
-        raw = f.read()
+    raw = _read(path)
     if not raw.strip():
         raise InputDataError(f"{path} is empty; remove it, or give it a header row and data rows")
     if b"\0" in raw[:SNIFF_BYTES]:

@@ -66,12 +66,26 @@ def write_generated_penguins(path: str | Path, rows: int, seed: int = 0, drift: 
 
 
 def write_bundled_data(config) -> None:
-    """Writes the bundled data of `config`'s task into its data directory, if not there yet."""
+    """Writes the bundled data of `config`'s task into its data directory, if not there yet; on object
+    storage it is written here first, then copied up."""
+    import tempfile
+
     from pipeline import images
 
+    target = config.data_dir
+    if "://" in target:
+        from tfx.dsl.io import fileio
+        from tfx.utils import io_utils
+
+        if fileio.exists(target) and fileio.listdir(target):
+            return
+        with tempfile.TemporaryDirectory() as local:
+            write_bundled_data(config.replace(data_root=local))
+            io_utils.copy_dir(local, target)
+        return
     if config.images is None:
-        write_penguins_csv(config.data_dir, labels=tuple(config.labels))
+        write_penguins_csv(target, labels=tuple(config.labels))
     elif config.is_similarity:
-        images.write_digit_pairs(config.data_dir)
+        images.write_digit_pairs(target)
     else:
-        images.write_digits(config.data_dir)
+        images.write_digits(target)

@@ -21,6 +21,7 @@ from pipeline.pipeline import create_pipeline
 from pipeline.run_lock import run_lock
 from pipeline.run_summary import RunSummary, latest_run, previous_span_statistics, removed_artifacts
 from pipeline.spans import with_latest_spans
+from pipeline.storage.filesystems import register_s3, use_s3
 
 ORCHESTRATORS = ("local", "beam")
 SCRATCH_DIR = "tmp"  # under the output root: the runs' temporary files, removed after each
@@ -42,8 +43,8 @@ def run_pipeline(
     """
     if orchestrator not in ORCHESTRATORS:
         raise ValueError(f"orchestrator must be one of {', '.join(ORCHESTRATORS)}, got {orchestrator!r}")
-    with run_lock(config.output_root, wait_s):
-        scratch_parent = os.path.join(config.output_root, SCRATCH_DIR)
+    with run_lock(config.state_root, wait_s):
+        scratch_parent = os.path.join(config.state_root, SCRATCH_DIR)
         shutil.rmtree(scratch_parent, ignore_errors=True)  # a killed run's; the lock says none is running
         with scratch_temp_dir(scratch_parent):
             return _run(config, orchestrator, notify)
@@ -75,6 +76,8 @@ def set_aside_orphans(config: PipelineConfig) -> str | None:
     """Artifacts without the metadata store that knew them (a new store would number its artifacts from 1
     again and collide with the old directories) are moved to `pipeline.orphaned-<time>`, nothing deleted.
     Returns where, or None when there was nothing to move."""
+    if "://" in config.pipeline_root:
+        return None  # a bucket's artifacts keep their run's directories; nothing collides there
     root = Path(config.pipeline_root)
     if Path(config.metadata_path).exists() or not root.is_dir() or not any(root.iterdir()):
         return None
@@ -84,6 +87,9 @@ def set_aside_orphans(config: PipelineConfig) -> str | None:
 
 
 def _run(config: PipelineConfig, orchestrator: str, notify: Callable[[str], object]) -> RunSummary:
+    if config.s3:
+        use_s3(config.s3)
+        register_s3()
     if config.uses_default_data:
         write_bundled_data(config)
     config = with_latest_spans(config)
@@ -111,7 +117,7 @@ def _run(config: PipelineConfig, orchestrator: str, notify: Callable[[str], obje
             f"{'was' if len(removed) == 1 else 'were'} removed (e.g. {removed[0]}); this run recomputes "
             "every component instead of reusing the cache"
         )
-    Path(config.output_root).mkdir(parents=True, exist_ok=True)
+    Path(config.state_root).mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(config, connection)
     before = (

@@ -382,6 +382,8 @@ def create_pipeline(
                 filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir)
             ),
             custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
+            # The name TF Serving's models.config gives the model on object storage (components/pusher.py).
+            custom_config={atomic_pusher.MODEL_NAME_KEY: config.pipeline_name},
         )
 
     components = [

@@ -4,6 +4,9 @@ rollback.
 TF Serving serves the highest numbered version directory. A rollback renames the newer versions to
 `.rolled-back-<version>` (a name TF Serving ignores), lowest first, so the served model changes once, with
 the last rename, and atomically; rolling forward renames them back.
+
+On object storage (no rename) the served version is the one `models.config` names (components/pusher.py): a
+rollback rewrites that one object, naming a complete earlier version; rolling forward names the newer one.
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from components.pusher import served_versions
+from components.pusher import (
+    is_complete,
+    on_object_store,
+    publish,
+    served_versions,
+    serving_version,
+)
 from pipeline.run_summary import run_summaries
 
 ROLLED_BACK_PREFIX = ".rolled-back-"
@@ -34,7 +43,7 @@ class ModelVersion:
 
 
 def rolled_back_versions(serving_dir: str) -> list[int]:
-    if not os.path.isdir(serving_dir):
+    if on_object_store(serving_dir) or not os.path.isdir(serving_dir):
         return []
     names = os.listdir(serving_dir)
     return sorted(int(n[len(ROLLED_BACK_PREFIX) :]) for n in names if n.startswith(ROLLED_BACK_PREFIX))
@@ -45,6 +54,7 @@ def list_versions(serving_dir: str, metadata_path: str, pipeline_name: str) -> l
     from pipeline import results
 
     live = served_versions(serving_dir)
+    serving = serving_version(serving_dir)
     pushes = {}
     if os.path.exists(metadata_path):
         for summary in run_summaries(metadata_path, pipeline_name):
@@ -52,7 +62,14 @@ def list_versions(serving_dir: str, metadata_path: str, pipeline_name: str) -> l
                 pushes[int(os.path.basename(summary.pushed_destination.rstrip("/")))] = summary
     versions = []
     for version in sorted(set(live) | set(rolled_back_versions(serving_dir)), reverse=True):
-        state = "rolled back" if version not in live else ("serving" if version == live[-1] else "available")
+        if version not in live:
+            state = "rolled back"
+        elif version == serving:
+            state = "serving"
+        elif on_object_store(serving_dir) and not is_complete(f"{serving_dir.rstrip('/')}/{version}"):
+            state = "incomplete"  # a push that was stopped before its last file: never served
+        else:
+            state = "available"
         entry = ModelVersion(version, state, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(version)))
         summary = pushes.get(version)
         if summary is not None:
@@ -65,11 +82,13 @@ def list_versions(serving_dir: str, metadata_path: str, pipeline_name: str) -> l
     return versions
 
 
-def rollback(serving_dir: str, version: int | None = None) -> tuple[int, int]:
+def rollback(serving_dir: str, version: int | None = None, model_name: str = "model") -> tuple[int, int]:
     """Makes `version` (default: the live version before the served one) the served version.
 
     Returns (previously served, now served).
     """
+    if on_object_store(serving_dir):
+        return _rollback_on_object_store(serving_dir, version, model_name)
     live = served_versions(serving_dir)
     if not live:
         raise RegistryError(f"no model is served from {serving_dir}; nothing to roll back")
@@ -92,4 +111,22 @@ def rollback(serving_dir: str, version: int | None = None) -> tuple[int, int]:
         os.rename(
             os.path.join(serving_dir, str(newer)), os.path.join(serving_dir, f"{ROLLED_BACK_PREFIX}{newer}")
         )
+    return current, version
+
+
+def _rollback_on_object_store(serving_dir: str, version: int | None, model_name: str) -> tuple[int, int]:
+    current = serving_version(serving_dir)
+    if current is None:
+        raise RegistryError(f"no model is served from {serving_dir}; nothing to roll back")
+    base = serving_dir.rstrip("/")
+    complete = [v for v in served_versions(serving_dir) if is_complete(f"{base}/{v}")]
+    if version is None:
+        earlier = [v for v in complete if v < current]
+        if not earlier:
+            raise RegistryError(f"version {current} is the only one served; there is no earlier version")
+        version = earlier[-1]
+    if version not in complete:
+        known = ", ".join(str(v) for v in complete)
+        raise RegistryError(f"no complete version {version} in {serving_dir}; known versions: {known}")
+    publish(serving_dir, version, model_name)
     return current, version

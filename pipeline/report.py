@@ -708,7 +708,7 @@ def render_model_card(report: Report) -> str:
 
 
 def report_dir(config: PipelineConfig, run_id: str) -> str:
-    return os.path.join(config.output_root, "reports", re.sub(r"[^A-Za-z0-9_.-]", "-", run_id))
+    return os.path.join(config.state_root, "reports", re.sub(r"[^A-Za-z0-9_.-]", "-", run_id))
 
 
 def write_reports(config: PipelineConfig, summary: RunSummary) -> str:

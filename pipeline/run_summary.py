@@ -131,7 +131,9 @@ def removed_artifacts(metadata_path: str, pipeline_name: str) -> list[str]:
         if summary.node_states.get(node) in ("COMPLETE", "CACHED")
         for uri in outputs.values()
     }
-    return sorted(uri for uri in uris if uri and not Path(uri).exists())
+    from tfx.dsl.io import fileio
+
+    return sorted(uri for uri in uris if uri and not fileio.exists(uri))
 
 
 def latest_run(metadata_path: str, pipeline_name: str) -> RunSummary | None:

@@ -69,10 +69,7 @@ def test_a_local_users_regression_label_is_gated_by_its_spread(tmp_path):
 @pytest.mark.parametrize(
     "request_, message",
     [
-        (
-            ConfigRequest(output_root="gs://bucket/root"),
-            "is a URI; a local run reads and writes local directories",
-        ),
+        (ConfigRequest(output_root="minio://mlpipeline/v2"), "use s3://mlpipeline/v2 with --s3-endpoint"),
         (ConfigRequest(task="penguin_species", data_root="/d"), "--task selects a bundled task"),
         (ConfigRequest(data_root="gs://b/d", cluster=True), "--schema is required with --data-root"),
         (
@@ -139,3 +136,19 @@ def test_spans_pinned_for_a_one_off_run_and_left_open_for_a_schedule(tmp_path):
     open_ = build_config(ConfigRequest(**base, read_spans=True)).config
     assert (pinned.span_range, pinned.read_spans) == ((4, 4), True)
     assert (open_.span_range, open_.read_spans) == (None, True)
+
+
+def test_a_local_run_on_a_bucket_keeps_its_metadata_and_logs_on_this_machine(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = build_config(
+        ConfigRequest(output_root="s3://bucket/runs/", s3_endpoint="http://127.0.0.1:9000", max_rmse=1.0)
+    ).config
+    assert config.output_root == "s3://bucket/runs"
+    assert config.pipeline_root == "s3://bucket/runs/pipeline"
+    assert config.serving_dir == "s3://bucket/runs/serving_model"
+    local = str(tmp_path / "outputs" / "object-store" / "s3" / "bucket" / "runs")
+    assert (config.state_root, config.metadata_path) == (local, f"{local}/metadata.sqlite")
+    assert config.s3.endpoint == "http://127.0.0.1:9000"
+    assert "--s3_endpoint_url=http://127.0.0.1:9000" in config.beam_pipeline_args
+    chosen = build_config(ConfigRequest(output_root="gs://b/r", local_root=str(tmp_path / "mine"))).config
+    assert chosen.metadata_path == f"{tmp_path}/mine/metadata.sqlite" and chosen.s3 is None

@@ -55,6 +55,17 @@ def test_the_image_runs_the_project_with_the_compiled_dependency(image):
     assert keras.startswith("tf_keras")  # TF_USE_LEGACY_KERAS=1 from the image's ENV
 
 
+def test_every_python_process_of_the_image_gets_tensorflows_s3_filesystem(image):
+    """The image's `.pth` hook: TensorFlow imported by any process (here not the project) registers s3://."""
+    builder, root = image
+    out = builder.run(
+        root,
+        "cd / && python -c 'import tensorflow as tf, sys; "
+        'print("s3 registered", "tensorflow_io" in sys.modules)\'',
+    )
+    assert "s3 registered True" in out
+
+
 def test_the_compiler_stays_in_the_builder_stage(image):
     builder, root = image
     assert not (root / "usr/bin/g++").exists()

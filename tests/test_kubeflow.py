@@ -308,6 +308,7 @@ def test_schedule_uploads_a_version_and_recurs_on_it_with_the_cron_expression(tm
         (recurring,) = server.calls("POST", "/recurringruns")
         body = json.loads(recurring["body"])
         assert body["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
+        assert int(body["max_concurrency"]) == 1
         assert body["experiment_id"] == "experiment-1"
         assert body["pipeline_version_reference"] == {
             "pipeline_id": "pipeline-1",

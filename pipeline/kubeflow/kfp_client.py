@@ -188,6 +188,8 @@ def schedule(
             experiment_id=experiment_id,
             job_name=f"{pipeline_name} on {cron}",
             cron_expression=cron,
+            # One run at a time: two runs of a schedule never push over each other.
+            max_concurrency=1,
             pipeline_id=pipeline_id,
             version_id=version_id,
             params=arguments,

@@ -46,6 +46,12 @@ def registered() -> bool:
     return _registered
 
 
+def use_s3(settings) -> None:
+    """Points this process's TensorFlow at the S3 store of `settings` (a locations.S3Settings): its
+    variables are read when TensorFlow first touches s3://."""
+    os.environ.update(settings.environment())
+
+
 def finish(status: int) -> None:
     """Exits with `status`: through `os._exit` once the S3 filesystem was registered (see the module
     docstring), after flushing what the process wrote; else as usual."""
