@@ -23,27 +23,23 @@ import sys
 from pathlib import Path
 
 HOOK_FILE = "penguin_tfx_filesystems.pth"
-HOOK_LINE = "import pipeline.storage.hook\n"
-
-_registered = False
+HOOK_LINE = "import penguin_tfx_s3\n"  # the top-level hook module (penguin_tfx_s3.py)
 
 
 def register_s3() -> bool:
     """Registers tensorflow-io's filesystems (s3:// among them) into TensorFlow, once, by importing
     tensorflow_io (20 ms; it registers them itself, and a second registration would fail); False when
     tensorflow-io is not installed."""
-    global _registered
-    if not _registered:
+    if not registered():
         if importlib.util.find_spec("tensorflow_io") is None:
             return False
         import tensorflow_io  # noqa: F401 - registers the filesystem plugin into TensorFlow
-
-        _registered = True
     return True
 
 
 def registered() -> bool:
-    return _registered
+    """Whether tensorflow-io, and with it TensorFlow's S3 filesystem, is loaded in this process."""
+    return "tensorflow_io" in sys.modules
 
 
 def use_s3(settings) -> None:
@@ -55,7 +51,7 @@ def use_s3(settings) -> None:
 def finish(status: int) -> None:
     """Exits with `status`: through `os._exit` once the S3 filesystem was registered (see the module
     docstring), after flushing what the process wrote; else as usual."""
-    if not _registered:
+    if not registered():
         sys.exit(status)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -1,5 +1,9 @@
-"""Imported by the `.pth` file at every interpreter's start (see filesystems.py): once TensorFlow itself
-has been imported, TensorFlow's s3:// filesystem is registered. Cheap when TensorFlow is never imported."""
+"""Imported by a `.pth` file at every interpreter's start (pipeline/storage/filesystems.py): once TensorFlow
+itself has been imported, tensorflow-io is imported too, which registers TensorFlow's s3:// filesystem.
+
+A top-level module of its own, importing nothing of the project: the `.pth` runs before the working
+directory is on sys.path, and importing the `pipeline` package then would fix it to the installed copy.
+Cheap when TensorFlow is never imported."""
 
 import importlib.abc
 import importlib.util
@@ -27,9 +31,8 @@ class _RegisteringLoader(importlib.abc.Loader):
 
     def exec_module(self, module):
         self.loader.exec_module(module)
-        from pipeline.storage.filesystems import register_s3
-
-        register_s3()
+        if importlib.util.find_spec("tensorflow_io") is not None:
+            import tensorflow_io  # noqa: F401 - registers its filesystems (s3://) into TensorFlow
 
 
 if "tensorflow" not in sys.modules and not any(isinstance(f, _AfterTensorFlow) for f in sys.meta_path):
