@@ -100,7 +100,7 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
             "--beam-workers sets up Beam's local runner; with --beam-arg give the runner's own options "
             "(e.g. --beam-arg=--direct_num_workers=2), not both"
         )
-    output_root = _location(request.output_root, cluster=True)
+    output_root = _location(request.output_root)
     changes: dict = {}
     if not request.cluster and scheme(output_root):
         changes["local_root"] = state_root(output_root, request.local_root)
@@ -117,7 +117,7 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
                 "--schema is required with --data-root: draft one with `python -m pipeline schema "
                 "--data-root DIR --label COLUMN`, review it, then pass --schema FILE"
             )
-        data_root = _location(request.data_root, cluster=True)
+        data_root = _location(request.data_root)
         changes.update(data_root=data_root, pipeline_name=pipeline_name_of(data_root), slice_features=())
     if request.schema:
         changes["schema_path"] = os.path.abspath(request.schema)
@@ -239,14 +239,14 @@ def registry_config(
     )
     try:
         config = task_config(
-            task or DEFAULT_TASK, output_root=_location(output_root, cluster=True), s3=_s3_settings(request)
+            task or DEFAULT_TASK, output_root=_location(output_root), s3=_s3_settings(request)
         )
     except ValueError as error:
         raise ConfigError(str(error)) from error
     return config.replace(pipeline_name=pipeline_name) if pipeline_name else config
 
 
-def _location(path: str, cluster: bool) -> str:
+def _location(path: str) -> str:
     """A local path made absolute; a bucket (gs://, s3://) kept as given."""
     if "://" in path:
         return path.rstrip("/")

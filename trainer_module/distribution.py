@@ -29,6 +29,13 @@ def build_strategy(name: str) -> tf.distribute.Strategy:
 
 
 def is_chief() -> bool:
-    """True unless this process is a non-chief worker of a multi-worker cluster (TF_CONFIG)."""
-    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
-    return task.get("type", "chief") == "chief" or (task.get("type") == "worker" and task.get("index") == 0)
+    """Whether this process writes the model: the one process of a run without TF_CONFIG; in a cluster the
+    `chief` task, or worker 0 when the cluster has no chief (Vertex's layout has a chief and workers from 0:
+    its worker 0 is not the writer)."""
+    tf_config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task = tf_config.get("task", {})
+    kind = task.get("type", "chief")
+    if kind == "chief":
+        return True
+    has_chief = bool(tf_config.get("cluster", {}).get("chief"))
+    return kind == "worker" and task.get("index") == 0 and not has_chief
