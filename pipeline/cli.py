@@ -79,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--eval-steps", type=int, default=4, help="validation batches per epoch")
     run.add_argument(
+        "--loop",
+        choices=("fit", "custom"),
+        help="the Trainer's loop: Keras fit, or the custom GradientTape loop",
+    )
+    run.add_argument(
+        "--strategy",
+        choices=("default", "one_device", "mirrored", "multi_worker"),
+        help="tf.distribute: one device, the first GPU, a replica per local GPU, or the workers in TF_CONFIG",
+    )
+    run.add_argument(
         "--orchestrator",
         choices=("local", "beam"),
         default="local",

@@ -57,6 +57,9 @@ class ConfigRequest:
     tune_steps: int = 100
     span_window: int = 1
     warm_start: bool = False
+    # The Trainer's loop (fit, custom) and tf.distribute strategy; None: the task's.
+    loop: str | None = None
+    strategy: str | None = None
     beam_workers: int = 1
     beam_args: tuple[str, ...] = ()
     # A cluster's compile: see the class docstring.
@@ -95,6 +98,12 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
                 check_location(location, what)
             except LocationError as error:
                 raise ConfigError(str(error)) from error
+    if request.strategy == "multi_worker" and not (request.cluster or os.environ.get("TF_CONFIG")):
+        raise ConfigError(
+            "--strategy multi_worker needs the cluster's workers in TF_CONFIG (set on each worker, e.g. "
+            '{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}); '
+            "on one machine use mirrored"
+        )
     if request.beam_args and request.beam_workers != 1:
         raise ConfigError(
             "--beam-workers sets up Beam's local runner; with --beam-arg give the runner's own options "
@@ -192,7 +201,11 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
     try:
         trainer = changes.pop("trainer", defaults.trainer)
         trainer = dataclasses.replace(
-            trainer, warm_start=request.warm_start, model=request.model or trainer.model
+            trainer,
+            warm_start=request.warm_start,
+            model=request.model or trainer.model,
+            loop=request.loop or trainer.loop,
+            strategy=request.strategy or trainer.strategy,
         )
         changes["beam_pipeline_args"] = tuple(request.beam_args) or local_beam_args(request.beam_workers)
         s3 = _s3_settings(request)

@@ -127,3 +127,15 @@ def test_a_second_label_and_the_multi_output_model_go_together():
     config = PipelineConfig(second_label_key="body_mass_g", trainer=TrainerConfig(model="multi_output"))
     assert config.labels == {"species": "classification", "body_mass_g": "regression"}
     assert list(config.labels) == ["species", "body_mass_g"]  # the main label first
+
+
+@pytest.mark.parametrize("loss", ["rmse", "contrastive"])
+def test_a_per_batch_loss_is_refused_where_it_would_train_wrong(loss):
+    from trainer_module.config import TrainerConfig
+
+    with pytest.raises(ValueError, match=f"loss '{loss}' gives one value per batch, not per example"):
+        TrainerConfig(loss=loss, loop="custom")
+    for strategy in ("mirrored", "multi_worker"):
+        with pytest.raises(ValueError, match=f"under strategy '{strategy}' each replica"):
+            TrainerConfig(loss=loss, strategy=strategy)
+    assert TrainerConfig(loss=loss, loop="fit", strategy="one_device").loss == loss

@@ -152,3 +152,19 @@ def test_a_local_run_on_a_bucket_keeps_its_metadata_and_logs_on_this_machine(tmp
     assert "--s3_endpoint_url=http://127.0.0.1:9000" in config.beam_pipeline_args
     chosen = build_config(ConfigRequest(output_root="gs://b/r", local_root=str(tmp_path / "mine"))).config
     assert chosen.metadata_path == f"{tmp_path}/mine/metadata.sqlite" and chosen.s3 is None
+
+
+def test_the_loop_and_the_strategy_are_options_and_multi_worker_needs_a_cluster(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    config = build_config(ConfigRequest(loop="custom", strategy="mirrored")).config
+    assert (config.trainer.loop, config.trainer.strategy) == ("custom", "mirrored")
+    with pytest.raises(ConfigError, match="--strategy multi_worker needs the cluster's workers in TF_CONFIG"):
+        build_config(ConfigRequest(strategy="multi_worker"))
+    cluster = '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}}'
+    monkeypatch.setenv("TF_CONFIG", cluster)
+    assert build_config(ConfigRequest(strategy="multi_worker")).config.trainer.strategy == "multi_worker"
+    # The similarity task's contrastive loss is one value per batch of pairs: not for the custom loop.
+    with pytest.raises(
+        ConfigError, match="invalid configuration: loss 'contrastive' gives one value per batch"
+    ):
+        build_config(ConfigRequest(task="digits_similarity", loop="custom"))

@@ -10,6 +10,11 @@ MODELS = ("mlp", "quadratic_mlp", "wide_and_deep", "multi_output", "resnet", "vg
 LOSSES = ("auto", "sparse_categorical_crossentropy", "mse", "huber", "huber_fn", "rmse", "contrastive")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LOOPS = ("fit", "custom")
+# Losses that give one value per batch (a root of the batch's mean, a margin over the batch's pairs), not
+# one per example: the custom loop averages per-example losses over the global batch, and replicas would
+# each take the root of their own share; so neither the custom loop nor several replicas train them right.
+PER_BATCH_LOSSES = ("rmse", "contrastive")
+REPLICATED_STRATEGIES = ("mirrored", "multi_worker")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
 CALLBACKS = (
     "tensorboard",
@@ -83,6 +88,18 @@ class TrainerConfig:
         _choice("strategy", self.strategy, STRATEGIES)
         for callback in self.callbacks:
             _choice("callback", callback, CALLBACKS)
+        if self.loss in PER_BATCH_LOSSES and self.loop == "custom":
+            raise ValueError(
+                f"loss {self.loss!r} gives one value per batch, not per example, and the custom loop "
+                "averages per-example losses over the global batch: train it with loop 'fit', or choose "
+                "another loss"
+            )
+        if self.loss in PER_BATCH_LOSSES and self.strategy in REPLICATED_STRATEGIES:
+            raise ValueError(
+                f"loss {self.loss!r} gives one value per batch: under strategy {self.strategy!r} each "
+                "replica would take it over its own share of the batch, and a step would differ from one "
+                "device's; use strategy 'default' or 'one_device', or another loss"
+            )
         if not self.hidden_units or any(u <= 0 for u in self.hidden_units):
             raise ValueError(f"hidden_units must be positive integers, got {self.hidden_units!r}")
         for name in (
