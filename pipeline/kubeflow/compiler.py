@@ -9,7 +9,9 @@
   reference is pointed at the task;
 - every task name must be an Argo DAG task name (KFP's backend uses them as such);
 - the image must be immutable: KFP's cache key holds the image string, so a rebuilt `:latest` would hand
-  out results computed with the old code.
+  out results computed with the old code;
+- every task asks for its CPUs, memory and GPUs, and runs the project's entrypoint (TFX's, with a true exit
+  status after S3 use), with the S3 store's settings in its environment when a location is s3://.
 """
 
 from __future__ import annotations
