@@ -57,6 +57,9 @@ def attempt(output_root: Path, kill_when=None) -> Attempt:
         [sys.executable, "-m", "pipeline", "run", "--output-root", str(output_root),
          "--train-steps", str(TRAIN_STEPS)],
         cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        # Lower priority than this watcher: on two cores the run's threads would otherwise keep the watcher
+        # waiting for a whole time slice, in which a small model's copy can start and finish unseen.
+        preexec_fn=lambda: os.nice(15),
     )  # fmt: skip
     seen = set()
     deadline = time.monotonic() + 900
@@ -99,18 +102,24 @@ def trainer_checkpointed(output_root: Path):
 def push_copying(output_root: Path):
     """True while the Pusher copies the model into its staging directory.
 
-    A small model is copied in a few milliseconds, which polling can miss. So once the Pusher has started
-    (its output directory exists) the run is frozen (SIGSTOP) and let go a fraction of a millisecond at a
-    time, looking for the staging directory while it stands still: the kill lands mid-copy."""
+    A small model is copied in a few milliseconds, and the Pusher reaches the copy a few milliseconds after
+    its output directory appears: polling can miss both. So once this run's serving check has written its
+    last file (the warm-up requests of its copy of the model: the Pusher comes next) the run is frozen
+    (SIGSTOP) and let go a fraction of a millisecond at a time, looking for the staging directory while it
+    stands still: the kill lands mid-copy."""
     serving = output_root / "serving_model"
-    pushed = output_root / "pipeline" / "Pusher" / "pushed_model"
-    earlier = set(pushed.glob("*"))
+    checks = output_root / "pipeline" / "ServingCheck" / "blessing"
+    earlier = set(checks.glob("*"))
+    warmup = Path(path_utils.stamped_model_path("")) / "assets.extra" / "tf_serving_warmup_requests"
 
     def staging() -> bool:
         return any(name.startswith(INCOMPLETE_PREFIX) for name in serving_entries(serving))
 
+    def checked() -> bool:
+        return any((check / warmup).exists() for check in set(checks.glob("*")) - earlier)
+
     def copying(group: int) -> bool:
-        if not set(pushed.glob("*")) - earlier:
+        if not checked():
             return staging()
         try:
             os.killpg(group, signal.SIGSTOP)
