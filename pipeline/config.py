@@ -107,10 +107,17 @@ class VertexTraining:
             }
 
         pools = [pool(1)] + ([pool(self.workers - 1)] if self.workers > 1 else [])
+        # A CustomJob's job_spec. Synchronous training cannot go on without a worker: when Vertex restarts
+        # one (preempted, out of memory), it restarts them all, and every worker resumes from the epoch
+        # checkpoint all of them hold (trainer_module.training_loop.common_step).
+        job_spec = {
+            "worker_pool_specs": pools,
+            "scheduling": {"restart_job_on_worker_restart": True},
+        }
         return {
             "ai_platform_enable_vertex": True,
             "ai_platform_vertex_region": self.region,
-            "ai_platform_training_args": {"project": self.project, "worker_pool_specs": pools},
+            "ai_platform_training_args": {"project": self.project, "job_spec": job_spec},
         }
 
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from trainer_module.distribution import is_chief
+from trainer_module.distribution import is_chief, task_name
+from trainer_module.training_loop import newest_common
 
 
 @pytest.mark.parametrize(
@@ -34,3 +35,25 @@ def test_exactly_one_process_of_a_cluster_writes_the_model(cluster, task, writes
 def test_a_single_process_writes_the_model(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert is_chief()
+
+
+def test_each_process_names_its_place_in_the_cluster(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {}, "task": {"type": "worker", "index": 1}}))
+    assert task_name() == "worker-1"
+    monkeypatch.delenv("TF_CONFIG")
+    assert task_name() == "chief-0"
+
+
+@pytest.mark.parametrize(
+    "held, step",
+    [
+        ([[50, 100], [50, 100]], 100),
+        # Stopped between the chief's save of step 100 and the worker's: both resume from 50.
+        ([[50, 100], [50, -1]], 50),
+        ([[100, 150], [50, 100]], 100),
+        ([[50, -1], [-1, -1]], 0),  # a worker holding nothing: every worker starts afresh
+        ([[-1, -1], [-1, -1]], 0),
+    ],
+)
+def test_workers_resume_from_the_newest_checkpoint_they_all_hold(held, step):
+    assert newest_common(held) == step

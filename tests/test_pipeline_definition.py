@@ -128,10 +128,13 @@ def test_vertex_training_runs_the_trainer_as_a_multi_worker_custom_job(config):
     settings = custom_config(trainer)
     assert settings["ai_platform_enable_vertex"] is True
     assert settings["ai_platform_vertex_region"] == "europe-west4"
-    pools = settings["ai_platform_training_args"]["worker_pool_specs"]
+    job_spec = settings["ai_platform_training_args"]["job_spec"]
+    pools = job_spec["worker_pool_specs"]
     assert [p["replica_count"] for p in pools] == [1, 2]  # the chief, then the other workers
     assert {p["container_spec"]["image_uri"] for p in pools} == {"registry/penguin:1"}
     assert settings["trainer"]["strategy"] == "multi_worker"
+    # Synchronous training restarts as a whole when Vertex restarts one of its workers.
+    assert job_spec["scheduling"] == {"restart_job_on_worker_restart": True}
 
 
 def test_image_tasks_read_tfrecords_and_the_similarity_task_is_gated_on_pairs(tmp_path):

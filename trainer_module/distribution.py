@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -39,3 +40,20 @@ def is_chief() -> bool:
         return True
     has_chief = bool(tf_config.get("cluster", {}).get("chief"))
     return kind == "worker" and task.get("index") == 0 and not has_chief
+
+
+def task_name() -> str:
+    """This process's place in its cluster, as `<type>-<index>` (`chief-0`, `worker-1`); `chief-0` for the
+    one process of a run without TF_CONFIG."""
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    return f"{task.get('type', 'chief')}-{task.get('index', 0)}"
+
+
+def weights_digest(model: tf.keras.Model) -> str:
+    """A SHA-256 of every weight's value, in the model's order: equal on every worker of a synchronous
+    cluster, whose replicas hold the same variables."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(weight.name.encode())
+        digest.update(weight.numpy().tobytes())
+    return digest.hexdigest()

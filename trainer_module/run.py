@@ -16,7 +16,7 @@ from tfx_bsl.public import tfxio
 
 from trainer_module.callbacks import DetectOverfittingCallback, build_callbacks
 from trainer_module.config import TrainerConfig
-from trainer_module.distribution import build_strategy, is_chief
+from trainer_module.distribution import build_strategy, is_chief, task_name, weights_digest
 from trainer_module.features import (
     LABEL_VOCABULARY,
     REGRESSION,
@@ -68,8 +68,12 @@ def input_fn(
         tfxio.TensorFlowDatasetOptions(batch_size=batch_size),
         tf_transform_output.transformed_metadata.schema,
     )
+    # Each worker of a multi-worker cluster trains on its share of the batches. By element, not by file:
+    # Transform may write one file per split, and sharding by file needs a file per worker.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     # Reading and parsing the next batches overlaps the training step on this one.
-    return dataset.map(features_and_label).repeat().prefetch(tf.data.AUTOTUNE)
+    return dataset.map(features_and_label).repeat().prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def model_inputs(
@@ -319,13 +323,19 @@ def run_fn(fn_args: FnArgs) -> None:
         config.batch_size * replicas,
         sorted(model.input_names),
     )
-    # model_run_dir is where TFX expects TensorBoard logs and other records of this Trainer execution.
-    callbacks = build_callbacks(config, fn_args.model_run_dir)
-    # Multi-worker checkpoints need every worker writing its own copy; resume is for one process.
-    checkpoints = (
-        checkpoint_directory(fn_args) if config.resume and config.strategy != "multi_worker" else None
-    )
-    history, _ = train(
+    chief = is_chief()
+    # model_run_dir is where TFX expects TensorBoard logs and other records of this Trainer execution; the
+    # other workers of a cluster write theirs to a scratch directory (on a shared file system the run
+    # directory is the chief's).
+    scratch = tempfile.TemporaryDirectory(prefix="worker-run-")
+    callbacks = build_callbacks(config, fn_args.model_run_dir if chief else scratch.name)
+    checkpoints = None
+    if config.resume:
+        checkpoints = checkpoint_directory(fn_args)
+        if config.strategy == "multi_worker":
+            # Every worker saves its own copy of the (identical) variables and restores its own.
+            checkpoints = os.path.join(checkpoints, task_name())
+    history, resumed_step = train(
         model,
         with_label_per_output(train_dataset, model),
         with_label_per_output(eval_dataset, model),
@@ -341,7 +351,13 @@ def run_fn(fn_args: FnArgs) -> None:
     for name, epoch in stopped.items():
         logging.info("%s stopped training after epoch %d of %d", name, epoch, epochs)
     logging.info("Final epoch metrics: %s", {k: v[-1] for k, v in history.history.items()})
-    if is_chief():
+    logging.info(
+        "Trained weights on %s after %d steps: sha256 %s",
+        task_name(),
+        int(model.optimizer.iterations.numpy()),
+        weights_digest(model),
+    )
+    if chief:
         write_training_record(
             fn_args.model_run_dir,
             {
@@ -354,6 +370,7 @@ def run_fn(fn_args: FnArgs) -> None:
                 "strategy": config.strategy,
                 "replicas": replicas,
                 "train_steps": fn_args.train_steps,
+                "resumed_from_step": resumed_step,
                 "eval_steps": fn_args.eval_steps,
                 "epochs_planned": epochs,
                 "steps_per_epoch": steps_per_epoch,
@@ -365,11 +382,13 @@ def run_fn(fn_args: FnArgs) -> None:
         )
 
     signatures = make_serving_signatures(model, tf_transform_output, labels, image)
-    # Every worker saves (the save is collective); only the chief's copy is the model.
-    if is_chief():
+    # Every worker saves (the save is collective); only the chief's copy is the model. TFX's executor fails
+    # on a worker whose serving model directory does not exist, which it does not on a worker's own disk.
+    if chief:
         model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
     else:
-        with tempfile.TemporaryDirectory(prefix="worker-model-") as scratch:
-            model.save(scratch, save_format="tf", signatures=signatures)
+        model.save(os.path.join(scratch.name, "model"), save_format="tf", signatures=signatures)
+        tf.io.gfile.makedirs(fn_args.serving_model_dir)
+    scratch.cleanup()
     if checkpoints:
         tf.io.gfile.rmtree(checkpoints)  # trained to the end: a re-execution starts afresh

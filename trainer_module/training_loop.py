@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 
 def compute_gradients(model: tf.keras.Model, loss_fn, x, y, training: bool = True):
@@ -69,17 +70,51 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         self.manager.save(checkpoint_number=int(self.model.optimizer.iterations.numpy()))
 
 
+# Epoch checkpoints kept: on a cluster restarted after a failure one worker may hold one epoch more than
+# another, so every worker keeps the one before too.
+KEPT_CHECKPOINTS = 2
+
+
 def checkpoint_manager(model: tf.keras.Model, directory: str) -> tf.train.CheckpointManager:
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-    return tf.train.CheckpointManager(checkpoint, directory, max_to_keep=2)
+    return tf.train.CheckpointManager(checkpoint, directory, max_to_keep=KEPT_CHECKPOINTS)
 
 
-def restore(manager: tf.train.CheckpointManager) -> int:
-    """Restores the latest checkpoint if there is one; returns the step it was taken at (0: none)."""
-    if not manager.latest_checkpoint:
+def held_steps(manager: tf.train.CheckpointManager) -> list[int]:
+    """The optimizer steps of the checkpoints in the manager's directory, oldest first."""
+    return [int(path.rsplit("-", 1)[1]) for path in manager.checkpoints]
+
+
+def newest_common(held: list[list[int]]) -> int:
+    """The newest checkpoint step every worker holds, from each worker's held steps (-1: a free slot);
+    0 when they share none."""
+    shared = set.intersection(*(set(steps) - {-1} for steps in held))
+    return max(shared, default=0)
+
+
+def common_step(strategy: tf.distribute.Strategy, steps: list[int]) -> int:
+    """The latest of `steps` that every worker of the cluster holds too (0: none). Each worker of a
+    multi-worker strategy keeps its own checkpoints (no shared file system needed), saved at the same
+    epochs; a worker stopped between its epoch's save and another's holds one checkpoint less, so the
+    workers agree (an all-gather of what each holds) on the newest they all have."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return max(steps, default=0)
+    padded = tf.constant((steps[-KEPT_CHECKPOINTS:] + [-1] * KEPT_CHECKPOINTS)[:KEPT_CHECKPOINTS], tf.int64)
+    per_replica = strategy.experimental_distribute_values_from_function(lambda _: padded)
+    held = strategy.gather(per_replica, axis=0).numpy().reshape(-1, KEPT_CHECKPOINTS).tolist()
+    logging.info("Checkpoint steps held by each replica: %s", held)
+    return newest_common(held)
+
+
+def restore(manager: tf.train.CheckpointManager, strategy: tf.distribute.Strategy | None = None) -> int:
+    """Restores the latest checkpoint (on a cluster: the latest every worker holds) if there is one;
+    returns the step it was taken at (0: none)."""
+    held = held_steps(manager)
+    step = common_step(strategy, held) if strategy is not None else max(held, default=0)
+    if not step:
         return 0
-    manager.checkpoint.restore(manager.latest_checkpoint)
-    return int(manager.latest_checkpoint.rsplit("-", 1)[1])
+    manager.checkpoint.restore(manager.checkpoints[held.index(step)])
+    return step
 
 
 def fit_custom(
@@ -200,19 +235,18 @@ def train(
 
     With `checkpoint_dir`, model and optimizer are saved there after every epoch and a run finding a
     checkpoint continues from it: `optimizer.iterations` carries on from the saved step and only the
-    remaining epochs run, so the total number of steps is the budget.
+    remaining epochs run, so the total number of steps is the budget. Under `multi_worker` each worker
+    passes its own directory and the workers resume from the newest step they all hold (`common_step`).
     """
-    from absl import logging
-
     initial_epoch, resumed_step = 0, 0
     if checkpoint_dir:
         manager = checkpoint_manager(model, checkpoint_dir)
-        resumed_step = restore(manager)
+        resumed_step = restore(manager, strategy)
         if resumed_step:
             initial_epoch = min(resumed_step // steps_per_epoch, epochs)
             logging.info(
                 "Resuming from checkpoint %s: step %d, epoch %d of %d",
-                manager.latest_checkpoint,
+                manager.checkpoints[held_steps(manager).index(resumed_step)],
                 resumed_step,
                 initial_epoch + 1,
                 epochs,
