@@ -24,7 +24,7 @@ COPY pipeline/ pipeline/
 COPY components/ components/
 COPY trainer_module/ trainer_module/
 COPY schemas/ schemas/
-COPY penguin_tfx_s3.py ./
+COPY penguin_tfx_s3.py setup.py ./
 RUN uv sync --locked --no-dev --no-editable --python /usr/local/bin/python3.10 \
     && /pipeline/.venv/bin/python -m pipeline.storage.filesystems
 

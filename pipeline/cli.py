@@ -20,6 +20,7 @@ from pipeline.configure import (
     registry_config,
     state_root,
 )
+from pipeline.storage.metadata import MetadataError
 
 # Names only: importing pipeline.tasks would pull in TensorFlow before the output is captured.
 TASKS = ("penguin_species", "penguin_body_mass", "penguin_multi", "digits", "digits_similarity")
@@ -37,6 +38,21 @@ def __version__() -> str:
         return version("penguin-tfx")
     except PackageNotFoundError:
         return "0.1.0"
+
+
+def add_metadata_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metadata",
+        metavar="STORE",
+        help="the ML Metadata store: a SQLite file, or mysql://USER@HOST:PORT/DATABASE (MySQL, MariaDB) "
+        "to share one between machines (default: metadata.sqlite in the output root)",
+    )
+    parser.add_argument(
+        "--metadata-password-file",
+        metavar="FILE",
+        help="the MySQL password's file (default: the PIPELINE_METADATA_PASSWORD variable; never on the "
+        "command line)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with a gs:// or s3:// --output-root: where this machine keeps the metadata store, logs and "
         "reports (default: outputs/object-store/<scheme>/<bucket>/<path>)",
     )
+    add_metadata_arguments(run)
     run.add_argument(
         "--train-steps", type=int, help="training step budget (default: the task's; 300 for most)"
     )
@@ -255,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         registry.add_argument("--s3-endpoint", metavar="URL", help="the S3-compatible store of an s3:// root")
         registry.add_argument("--s3-region", default="us-east-1", help="its region (default: us-east-1)")
+        add_metadata_arguments(registry)
     rollback.add_argument("version", nargs="?", type=int, help="the version to serve")
 
     images = commands.add_parser(
@@ -367,7 +385,7 @@ def print_summary(out, summary, config, durations: dict[str, float]) -> None:
             "NOT blessed: the model missed the gate; nothing was pushed, the served model is unchanged\n"
         )
     out.write(f"Serving directory: {config.serving_dir}\n")
-    out.write(f"Metadata store:    {config.metadata_path}\n")
+    out.write(f"Metadata store:    {config.metadata_store}\n")
     if summary.report:
         out.write(f"Report:            {summary.report}\n")
 
@@ -415,6 +433,7 @@ def command_run(args) -> int:
             DriftError,
             ServingCheckError,
             RunLockedError,
+            MetadataError,
         ) as error:
             err.write(f"error: {error}\n")
             _say_report(out, error)
@@ -591,7 +610,13 @@ def registry_of(args):
     from pipeline.storage.filesystems import use_s3
 
     config = registry_config(
-        args.task, args.pipeline_name, args.output_root, args.s3_endpoint, args.s3_region
+        args.task,
+        args.pipeline_name,
+        args.output_root,
+        args.s3_endpoint,
+        args.s3_region,
+        args.metadata,
+        args.metadata_password_file,
     )
     if config.s3:
         use_s3(config.s3)
@@ -602,7 +627,7 @@ def command_models(args) -> int:
     from pipeline.registry import list_versions
 
     config = registry_of(args)
-    versions = list_versions(config.serving_dir, config.metadata_path, config.pipeline_name)
+    versions = list_versions(config.serving_dir, config.metadata_store, config.pipeline_name)
     if not versions:
         print(f"No model pushed to {config.serving_dir} yet")
         return 0
@@ -651,3 +676,6 @@ def main(argv=None) -> int:
     except (UsageError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except MetadataError as error:  # the store is unreachable or refuses the credentials
+        print(f"error: {error}", file=sys.stderr)
+        return 1

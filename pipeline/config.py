@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.fingerprint import code_fingerprint, file_fingerprint
 from pipeline.storage.locations import S3Settings
+from pipeline.storage.metadata import MetadataLocation
 from trainer_module.config import TrainerConfig
 from trainer_module.features import CLASSIFICATION, REGRESSION, TASKS, ImageInput
 
@@ -128,7 +129,8 @@ class PipelineConfig:
     Output layout under `output_root` (the metadata store and logs under `local_root` when one is set):
       data/<pipeline>/    the bundled penguins data, written on first run (unless `data_root` is given)
       pipeline/           TFX artifacts, one directory per component
-      metadata.sqlite     the ML Metadata store (executions, artifacts, lineage, the cache)
+      metadata.sqlite     the ML Metadata store (executions, artifacts, lineage, the cache), unless
+                          `metadata` names another SQLite file or a MySQL database
       serving_model/      pushed SavedModels, one numbered version directory each
       logs/               one log file per run
     """
@@ -138,6 +140,8 @@ class PipelineConfig:
     # Where a local run keeps what only this machine uses (the metadata store, logs, the run lock,
     # temporary files, reports); None: the output root itself. Needed when the output root is a bucket.
     local_root: str | None = None
+    # The ML Metadata store: None is the SQLite file `metadata.sqlite` under the local (or output) root.
+    metadata: MetadataLocation | None = None
     data_root: str | None = None
     schema_path: str = str(DEFAULT_SCHEMA)
     label_key: str = "species"
@@ -312,7 +316,12 @@ class PipelineConfig:
 
     @property
     def metadata_path(self) -> str:
+        """The default store's SQLite file (used when `metadata` is None)."""
         return posixpath.join(self.state_root, "metadata.sqlite")
+
+    @property
+    def metadata_store(self) -> MetadataLocation:
+        return self.metadata or MetadataLocation(sqlite_path=self.metadata_path)
 
     @property
     def serving_dir(self) -> str:

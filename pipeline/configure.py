@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pipeline.config import PipelineConfig, TaskResources, local_beam_args
 from pipeline.storage.locations import LocationError, S3Settings, check_location, scheme
+from pipeline.storage.metadata import MetadataError, MetadataLocation
 from pipeline.tasks import DEFAULT_TASK, task_config
 from trainer_module.features import CLASSIFICATION
 
@@ -73,6 +74,10 @@ class ConfigRequest:
     # An S3-compatible store's endpoint (MinIO) and region, for s3:// locations; keys from AWS_* variables.
     s3_endpoint: str | None = None
     s3_region: str = "us-east-1"
+    # The ML Metadata store: a SQLite path or mysql://USER@HOST:PORT/DATABASE (None: the output root's
+    # metadata.sqlite); a MySQL password from this file, else PIPELINE_METADATA_PASSWORD.
+    metadata: str | None = None
+    metadata_password_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,14 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
             "--beam-workers sets up Beam's local runner; with --beam-arg give the runner's own options "
             "(e.g. --beam-arg=--direct_num_workers=2), not both"
         )
+    if request.cluster and (request.metadata or request.metadata_password_file):
+        raise ConfigError(
+            "--metadata is for runs on this machine; on Kubeflow Pipelines and Vertex AI the cluster's own "
+            "ML Metadata store records the runs"
+        )
+    check_beam_runner(request.beam_args, request.output_root, request.data_root)
     output_root = _location(request.output_root)
-    changes: dict = {}
+    changes: dict = {"metadata": metadata_location(request.metadata, request.metadata_password_file)}
     if not request.cluster and scheme(output_root):
         changes["local_root"] = state_root(output_root, request.local_root)
     if request.data_root:
@@ -234,12 +245,55 @@ def _s3_settings(request: ConfigRequest) -> S3Settings | None:
         raise ConfigError(str(error)) from error
 
 
+# Beam's runners that run in the run's own process or this machine's processes; any other runs elsewhere.
+LOCAL_RUNNERS = ("direct", "bundlebaseddirect", "switchingdirect", "interactive")
+# How a remote runner's workers get the project's code (its CSV ExampleGen executor, preprocessing_fn).
+CODE_OPTIONS = ("setup_file", "sdk_container_image", "worker_harness_container_image", "environment_config")
+
+
+def check_beam_runner(beam_args: tuple[str, ...], output_root: str, data_root: str | None) -> None:
+    """Refuses (ConfigError) `--beam-arg`s naming a runner whose workers run elsewhere (Dataflow, Flink,
+    Spark, a portable job server) with what those workers cannot use: local files, or no way to get the
+    project's code."""
+    if not beam_args:
+        return
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(list(beam_args)).get_all_options(retain_unknown_options=True)
+    runner = options.get("runner") or "DirectRunner"
+    name = runner.lower().removesuffix("runner")
+    if name in LOCAL_RUNNERS:
+        return
+    for what, location in (("output root", output_root), ("data root", data_root)):
+        if location and scheme(location) is None:
+            raise ConfigError(
+                f"--beam-arg=--runner={runner} runs the data stages on workers elsewhere, which cannot read "
+                f"the local {what} {location}: use a bucket they can read (--{what.replace(' ', '-')} "
+                "gs://BUCKET/... or s3://BUCKET/...)"
+            )
+    if not any(options.get(option) for option in CODE_OPTIONS):
+        raise ConfigError(
+            f"--beam-arg=--runner={runner}: its workers need the project's code; add "
+            "--beam-arg=--setup_file=./setup.py (installed on each worker) or the project image, "
+            "--beam-arg=--sdk_container_image=IMAGE (Dataflow) or --beam-arg=--environment_config=... "
+            "(Flink, Spark: see the README)"
+        )
+    setup_file = options.get("setup_file")
+    if setup_file and (os.path.basename(setup_file) != "setup.py" or not os.path.isfile(setup_file)):
+        raise ConfigError(
+            f"--beam-arg=--setup_file={setup_file}: expected the path of the project's setup.py "
+            "(--beam-arg=--setup_file=./setup.py from the checkout)"
+        )
+
+
 def registry_config(
     task: str | None,
     pipeline_name: str | None,
     output_root: str,
     s3_endpoint: str | None = None,
     s3_region: str = "us-east-1",
+    metadata: str | None = None,
+    metadata_password_file: str | None = None,
 ) -> PipelineConfig:
     """The configuration naming a pipeline's store and serving directory, for models/rollback/report; the
     output root may be a cluster's (gs://, s3://: its serving directory is read there)."""
@@ -256,7 +310,23 @@ def registry_config(
         )
     except ValueError as error:
         raise ConfigError(str(error)) from error
+    config = config.replace(metadata=metadata_location(metadata, metadata_password_file))
     return config.replace(pipeline_name=pipeline_name) if pipeline_name else config
+
+
+def metadata_location(value: str | None, password_file: str | None) -> MetadataLocation | None:
+    """The store `--metadata` names (None: the default SQLite file); a SQLite path made absolute."""
+    if value is None:
+        if password_file:
+            raise ConfigError("--metadata-password-file goes with --metadata mysql://USER@HOST:PORT/DATABASE")
+        return None
+    try:
+        location = MetadataLocation.parse(value, password_file)
+    except MetadataError as error:
+        raise ConfigError(str(error)) from error
+    if not location.is_mysql:
+        return MetadataLocation(sqlite_path=os.path.abspath(location.sqlite_path))
+    return location
 
 
 def _location(path: str) -> str:

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from absl import logging
-from tfx.orchestration import metadata
 
 from pipeline.config import PipelineConfig
 from pipeline.csv_check import check_data
@@ -22,6 +21,7 @@ from pipeline.run_lock import run_lock
 from pipeline.run_summary import RunSummary, latest_run, previous_span_statistics, removed_artifacts
 from pipeline.spans import with_latest_spans
 from pipeline.storage.filesystems import register_s3, use_s3
+from pipeline.storage.metadata import bind_pipeline_root, redacted_logs
 
 ORCHESTRATORS = ("local", "beam")
 SCRATCH_DIR = "tmp"  # under the output root: the runs' temporary files, removed after each
@@ -79,7 +79,7 @@ def set_aside_orphans(config: PipelineConfig) -> str | None:
     if "://" in config.pipeline_root:
         return None  # a bucket's artifacts keep their run's directories; nothing collides there
     root = Path(config.pipeline_root)
-    if Path(config.metadata_path).exists() or not root.is_dir() or not any(root.iterdir()):
+    if config.metadata_store.exists() or not root.is_dir() or not any(root.iterdir()):
         return None
     aside = f"{config.pipeline_root}.orphaned-{time.strftime('%Y%m%d-%H%M%S')}"
     os.rename(config.pipeline_root, aside)
@@ -94,7 +94,7 @@ def _run(config: PipelineConfig, orchestrator: str, notify: Callable[[str], obje
         write_bundled_data(config)
     config = with_latest_spans(config)
     if config.span_range is not None and config.drift_baseline is None:
-        previous = previous_span_statistics(config.metadata_path, config.pipeline_name, config.span_range[0])
+        previous = previous_span_statistics(config.metadata_store, config.pipeline_name, config.span_range[0])
         config = config.replace(drift_baseline=previous)
     import tensorflow_data_validation as tfdv
 
@@ -105,10 +105,10 @@ def _run(config: PipelineConfig, orchestrator: str, notify: Callable[[str], obje
     aside = set_aside_orphans(config)
     if aside:
         notify(
-            f"Note: {config.metadata_path} is gone but {config.pipeline_root} held artifacts; they were "
+            f"Note: {config.metadata_store} is gone but {config.pipeline_root} held artifacts; they were "
             f"moved to {aside} (delete it when you do not need it) and this run starts a fresh metadata store"
         )
-    removed = removed_artifacts(config.metadata_path, config.pipeline_name) if config.enable_cache else []
+    removed = removed_artifacts(config.metadata_store, config.pipeline_name) if config.enable_cache else []
     if removed:
         # Cached results whose files are gone cannot be reused: recompute everything once.
         config = config.replace(enable_cache=False)
@@ -118,27 +118,27 @@ def _run(config: PipelineConfig, orchestrator: str, notify: Callable[[str], obje
             "every component instead of reusing the cache"
         )
     Path(config.state_root).mkdir(parents=True, exist_ok=True)
-    connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
-    pipeline = create_pipeline(config, connection)
-    before = (
-        latest_run(config.metadata_path, config.pipeline_name)
-        if Path(config.metadata_path).exists()
-        else None
-    )
+    store = config.metadata_store
+    if config.metadata is not None:  # a store that may be shared: one output root per pipeline name
+        bind_pipeline_root(store, config.pipeline_name, config.pipeline_root)
+    pipeline = create_pipeline(config, store.connection_config())
+    before = latest_run(store, config.pipeline_name) if store.exists() else None
     try:
-        if orchestrator == "beam":
-            from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+        # TFX's runners log the connection config they are given, password included.
+        with redacted_logs(store):
+            if orchestrator == "beam":
+                from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
-            BeamDagRunner().run(pipeline)
-        else:
-            from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+                BeamDagRunner().run(pipeline)
+            else:
+                from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-            LocalDagRunner().run(pipeline)
+                LocalDagRunner().run(pipeline)
     except Exception as error:
         # A run stopped by a gate or a failure gets its report too: what it saw and where it stopped.
-        error.report = _report(config, latest_run(config.metadata_path, config.pipeline_name), before, notify)
+        error.report = _report(config, latest_run(store, config.pipeline_name), before, notify)
         raise
-    summary = latest_run(config.metadata_path, config.pipeline_name)
+    summary = latest_run(store, config.pipeline_name)
     summary.report = _report(config, summary, before, notify)
     return summary
 

@@ -23,6 +23,7 @@ from components.pusher import (
     serving_version,
 )
 from pipeline.run_summary import run_summaries
+from pipeline.storage.metadata import MetadataLocation, as_location
 
 ROLLED_BACK_PREFIX = ".rolled-back-"
 
@@ -49,15 +50,17 @@ def rolled_back_versions(serving_dir: str) -> list[int]:
     return sorted(int(n[len(ROLLED_BACK_PREFIX) :]) for n in names if n.startswith(ROLLED_BACK_PREFIX))
 
 
-def list_versions(serving_dir: str, metadata_path: str, pipeline_name: str) -> list[ModelVersion]:
+def list_versions(
+    serving_dir: str, metadata: MetadataLocation | str, pipeline_name: str
+) -> list[ModelVersion]:
     """Every pushed version, newest first, with what ML Metadata knows of the run that pushed it."""
     from pipeline import results
 
     live = served_versions(serving_dir)
     serving = serving_version(serving_dir)
     pushes = {}
-    if os.path.exists(metadata_path):
-        for summary in run_summaries(metadata_path, pipeline_name):
+    if as_location(metadata).exists():
+        for summary in run_summaries(metadata, pipeline_name):
             if summary.pushed_destination:
                 pushes[int(os.path.basename(summary.pushed_destination.rstrip("/")))] = summary
     versions = []

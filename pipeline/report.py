@@ -94,11 +94,12 @@ class Report:
 
 
 def find_run(config: PipelineConfig, run_id: str | None = None) -> RunSummary:
-    if not os.path.exists(config.metadata_path):
-        raise ReportError(f"no run of {config.pipeline_name!r} yet: {config.metadata_path} does not exist")
-    runs = run_summaries(config.metadata_path, config.pipeline_name)
+    store = config.metadata_store
+    if not store.exists():
+        raise ReportError(f"no run of {config.pipeline_name!r} yet: {store} does not exist")
+    runs = run_summaries(store, config.pipeline_name)
     if not runs:
-        raise ReportError(f"no run of {config.pipeline_name!r} in {config.metadata_path}")
+        raise ReportError(f"no run of {config.pipeline_name!r} in {store}")
     if run_id is None:
         return runs[-1]
     for run in runs:
@@ -173,7 +174,7 @@ def _data(report: Report) -> None:
     drift = {}
     span = report.summary.span
     if span is not None:
-        previous = previous_span_statistics(report.config.metadata_path, report.config.pipeline_name, span)
+        previous = previous_span_statistics(report.config.metadata_store, report.config.pipeline_name, span)
         schema_uri = outputs.get("ImportSchemaGen", {}).get("schema")
         if previous and schema_uri:
             import tensorflow_data_validation as tfdv
@@ -345,7 +346,7 @@ def collect(config: PipelineConfig, summary: RunSummary) -> Report:
         "code fingerprint": trainer.get("code_fingerprint", "unknown (no Trainer in this run)"),
         "code version": _git_commit(),
         "packages": _versions(),
-        "metadata store": config.metadata_path,
+        "metadata store": str(config.metadata_store),  # never its password
     }
     return report
 

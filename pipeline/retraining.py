@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from pipeline.run_summary import run_summaries
 from pipeline.spans import list_spans
+from pipeline.storage.metadata import MetadataLocation, as_location
 
 
-def last_processed_span(metadata_path: str, pipeline_name: str) -> int | None:
+def last_processed_span(location: MetadataLocation | str, pipeline_name: str) -> int | None:
     """The newest span any run read: trained, refused by a gate, or failed after ExampleGen."""
-    if not Path(metadata_path).exists():
+    if not as_location(location).exists():
         return None
-    spans = [s.span for s in run_summaries(metadata_path, pipeline_name) if s.span is not None]
+    spans = [s.span for s in run_summaries(location, pipeline_name) if s.span is not None]
     return max(spans, default=None)
 
 
@@ -23,7 +23,7 @@ def pending_span(config) -> tuple[int | None, str]:
     spans = list_spans(config.data_dir)
     if not spans:
         return None, f"no span-<N> directories in {config.data_dir}; nothing to retrain on"
-    last = last_processed_span(config.metadata_path, config.pipeline_name)
+    last = last_processed_span(config.metadata_store, config.pipeline_name)
     if last is not None and spans[-1] <= last:
         return (
             None,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.storage.metadata import MetadataLocation, as_location
 
 Execution = metadata_store_pb2.Execution
 STATE_NAMES = {value: name for name, value in Execution.State.items()}
@@ -30,11 +31,9 @@ class RunSummary:
     report: str | None = None  # the run report's path, once written (pipeline/report.py)
 
 
-def open_store(metadata_path: str) -> metadata_store.MetadataStore:
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
+def open_store(store: MetadataLocation | str) -> metadata_store.MetadataStore:
+    """The store, read-only where the backend allows it (SQLite), from its location or a SQLite path."""
+    return as_location(store).open(readonly=True)
 
 
 def _custom_value(artifact, key):
@@ -44,9 +43,9 @@ def _custom_value(artifact, key):
     return getattr(value, value.WhichOneof("value"))
 
 
-def run_summaries(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
+def run_summaries(location: MetadataLocation | str, pipeline_name: str) -> list[RunSummary]:
     """Every run of `pipeline_name` in the store, oldest first."""
-    store = open_store(metadata_path)
+    store = open_store(location)
     node_of_execution = {}
     prefix = f"{pipeline_name}."
     for node in store.get_contexts_by_type("node"):
@@ -106,23 +105,25 @@ def _has_spans(execution) -> bool:
     return config is not None and bool(config.string_value)
 
 
-def previous_span_statistics(metadata_path: str, pipeline_name: str, before_span: int) -> str | None:
+def previous_span_statistics(
+    location: MetadataLocation | str, pipeline_name: str, before_span: int
+) -> str | None:
     """The statistics URI of the newest run that read a span older than `before_span`, if any."""
-    if not Path(metadata_path).exists():
+    if not as_location(location).exists():
         return None
-    for summary in reversed(run_summaries(metadata_path, pipeline_name)):
+    for summary in reversed(run_summaries(location, pipeline_name)):
         statistics = summary.outputs.get("StatisticsGen", {}).get("statistics")
         if summary.span is not None and summary.span < before_span and statistics:
             return statistics
     return None
 
 
-def removed_artifacts(metadata_path: str, pipeline_name: str) -> list[str]:
+def removed_artifacts(location: MetadataLocation | str, pipeline_name: str) -> list[str]:
     """Output directories of the latest run that no longer exist (deleted by hand, or a lost disk): the
     cache would hand them to the next components."""
-    if not Path(metadata_path).exists():
+    if not as_location(location).exists():
         return []
-    summary = latest_run(metadata_path, pipeline_name)
+    summary = latest_run(location, pipeline_name)
     if summary is None:
         return []
     uris = {
@@ -136,6 +137,6 @@ def removed_artifacts(metadata_path: str, pipeline_name: str) -> list[str]:
     return sorted(uri for uri in uris if uri and not fileio.exists(uri))
 
 
-def latest_run(metadata_path: str, pipeline_name: str) -> RunSummary | None:
-    summaries = run_summaries(metadata_path, pipeline_name)
+def latest_run(location: MetadataLocation | str, pipeline_name: str) -> RunSummary | None:
+    summaries = run_summaries(location, pipeline_name)
     return summaries[-1] if summaries else None

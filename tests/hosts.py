@@ -70,4 +70,3 @@ def two_hosts(root: Path) -> Iterator[list[Host]]:
     finally:
         for namespace in created:  # removing a namespace removes its end of the link, and so the pair
             subprocess.run(["ip", "netns", "del", namespace], check=False, capture_output=True)
-

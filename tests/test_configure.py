@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.config import TaskResources
 from pipeline.configure import ConfigError, ConfigRequest, build_config
+from tests.conftest import REPO_ROOT
 from tests.datasets import write_diabetes
 
 PENGUINS_SCHEMA = "schemas/penguins/schema.pbtxt"
@@ -78,6 +79,10 @@ def test_a_local_users_regression_label_is_gated_by_its_spread(tmp_path):
         ),
         (ConfigRequest(beam_workers=2, beam_args=("--runner=FlinkRunner",)), "not both"),
         (ConfigRequest(task="penguin_sizes"), "unknown task 'penguin_sizes'"),
+        (
+            ConfigRequest(output_root="gs://b/o", cluster=True, metadata="mysql://ml@db/p"),
+            "--metadata is for runs on this machine; on Kubeflow Pipelines and Vertex AI the cluster's own",
+        ),
         (ConfigRequest(train_steps=0), "train_steps must be positive"),
     ],
 )
@@ -168,3 +173,81 @@ def test_the_loop_and_the_strategy_are_options_and_multi_worker_needs_a_cluster(
         ConfigError, match="invalid configuration: loss 'contrastive' gives one value per batch"
     ):
         build_config(ConfigRequest(task="digits_similarity", loop="custom"))
+
+
+SETUP_FILE = str(REPO_ROOT / "setup.py")
+DATAFLOW = ("--runner=DataflowRunner", "--project=p", "--region=europe-west4", "--temp_location=gs://b/tmp")
+
+
+@pytest.mark.parametrize(
+    "request_, message",
+    [
+        (
+            ConfigRequest(output_root="outputs", beam_args=(*DATAFLOW, f"--setup_file={SETUP_FILE}")),
+            r"--runner=DataflowRunner runs the data stages on workers elsewhere, which cannot read the local "
+            r"output root outputs: use a bucket they can read \(--output-root gs://BUCKET/\.\.\.",
+        ),
+        (
+            ConfigRequest(
+                output_root="s3://b/o", data_root="/srv/data", beam_args=("--runner", "SparkRunner")
+            ),
+            "cannot read the local data root /srv/data",
+        ),
+        (
+            ConfigRequest(output_root="gs://b/o", beam_args=DATAFLOW),
+            r"its workers need the project's code; add --beam-arg=--setup_file=\./setup\.py",
+        ),
+        (
+            ConfigRequest(output_root="gs://b/o", beam_args=(*DATAFLOW, "--setup_file=./pyproject.toml")),
+            "expected the path of the project's setup.py",
+        ),
+    ],
+)
+def test_a_remote_beam_runner_is_refused_what_its_workers_cannot_use(request_, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        build_config(request_)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "beam_args",
+    [
+        (*DATAFLOW, f"--setup_file={SETUP_FILE}"),
+        (*DATAFLOW, "--sdk_container_image=registry/penguin-tfx:1"),
+        (
+            "--runner=FlinkRunner",
+            "--flink_master=flink:8081",
+            "--environment_type=EXTERNAL",
+            "--environment_config=localhost:50000",
+        ),  # fmt: skip
+        ("--runner=DirectRunner", "--direct_num_workers=2"),
+    ],
+)
+def test_a_runner_with_buckets_and_the_projects_code_is_accepted(beam_args):
+    config = build_config(ConfigRequest(output_root="gs://b/o", beam_args=beam_args)).config
+    assert config.beam_pipeline_args == beam_args
+
+
+def test_beams_staging_builds_the_project_from_its_setup_file(tmp_path):
+    """What a remote runner's workers install: Beam's own stager builds the package from setup.py (as it does
+    for --setup_file) with the project's code and its locked requirements' names."""
+    import tarfile
+
+    from apache_beam.runners.portability.stager import Stager
+
+    package = Stager._build_setup_package(SETUP_FILE, str(tmp_path))  # noqa: SLF001 - Beam's staging step
+    with tarfile.open(package) as sdist:
+        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+        [pkg_info] = [
+            m for m in sdist.getmembers() if m.name.endswith("/PKG-INFO") and m.name.count("/") == 1
+        ]
+        metadata = sdist.extractfile(pkg_info).read().decode()
+    for module in (
+        "pipeline/configure.py",
+        "components/csv_example_gen.py",
+        "trainer_module/preprocessing.py",
+        "trainer_module/run.py",
+        "penguin_tfx_s3.py",
+    ):
+        assert module in names, module
+    assert "Requires-Dist: tfx[kfp]==1.16.0" in metadata

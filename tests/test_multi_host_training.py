@@ -1,13 +1,13 @@
 """MultiWorkerMirroredStrategy across two hosts, run the way Vertex AI runs a multi-worker Trainer.
 
-The pipeline's Trainer on Vertex (`PipelineConfig.vertex_training`) is TFX's Vertex Trainer executor: it builds
-a CustomJob whose every worker pool runs one command, `python -m tfx.scripts.run_executor` with TFX's Trainer
-executor and the execution's artifacts and properties, and Vertex starts it on each machine with TF_CONFIG
-naming a chief and workers. Here the CustomJob is built by TFX's own code from the properties a real pipeline
-run recorded for its Trainer (strategy switched to `multi_worker`), and its command runs unchanged on two hosts:
-network namespaces with their own addresses, each with its own disk at the same path, so nothing is shared but
-the network. The worker is killed mid-training and the job restarted, as Vertex does with
-`restart_job_on_worker_restart`.
+The pipeline's Trainer on Vertex (`PipelineConfig.vertex_training`) is TFX's Vertex Trainer executor: it
+builds a CustomJob whose every worker pool runs one command, `python -m tfx.scripts.run_executor` with TFX's
+Trainer executor and the execution's artifacts and properties, and Vertex starts it on each machine with
+TF_CONFIG naming a chief and workers. Here the CustomJob is built by TFX's own code from the properties a
+real pipeline run recorded for its Trainer (strategy switched to `multi_worker`), and its command runs
+unchanged on two hosts: network namespaces with their own addresses, each with its own disk at the same
+path, so nothing is shared but the network. The worker is killed mid-training and the job restarted, as
+Vertex does with `restart_job_on_worker_restart`.
 """
 
 from __future__ import annotations
@@ -89,7 +89,9 @@ def test_two_hosts_train_in_sync_and_survive_a_killed_worker(loop, first_run, tm
     settings["trainer"].update(strategy="multi_worker", loop=loop)
     # The whole budget, so that the worker is killed mid-training: no early stop.
     settings["trainer"]["callbacks"] = [
-        name for name in settings["trainer"]["callbacks"] if name not in ("early_stopping", "detect_overfitting")
+        name
+        for name in settings["trainer"]["callbacks"]
+        if name not in ("early_stopping", "detect_overfitting")
     ]
     settings["checkpoint_root"] = f"{disk}/checkpoints"
     settings.update(vertex.custom_config())
@@ -106,7 +108,9 @@ def test_two_hosts_train_in_sync_and_survive_a_killed_worker(loop, first_run, tm
             artifact.uri = f"{disk}/inputs/{key}/{artifact.id}"
     model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
     model.uri, model_run.uri = f"{disk}/outputs/model", f"{disk}/outputs/model_run"
-    job = custom_job(recorded_inputs, {"model": [model], "model_run": [model_run]}, properties, vertex.custom_config())
+    job = custom_job(
+        recorded_inputs, {"model": [model], "model_run": [model_run]}, properties, vertex.custom_config()
+    )
     pools = job["job_spec"]["worker_pool_specs"]
     assert job["job_spec"]["scheduling"] == {"restart_job_on_worker_restart": True}
     commands = [pool["container_spec"]["command"] for pool in pools]
