@@ -111,7 +111,7 @@ def infer_column_types(paths: list[str], column_names: list[str]) -> dict[str, p
     return {name: _INFERRED[index] if has_values[name] else None for name, index in candidates.items()}
 
 
-def _as_feature_list(column: pa.Array, arrow_type: pa.DataType) -> pa.ListArray:
+def as_feature_list(column: pa.Array, arrow_type: pa.DataType) -> pa.ListArray:
     """One list per row: the value, or an empty list for an empty cell."""
     present = pc.cast(pc.is_valid(column), pa.int32())
     offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(present)])
@@ -125,7 +125,7 @@ def example_blocks(path: str, column_types: dict[str, pa.DataType | None]) -> It
     read_types = {name: arrow_type or pa.string() for name, arrow_type in column_types.items()}
     for batch in _reader(path, read_types):
         lists = [
-            _as_feature_list(column, read_types[name])
+            as_feature_list(column, read_types[name])
             for name, column in zip(batch.schema.names, batch.columns, strict=True)
         ]
         block = []

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{run,retrain,schedule,models,rollback,report,schema,images,compile,submit}",
+        metavar="{run,retrain,schedule,models,rollback,report,predict,schema,images,compile,submit}",
     )
 
     # The options of a local run, shared by run, retrain and schedule.
@@ -262,7 +262,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--run", help="the run id (printed by `run`; default: the latest run)")
     rollback = commands.add_parser("rollback", help="serve an earlier pushed version (default: the previous)")
-    for registry in (models, rollback, report):
+    predict = commands.add_parser(
+        "predict", help="score CSV rows with a pushed model (default: the served version) into a CSV file"
+    )
+    predict.add_argument(
+        "--data-root", required=True, help="directory of CSV files to score (no label needed)"
+    )
+    predict.add_argument(
+        "--output",
+        required=True,
+        help="the CSV file to write: the input columns, then the prediction columns",
+    )
+    predict.add_argument("--version", type=int, help="a pushed version (default: the one served)")
+    predict.add_argument(
+        "--beam-arg",
+        action="append",
+        dest="beam_args",
+        metavar="ARG",
+        help="a Beam pipeline argument for the scoring job, e.g. --beam-arg=--runner=DataflowRunner",
+    )
+    registries = (models, rollback, report, predict)
+    for registry in registries:
         registry.add_argument("--task", choices=TASKS, help=f"a bundled task (default: {DEFAULT_TASK})")
         registry.add_argument(
             "--pipeline-name", help="the pipeline of a --data-root run (its directory's name)"
@@ -281,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     images.add_argument("--image-dir", required=True, help="a folder per class, each holding its images")
     images.add_argument("--output", required=True, help="the data root to write (images.tfrecord.gz)")
     images.add_argument("--size", type=int, help="resize every image to SIZE x SIZE pixels")
+    images.add_argument(
+        "--unlabelled",
+        action="store_true",
+        help="images to score with `predict`: every image under --image-dir, no class folders, no schema",
+    )
     images.add_argument(
         "--channels", type=int, choices=(1, 3), default=3, help="1: grayscale, 3: colour (default)"
     )
@@ -492,16 +517,24 @@ def command_images(args) -> int:
 
     output = os.path.abspath(args.output)
     schema_path = args.schema_output or os.path.join("schemas", pipeline_name_of(output), "schema.pbtxt")
-    for path in (os.path.join(output, RECORDS_FILE), schema_path):
+    for path in (os.path.join(output, RECORDS_FILE), *([] if args.unlabelled else [schema_path])):
         if os.path.exists(path):
             raise UsageError(f"{path} already exists; pass another --output / --schema-output, or delete it")
     try:
-        path, image, classes = convert_image_directory(args.image_dir, output, args.size, args.channels)
+        path, image, classes = convert_image_directory(
+            args.image_dir, output, args.size, args.channels, unlabelled=args.unlabelled
+        )
     except ImageDataError as error:
         raise UsageError(str(error)) from error
+    height, width, channels = image.shape
+    if args.unlabelled:
+        print(f"Wrote {path}: {width}x{height} PNGs with {channels} channel(s), unlabelled, for `predict`")
+        print(
+            f"Then: python -m pipeline predict --data-root {args.output} --output predictions.csv --task ..."
+        )
+        return 0
     os.makedirs(os.path.dirname(os.path.abspath(schema_path)), exist_ok=True)
     tfdv.write_schema_text(image_schema(image, classes), schema_path)
-    height, width, channels = image.shape
     print(
         f"Wrote {path}: {width}x{height} PNGs with {channels} channel(s), {len(classes)} classes: "
         f"{', '.join(classes)}"
@@ -655,6 +688,41 @@ def command_rollback(args) -> int:
     return 0
 
 
+def command_predict(args) -> int:
+    from pipeline.console import captured_output
+
+    config = registry_of(args)
+    output = os.path.abspath(args.output) if "://" not in args.output else args.output
+    if os.path.isdir(output):
+        raise UsageError(f"--output {args.output} is a directory; name the CSV file to write")
+    if "://" not in output and not os.path.isdir(os.path.dirname(output)):
+        raise UsageError(f"--output {args.output}: {os.path.dirname(output)} does not exist; create it first")
+    log_path = os.path.join(config.state_root, "logs", f"predict-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    with captured_output(log_path) as (out, err, _):
+        from pipeline.csv_check import InputDataError
+        from pipeline.images import ImageDataError
+        from pipeline.inference.scoring import predict
+        from pipeline.inference.versions import VersionError
+
+        try:
+            scored = predict(
+                config.serving_dir, args.data_root, output, args.version, tuple(args.beam_args or ())
+            )
+        except (InputDataError, ImageDataError, VersionError) as error:
+            err.write(f"error: {error}\n")
+            return 1
+        except Exception as error:  # noqa: BLE001 - the traceback is in the log file
+            err.write(
+                f"error: scoring failed: {type(error).__name__}: {one_line(error)}. Full log: {log_path}\n"
+            )
+            return 1
+        out.write(
+            f"Scored {scored.rows} rows of {scored.files} file(s) with version {scored.version} of "
+            f"{config.pipeline_name!r}: {scored.output}\n"
+        )
+    return 0
+
+
 COMMANDS = {
     "run": command_run,
     "retrain": command_run,
@@ -664,6 +732,7 @@ COMMANDS = {
     "schema": command_schema,
     "images": command_images,
     "report": command_report,
+    "predict": command_predict,
     "compile": command_kubeflow,
     "submit": command_kubeflow,
 }

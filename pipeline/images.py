@@ -19,6 +19,7 @@ from pipeline.csv_check import data_files
 from trainer_module.features import ImageInput
 
 IMAGE_FEATURE = ImageInput.feature
+FILE_FEATURE = "file"  # an unlabelled image's path, relative to the converted directory
 LABEL_FEATURE = "label"
 # digits_similarity: the second image of an evaluation pair, and 1 when both show the same class.
 PAIR_IMAGE_FEATURE = "other_image"
@@ -56,12 +57,13 @@ def _int_feature(value: int):
 
 
 def image_example(png: bytes, label, **extra) -> bytes:
-    """A serialized tf.Example: `image` (PNG bytes), `label` (int, or a class name) and `extra` features
-    (bytes or int values)."""
+    """A serialized tf.Example: `image` (PNG bytes), `label` (int, or a class name; None: no label) and
+    `extra` features (bytes or int values)."""
     import tensorflow as tf
 
     features = {IMAGE_FEATURE: _bytes_feature(png)}
-    extra[LABEL_FEATURE] = label.encode() if isinstance(label, str) else label
+    if label is not None:
+        extra[LABEL_FEATURE] = label.encode() if isinstance(label, str) else label
     for name, value in extra.items():
         features[name] = _bytes_feature(value) if isinstance(value, bytes) else _int_feature(value)
     example = tf.train.Example(features=tf.train.Features(feature=features))
@@ -170,12 +172,26 @@ def _class_images(image_dir: Path) -> list[tuple[Path, str]]:
     return files
 
 
+def _unlabelled_images(image_dir: Path) -> list[tuple[Path, None]]:
+    images = sorted(p for p in image_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not images:
+        kinds = ", ".join(IMAGE_EXTENSIONS)
+        raise ImageDataError(f"{image_dir} holds no image ({kinds}); put the images to score there")
+    return [(path, None) for path in images]
+
+
 def convert_image_directory(
-    image_dir: str | Path, output_dir: str | Path, size: int | None = None, channels: int = 3
+    image_dir: str | Path,
+    output_dir: str | Path,
+    size: int | None = None,
+    channels: int = 3,
+    unlabelled: bool = False,
 ) -> tuple[Path, ImageInput, list[str]]:
     """Writes every image under `image_dir/<class>/` as a PNG example labelled with its folder's name into
     `output_dir/images.tfrecord.gz`: resized to `size` x `size` when given (else every image must have the
-    first one's size), with `channels` (1 or 3). Returns (the file, its ImageInput, the class names)."""
+    first one's size), with `channels` (1 or 3). Returns (the file, its ImageInput, the class names).
+    `unlabelled`: every image under `image_dir`, to be scored (`predict`), each example with its path
+    relative to `image_dir` as the `file` feature and no label."""
     import tensorflow as tf
 
     if channels not in (1, 3):
@@ -183,7 +199,7 @@ def convert_image_directory(
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
         raise ImageDataError(f"{image_dir} is not a directory; pass a directory with one folder per class")
-    files = _class_images(image_dir)
+    files = _unlabelled_images(image_dir) if unlabelled else _class_images(image_dir)
     shape = None
     records = []
     for path, label in files:
@@ -203,9 +219,10 @@ def convert_image_directory(
                 f"{path} is {image_shape[1]}x{image_shape[0]} pixels but {files[0][0]} is "
                 f"{shape[1]}x{shape[0]}; pass --size N to resize every image to N x N"
             )
-        records.append(image_example(tf.io.encode_png(image).numpy(), label))
+        extra = {FILE_FEATURE: str(path.relative_to(image_dir)).encode()} if unlabelled else {}
+        records.append(image_example(tf.io.encode_png(image).numpy(), label, **extra))
     path = write_records(Path(output_dir) / RECORDS_FILE, records)
-    return path, ImageInput(shape=shape), sorted({label for _, label in files})
+    return path, ImageInput(shape=shape), sorted({label for _, label in files if label is not None})
 
 
 def image_schema(image: ImageInput, classes: list[str] | None = None):

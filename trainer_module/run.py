@@ -37,7 +37,7 @@ from trainer_module.models import (
     build_regressor,
     build_wide_and_deep_classifier,
 )
-from trainer_module.serving import make_serving_signatures
+from trainer_module.serving import PREDICTION_SPEC, make_serving_signatures, prediction_spec
 from trainer_module.training_loop import train
 
 # Categorical features get one out-of-vocabulary bucket in preprocessing.
@@ -268,6 +268,14 @@ def checkpoint_directory(fn_args: FnArgs) -> str:
 TRAINING_RECORD = "training.json"
 
 
+def tfdv_schema(schema_path: str):
+    """The curated schema the run validated its data with (a TFMD Schema)."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tfx.utils import io_utils
+
+    return io_utils.parse_pbtxt_file(schema_path, schema_pb2.Schema())
+
+
 def stopped_by(callbacks) -> dict[str, int]:
     """Callback name -> the (1-based) epoch after which it stopped training (EarlyStopping,
     DetectOverfitting)."""
@@ -386,6 +394,11 @@ def run_fn(fn_args: FnArgs) -> None:
     # on a worker whose serving model directory does not exist, which it does not on a worker's own disk.
     if chief:
         model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
+        spec_path = os.path.join(fn_args.serving_model_dir, PREDICTION_SPEC)
+        tf.io.gfile.makedirs(os.path.dirname(spec_path))
+        with tf.io.gfile.GFile(spec_path, "w") as f:
+            schema = tfdv_schema(fn_args.schema_path) if fn_args.schema_path else None
+            f.write(json.dumps(prediction_spec(tf_transform_output, labels, image, schema), indent=1))
     else:
         model.save(os.path.join(scratch.name, "model"), save_format="tf", signatures=signatures)
         tf.io.gfile.makedirs(fn_args.serving_model_dir)

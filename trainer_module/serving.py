@@ -22,6 +22,62 @@ def serving_feature_spec(raw_spec: dict, labels) -> dict:
     return {k: v for k, v in raw_spec.items() if k not in labels}
 
 
+# Beside the SavedModel (TF Serving ignores it): what `python -m pipeline predict` needs to turn rows into the
+# serving signature's tf.Examples and its outputs into columns, so that a pushed version describes itself.
+PREDICTION_SPEC = "assets.extra/prediction_spec.json"
+_FEATURE_TYPES = {tf.int64: "int", tf.float32: "float", tf.string: "bytes"}
+
+
+def prediction_spec(
+    tf_transform_output: tft.TFTransformOutput,
+    labels: dict[str, str],
+    image: ImageInput | None = None,
+    schema=None,
+) -> dict:
+    """The request's features (name -> int, float or bytes; `required` when a request must hold it: the
+    parser needs it, or the schema (a TFMD Schema) requires it in every example), the labels with their
+    tasks and class names (in the order of the `probabilities` output), and whether the model scores pairs."""
+    raw_spec = tf_transform_output.raw_feature_spec()
+    excluded = [*labels, image.pair_label] if image is not None and image.pair_feature else list(labels)
+    serving_spec = serving_feature_spec(raw_spec, excluded)
+    always_present = {
+        feature.name
+        for feature in (schema.feature if schema is not None else [])
+        if feature.presence.min_fraction >= 1.0 and "SERVING" not in feature.not_in_environment
+    }
+    main_label = next(iter(labels))
+    return {
+        "features": {name: _FEATURE_TYPES[spec.dtype] for name, spec in sorted(serving_spec.items())},
+        "required": sorted(
+            name
+            for name, spec in serving_spec.items()
+            if (isinstance(spec, tf.io.FixedLenFeature) and spec.default_value is None)
+            or name in always_present
+        ),
+        "labels": [[label, task] for label, task in labels.items()],
+        "classes": {
+            label: [
+                value.decode()
+                for value in tf_transform_output.vocabulary_by_name(
+                    label_vocabulary(label, label == main_label)
+                )
+            ]
+            for label, task in labels.items()
+            if task != REGRESSION
+        },
+        "pairs": bool(image is not None and image.pair_feature),
+        # Image models read TFRecords of PNG examples (what `images` writes), not CSV.
+        "image": None
+        if image is None
+        else {
+            "feature": image.feature,
+            "pair_feature": image.pair_feature,
+            "pair_label": image.pair_label,
+            "shape": list(image.shape),
+        },
+    }
+
+
 def make_serving_signatures(
     model: tf.keras.Model,
     tf_transform_output: tft.TFTransformOutput,
