@@ -67,11 +67,13 @@ def anomaly_summary(by_split: dict[str, anomalies_pb2.Anomalies]) -> dict[str, s
     }
 
 
-def gate_message(summary: dict[str, str]) -> str:
+def gate_message(
+    summary: dict[str, str], gate: str = "Data gate", outcome: str = "nothing was trained or pushed"
+) -> str:
     """One line: every anomalous feature and its reason, then what to do."""
     features = " | ".join(f"{feature}: {reason}" for feature, reason in summary.items())
     return (
-        f"Data gate: {len(summary)} anomalous feature(s), nothing was trained or pushed. {features}. "
+        f"{gate}: {len(summary)} anomalous feature(s), {outcome}. {features}. "
         "Fix these rows in the input data, or update the curated schema if the change is intended."
     )
 

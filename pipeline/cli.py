@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_metadata_arguments(run)
     run.add_argument(
+        "--inference-data",
+        metavar="DIR",
+        help="unlabelled data to score at the end of the run with the model served then (CSV files; an "
+        "image task: `images --unlabelled` output); predictions.csv in the BatchInference output",
+    )
+    run.add_argument(
         "--train-steps", type=int, help="training step budget (default: the task's; 300 for most)"
     )
     run.add_argument(
@@ -409,6 +415,8 @@ def print_summary(out, summary, config, durations: dict[str, float]) -> None:
         out.write(
             "NOT blessed: the model missed the gate; nothing was pushed, the served model is unchanged\n"
         )
+    if summary.predictions is not None:
+        out.write(f"Predictions:       {summary.predictions.describe()}\n")
     out.write(f"Serving directory: {config.serving_dir}\n")
     out.write(f"Metadata store:    {config.metadata_store}\n")
     if summary.report:

@@ -78,6 +78,8 @@ class ConfigRequest:
     # metadata.sqlite); a MySQL password from this file, else PIPELINE_METADATA_PASSWORD.
     metadata: str | None = None
     metadata_password_file: str | None = None
+    # Unlabelled data scored at the end of each run (batch inference).
+    inference_data: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
         ("--output-root", request.output_root),
         ("--data-root", request.data_root),
         ("--pipeline-root", request.pipeline_root),
+        ("--inference-data", request.inference_data),
     ):
         if location:
             try:
@@ -198,6 +201,14 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
         changes["train_steps"] = request.train_steps
     if request.pipeline_root:
         changes["pipeline_root_uri"] = request.pipeline_root.rstrip("/")
+    if request.inference_data:
+        inference_data = _location(request.inference_data)
+        if not request.cluster and "://" not in inference_data and not os.path.isdir(inference_data):
+            raise ConfigError(
+                f"--inference-data {request.inference_data} is not a directory; pass a directory of the "
+                "files to score"
+            )
+        changes["inference_data"] = inference_data
     if request.task_resources:
         resources = dict(defaults.task_resources) | dict(request.task_resources)
         changes["task_resources"] = tuple(sorted(resources.items()))

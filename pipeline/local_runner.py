@@ -100,8 +100,13 @@ def _run(config: PipelineConfig, orchestrator: str, notify: Callable[[str], obje
 
     if config.images is not None:
         check_images(config.data_dir, config.images, config.span_range)
+        if config.inference_data:
+            check_images(config.inference_data, config.images)
     else:
-        check_data(config.data_dir, tfdv.load_schema_text(config.schema_path), config.span_range)
+        schema = tfdv.load_schema_text(config.schema_path)
+        check_data(config.data_dir, schema, config.span_range)
+        if config.inference_data:  # the label is not required (the schema's SERVING environment)
+            check_data(config.inference_data, schema)
     aside = set_aside_orphans(config)
     if aside:
         notify(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import tensorflow_model_analysis as tfma
 from google.protobuf.wrappers_pb2 import BoolValue
@@ -31,6 +32,7 @@ from tfx.utils import proto_utils
 
 from components import csv_example_gen
 from components import pusher as atomic_pusher
+from components.batch_inference import BatchInference, InferenceGate
 from components.data_fingerprint import FINGERPRINT_PARAMETER, DataFingerprint
 from components.data_gate import DataGate
 from components.drift_gate import DriftGate
@@ -52,6 +54,8 @@ PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
 # Kubeflow-only tasks (ids are Argo DAG task names there: letters, digits, hyphens).
 SERVED_BASELINE = "ServedBaseline"
 DATA_FINGERPRINT = "DataFingerprint"
+BATCH_INFERENCE = "BatchInference"  # after a push
+BATCH_INFERENCE_SERVED = "BatchInferenceServed"  # after a refused candidate: the served version scores
 TUNER_FN = "trainer_module.tuning.tuner_fn"
 
 
@@ -244,6 +248,40 @@ def _example_gen(config: PipelineConfig, data_root) -> FileBasedExampleGen:
     ).with_id("CsvExampleGen")
 
 
+def _inference_data_nodes(config: PipelineConfig, schema) -> list:
+    """The inference data's own ExampleGen (one split), its statistics and the SERVING-environment gate."""
+    one_split = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[example_gen_pb2.SplitConfig.Split(name="inference", hash_buckets=1)]
+        )
+    )
+    if config.images is not None:
+        example_gen = ImportExampleGen(input_base=config.inference_data, output_config=one_split)
+    else:
+        example_gen = FileBasedExampleGen(
+            input_base=config.inference_data,
+            custom_executor_spec=executor_spec.BeamExecutorSpec(csv_example_gen.Executor),
+            output_config=one_split,
+        )
+    example_gen = example_gen.with_id("InferenceExampleGen")
+    statistics = StatisticsGen(examples=example_gen.outputs["examples"]).with_id("InferenceStatisticsGen")
+    gate = InferenceGate(statistics=statistics.outputs["statistics"], schema=schema).with_id("InferenceGate")
+    return [example_gen, statistics, gate]
+
+
+def _scoring(config: PipelineConfig, gate, node_id: str, kubeflow: bool) -> BatchInference:
+    """Scoring the inference data with the version served when the node runs."""
+    return BatchInference(
+        serving_schema=gate.outputs["serving_schema"],
+        serving_dir=config.serving_dir,
+        data_root=config.inference_data,
+        beam_args=json.dumps(list(config.beam_pipeline_args)),
+        # A local run's cache must not answer for the served version, which a run may change; on Kubeflow the
+        # compiler turns the task's cache off.
+        run_token="" if kubeflow else str(time.time_ns()),
+    ).with_id(node_id)
+
+
 def runtime_parameter_defaults(config: PipelineConfig) -> dict[str, str]:
     """The Kubeflow runtime parameters' values the configuration implies: the data root and the Trainer's
     TrainArgs as JSON."""
@@ -367,7 +405,9 @@ def create_pipeline(
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(config),
     ).with_id("Evaluator")
-    with Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
+    inference = _inference_data_nodes(config, schema_gen.outputs["schema"]) if config.inference_data else []
+    blessed = evaluator.outputs["blessing"].future()[0].custom_property("blessed")
+    with Cond(blessed == 1):
         serving_check = ServingCheck(
             model=trainer.outputs["model"],
             examples=example_gen.outputs["examples"],
@@ -385,6 +425,16 @@ def create_pipeline(
             # The name TF Serving's models.config gives the model on object storage (components/pusher.py).
             custom_config={atomic_pusher.MODEL_NAME_KEY: config.pipeline_name},
         )
+        if inference:
+            # After the push: the new candidate is served (or was already).
+            inference.append(_scoring(config, inference[2], BATCH_INFERENCE, kubeflow))
+            inference[-1].add_upstream_node(pusher)
+    if inference:
+        # Refused: the version already served scores. Two conditional nodes rather than one after the
+        # Pusher: KFP's Argo compiler starts a task only when its upstream tasks succeeded (`depends:
+        # X.Succeeded`, backend/src/v2/compiler/argocompiler/dag.go), not when they were skipped.
+        with Cond(blessed != 1):
+            inference.append(_scoring(config, inference[2], BATCH_INFERENCE_SERVED, kubeflow))
 
     components = [
         *data_stage,
@@ -395,6 +445,7 @@ def create_pipeline(
         serving_check,
         pusher,
     ]
+    components += inference
     return _pipeline(config, components, metadata_connection_config)
 
 

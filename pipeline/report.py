@@ -348,6 +348,8 @@ def collect(config: PipelineConfig, summary: RunSummary) -> Report:
         "packages": _versions(),
         "metadata store": str(config.metadata_store),  # never its password
     }
+    if summary.predictions is not None:
+        report.lineage["batch inference"] = f"{config.inference_data}: {summary.predictions.describe()}"
     return report
 
 

@@ -15,6 +15,19 @@ STATE_NAMES = {value: name for name, value in Execution.State.items()}
 
 
 @dataclass
+class Predictions:
+    path: str
+    rows: int
+    model_version: int | None  # None: nothing was scored (see `note`)
+    note: str | None = None
+
+    def describe(self) -> str:
+        if self.model_version is None:
+            return self.note or "nothing was scored"
+        return f"{self.rows} rows scored by version {self.model_version}: {self.path}"
+
+
+@dataclass
 class RunSummary:
     run_id: str
     node_states: dict[str, str] = field(default_factory=dict)  # node id -> COMPLETE, CACHED, FAILED...
@@ -29,6 +42,9 @@ class RunSummary:
     # The Trainer's custom_config (labels, code fingerprint, spans, settings) when it ran or was cached
     trainer_config: dict | None = None
     report: str | None = None  # the run report's path, once written (pipeline/report.py)
+    # Batch inference: the predictions file, its rows and the version that scored them, or a note of why
+    # nothing was scored (None: no inference data configured, or it did not run)
+    predictions: Predictions | None = None
 
 
 def open_store(store: MetadataLocation | str) -> metadata_store.MetadataStore:
@@ -83,6 +99,13 @@ def run_summaries(location: MetadataLocation | str, pipeline_name: str) -> list[
                     if _custom_value(artifact, "pushed") == 1:
                         summary.pushed_destination = _custom_value(artifact, "pushed_destination")
                     summary.already_served = _custom_value(artifact, "already_served")
+                if node.startswith("BatchInference") and key == "predictions":
+                    summary.predictions = Predictions(
+                        path=f"{artifact.uri.rstrip('/')}/predictions.csv",
+                        rows=_custom_value(artifact, "rows") or 0,
+                        model_version=_custom_value(artifact, "model_version"),
+                        note=_custom_value(artifact, "note"),
+                    )
         summaries.append(summary)
     return summaries
 

@@ -109,12 +109,24 @@ def unservable_run(crippled_run) -> RunRecord:
     return record
 
 
+INFERENCE_ROWS = 200
+
+
 @pytest.fixture(scope="session")
 def body_mass_run(tmp_path_factory) -> RunRecord:
-    """The regression task on a fresh output root."""
+    """The regression task on a fresh output root, scoring 200 generated rows without their body mass at
+    the end of each run (batch inference)."""
+    import pandas as pd
+
+    from pipeline.data import write_generated_penguins
     from pipeline.tasks import task_config
 
-    return run(task_config("penguin_body_mass", output_root=str(tmp_path_factory.mktemp("body_mass"))))
+    inference = tmp_path_factory.mktemp("body_mass_inference")
+    path = write_generated_penguins(inference / "new.csv", INFERENCE_ROWS, seed=11)
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table.drop(columns=["body_mass_g"]).to_csv(path, index=False)
+    config = task_config("penguin_body_mass", output_root=str(tmp_path_factory.mktemp("body_mass")))
+    return run(config.replace(inference_data=str(inference)))
 
 
 @pytest.fixture(scope="session")

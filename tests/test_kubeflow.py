@@ -447,3 +447,25 @@ def test_vertex_without_credentials_is_one_line(tmp_path, capsys, monkeypatch):
 def test_submit_needs_a_host_or_vertex(tmp_path, capsys):
     assert main(["submit", *kubeflow_args(tmp_path)]) == 2
     assert "submit needs --host URL (Kubeflow Pipelines) or --vertex" in capsys.readouterr().err
+
+
+def test_the_inference_path_compiles_with_a_scoring_task_for_each_outcome(tmp_path):
+    assert main(["compile", "--inference-data", "gs://bucket/to-score", *kubeflow_args(tmp_path)]) == 0
+    spec = yaml.safe_load((tmp_path / "penguin-species" / "pipeline.yaml").read_text())
+    tasks = spec["root"]["dag"]["tasks"]
+    assert {"InferenceExampleGen", "InferenceStatisticsGen", "InferenceGate"} <= set(tasks)
+    # After a push, the new version scores; after a refused candidate, the served one: two tasks under
+    # opposite conditions, since KFP starts no task whose upstream task was skipped.
+    pushed, refused = tasks["BatchInference"], tasks["BatchInferenceServed"]
+    assert set(pushed["dependentTasks"]) == {"InferenceGate", "Pusher", "Evaluator"}
+    assert set(refused["dependentTasks"]) == {"InferenceGate", "Evaluator"}
+    blessed = "(inputs.artifacts['_Evaluator.blessing'].artifacts[0].metadata['blessed'] == 1.0)"
+    assert (pushed["triggerPolicy"]["condition"], refused["triggerPolicy"]["condition"]) == (
+        blessed,
+        f"!({blessed})",
+    )
+    for task in (pushed, refused):
+        assert task["cachingOptions"] == {"enableCache": False}
+        parameters = task["inputs"]["parameters"]
+        assert parameters["data_root"]["runtimeValue"]["constant"] == "gs://bucket/to-score"
+        assert parameters["serving_dir"]["runtimeValue"]["constant"].endswith("/serving_model")

@@ -89,6 +89,8 @@ def compile_pipeline(
     )
 
     from pipeline.pipeline import (
+        BATCH_INFERENCE,
+        BATCH_INFERENCE_SERVED,
         DATA_FINGERPRINT,
         SERVED_BASELINE,
         create_pipeline,
@@ -130,7 +132,8 @@ def compile_pipeline(
         if environment:
             # TensorFlow's S3 filesystem reads these; the keys come from the cluster (AWS_* variables).
             container["env"] = environment
-    for name in (SERVED_BASELINE, DATA_FINGERPRINT):
+    # Their outcome depends on what is served or arrived since, not on their inputs.
+    for name in (SERVED_BASELINE, DATA_FINGERPRINT, BATCH_INFERENCE, BATCH_INFERENCE_SERVED):
         if name in tasks:
             tasks[name]["cachingOptions"] = {"enableCache": False}
     _point_parameters_at_their_producers(tasks)

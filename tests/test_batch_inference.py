@@ -1,0 +1,93 @@
+"""Batch inference in the pipeline (`PipelineConfig.inference_data`): the body-mass task's runs score 200
+unlabelled rows at their end, with the version they pushed, or, refused, with the version already served;
+the predictions equal `python -m pipeline predict` on the same data with the same version, byte for byte.
+The SERVING-environment gate on real TFDV statistics, and nothing scored when nothing is served."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import INFERENCE_ROWS
+from tests.test_cli_e2e import cli
+
+
+@pytest.mark.e2e
+def test_a_pushed_candidate_scores_the_inference_data_as_predict_does(body_mass_run, tmp_path):
+    summary = body_mass_run.summary
+    assert summary.node_states["BatchInference"] == "COMPLETE"
+    assert summary.node_states.get("BatchInferenceServed") != "COMPLETE"
+    pushed = int(Path(summary.pushed_destination).name)
+    predictions = summary.predictions
+    assert (predictions.rows, predictions.model_version) == (INFERENCE_ROWS, pushed)
+    config = body_mass_run.config
+    result = cli(
+        "predict", "--data-root", config.inference_data, "--output", str(tmp_path / "p.csv"), "--task",
+        "penguin_body_mass", "--output-root", config.output_root, "--version", str(pushed),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert Path(predictions.path).read_bytes() == (tmp_path / "p.csv").read_bytes()
+    header = Path(predictions.path).read_text().splitlines()[0]
+    assert header.endswith('"predicted_body_mass_g"') and 'body_mass_g",' not in header
+
+
+@pytest.mark.e2e
+def test_a_refused_candidate_leaves_the_served_version_to_score(body_mass_run, crippled_body_mass_run):
+    assert crippled_body_mass_run.summary.blessed is False
+    states = crippled_body_mass_run.summary.node_states
+    assert states["BatchInferenceServed"] == "COMPLETE" and states.get("BatchInference") != "COMPLETE"
+    predictions = crippled_body_mass_run.summary.predictions
+    assert predictions.model_version == body_mass_run.summary.predictions.model_version
+    first = Path(body_mass_run.summary.predictions.path).read_bytes()
+    assert Path(predictions.path).read_bytes() == first
+
+
+@pytest.mark.e2e
+def test_the_report_lists_the_predictions(body_mass_run):
+    html = Path(body_mass_run.summary.report).read_text()
+    assert "batch inference" in html
+    assert (
+        f"{INFERENCE_ROWS} rows scored by version {body_mass_run.summary.predictions.model_version}" in html
+    )
+
+
+def test_nothing_is_scored_when_nothing_is_served(tmp_path):
+    from components.batch_inference import NOT_SERVED, score_served
+
+    (tmp_path / "serving").mkdir()
+    assert score_served(str(tmp_path / "serving"), str(tmp_path), str(tmp_path / "out"), []) == {
+        "rows": 0,
+        "note": NOT_SERVED,
+    }
+    assert not (tmp_path / "out").exists()
+
+
+def _statistics(tmp_path: Path, text: str) -> str:
+    """TFDV's statistics of a CSV, laid out as StatisticsGen writes them (`Split-inference/`)."""
+    import tensorflow_data_validation as tfdv
+
+    tmp_path.mkdir()
+    (tmp_path / "rows.csv").write_text(text)
+    statistics = tfdv.generate_statistics_from_csv(str(tmp_path / "rows.csv"))
+    uri = tmp_path / "statistics"
+    (uri / "Split-inference").mkdir(parents=True)
+    (uri / "Split-inference" / "FeatureStats.pb").write_bytes(statistics.SerializeToString())
+    return str(uri)
+
+
+def test_the_inference_gate_checks_the_serving_environment(tmp_path):
+    from components.batch_inference import serving_anomalies
+    from components.data_gate import gate_message
+    from tests.conftest import REPO_ROOT
+
+    schema = str(REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt")
+    header = "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n"
+    good = header + "Biscoe,45.1,14.5,215.0,5000.0,female,2008\nDream,39.5,17.4,186.0,3800.0,male,2009\n"
+    # The label (species) absent is what inference data looks like: no anomaly.
+    assert serving_anomalies(_statistics(tmp_path / "good", good), schema) == {}
+    bad = good.replace("Dream", "Atlantis")
+    summary = serving_anomalies(_statistics(tmp_path / "bad", bad), schema)
+    assert list(summary) == ["island"] and "Atlantis" in summary["island"]
+    message = gate_message(summary, "Inference data gate", "nothing was scored")
+    assert message.startswith("Inference data gate: 1 anomalous feature(s), nothing was scored. island: ")
