@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--inference-data",
         metavar="DIR",
-        help="unlabelled data to score at the end of the run with the model served then (CSV files; an "
-        "image task: `images --unlabelled` output); predictions.csv in the BatchInference output",
+        help="unlabelled CSV rows to score at the end of the run with the model served then; "
+        "predictions.csv in the BatchInference output (images: the `predict` command)",
     )
     run.add_argument(
         "--train-steps", type=int, help="training step budget (default: the task's; 300 for most)"

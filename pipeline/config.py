@@ -147,8 +147,8 @@ class PipelineConfig:
     label_key: str = "species"
     task: str = CLASSIFICATION
     num_classes: int | None = 3  # when known; 2 adds an AUC gate
-    # Unlabelled data to score at the end of every run with the model served then (CSV files, or TFRecords
-    # of PNG examples for an image task): predictions.csv in the BatchInference node's output.
+    # Unlabelled CSV rows to score at the end of every run with the model served then: predictions.csv in
+    # the BatchInference node's output (images: `python -m pipeline predict`).
     inference_data: str | None = None
     # A second label makes a two-headed model (trainer model `multi_output`), each head with its own loss,
     # metrics, serving outputs and Evaluator gate (the gate of its task below).

@@ -100,8 +100,6 @@ def _run(config: PipelineConfig, orchestrator: str, notify: Callable[[str], obje
 
     if config.images is not None:
         check_images(config.data_dir, config.images, config.span_range)
-        if config.inference_data:
-            check_images(config.inference_data, config.images)
     else:
         schema = tfdv.load_schema_text(config.schema_path)
         check_data(config.data_dir, schema, config.span_range)

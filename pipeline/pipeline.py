@@ -255,15 +255,11 @@ def _inference_data_nodes(config: PipelineConfig, schema) -> list:
             splits=[example_gen_pb2.SplitConfig.Split(name="inference", hash_buckets=1)]
         )
     )
-    if config.images is not None:
-        example_gen = ImportExampleGen(input_base=config.inference_data, output_config=one_split)
-    else:
-        example_gen = FileBasedExampleGen(
-            input_base=config.inference_data,
-            custom_executor_spec=executor_spec.BeamExecutorSpec(csv_example_gen.Executor),
-            output_config=one_split,
-        )
-    example_gen = example_gen.with_id("InferenceExampleGen")
+    example_gen = FileBasedExampleGen(
+        input_base=config.inference_data,
+        custom_executor_spec=executor_spec.BeamExecutorSpec(csv_example_gen.Executor),
+        output_config=one_split,
+    ).with_id("InferenceExampleGen")
     statistics = StatisticsGen(examples=example_gen.outputs["examples"]).with_id("InferenceStatisticsGen")
     gate = InferenceGate(statistics=statistics.outputs["statistics"], schema=schema).with_id("InferenceGate")
     return [example_gen, statistics, gate]
