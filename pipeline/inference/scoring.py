@@ -6,11 +6,11 @@ and its serialized tf.Examples, sent to `serving_default` as one request, as a T
 them (Beam's RunInference with a model handler for the SavedModel's signature: it loads the model once per
 worker and shares it between threads). tfx-bsl's RunInference, built on the same transform, cannot score
 these models: its predict post-processing splits every output per example and fails on a rank-1 string
-output such as `classes` (`AttributeError: 'bytes' object has no attribute 'dtype'`, tfx-bsl 1.16). Each
-scored block is
-written as its own part file, named by file and block, so a retried bundle rewrites the same part and no
-step gathers every row; the parts are then joined in order into a temporary file beside the output, renamed
-to the output once complete. Nothing is left behind when anything fails.
+output such as `classes` (`AttributeError: 'bytes' object has no attribute 'dtype'`, tfx-bsl 1.16).
+
+Each scored block is written as its own part file, named by file and block, so a retried bundle rewrites the
+same part and no step gathers every row; the parts are then joined in order into a temporary file beside the
+output, renamed to the output once complete. Nothing is left behind when anything fails.
 """
 
 from __future__ import annotations
@@ -50,13 +50,15 @@ class ServingDefault(ModelHandler):
     def load_model(self):
         import tensorflow as tf
 
-        return tf.saved_model.load(self.model_dir).signatures[SIGNATURE]
+        # The loaded object, not only its signature: the signature's variables live as long as it does.
+        return tf.saved_model.load(self.model_dir)
 
     def run_inference(self, batch, model, inference_args=None):
         import tensorflow as tf
 
+        signature = model.signatures[SIGNATURE]
         for examples in batch:
-            outputs = model(examples=tf.constant(examples))
+            outputs = signature(examples=tf.constant(examples))
             yield PredictionResult(None, {name: value.numpy() for name, value in outputs.items()})
 
     def batch_elements_kwargs(self):
