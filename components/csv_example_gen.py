@@ -72,12 +72,16 @@ class _RemoteFile(io.RawIOBase):
         super().close()
 
 
-def _reader(path: str, column_types: dict[str, pa.DataType]) -> pcsv.CSVStreamingReader:
+def csv_reader(
+    path: str, column_types: dict[str, pa.DataType], block_bytes: int = BLOCK_BYTES
+) -> pcsv.CSVStreamingReader:
+    """A CSV file in record batches of about `block_bytes`, the columns of the given types; empty cells are
+    nulls and quoted values may hold newlines."""
     # Local files are read by pyarrow itself; others (gs://, s3://...) through TFX's filesystem layer.
     source = path if "://" not in path else pa.PythonFile(io.BufferedReader(_RemoteFile(path)), mode="r")
     return pcsv.open_csv(
         source,
-        read_options=pcsv.ReadOptions(block_size=BLOCK_BYTES),
+        read_options=pcsv.ReadOptions(block_size=block_bytes),
         parse_options=pcsv.ParseOptions(newlines_in_values=True),
         convert_options=pcsv.ConvertOptions(
             column_types=column_types, null_values=[""], strings_can_be_null=True
@@ -100,7 +104,7 @@ def infer_column_types(paths: list[str], column_names: list[str]) -> dict[str, p
     candidates = {name: 0 for name in column_names}  # index into _INFERRED
     has_values = dict.fromkeys(column_names, False)
     for path in paths:
-        for batch in _reader(path, as_text):
+        for batch in csv_reader(path, as_text):
             for name, column in zip(batch.schema.names, batch.columns, strict=True):
                 values = column.drop_null()
                 has_values[name] = has_values[name] or len(values) > 0
@@ -123,7 +127,7 @@ def example_blocks(path: str, column_types: dict[str, pa.DataType | None]) -> It
     encoder = example_coder.RecordBatchToExamplesEncoder()
     untyped = [name for name, arrow_type in column_types.items() if arrow_type is None]
     read_types = {name: arrow_type or pa.string() for name, arrow_type in column_types.items()}
-    for batch in _reader(path, read_types):
+    for batch in csv_reader(path, read_types):
         lists = [
             as_feature_list(column, read_types[name])
             for name, column in zip(batch.schema.names, batch.columns, strict=True)

@@ -77,18 +77,7 @@ def check_csv(path: str, required: set[str], known: set[str] | None = None) -> N
         ) from None
     rows = csv.reader(io.StringIO(text))
     header = next(rows)
-    missing = sorted(required - set(header))
-    if missing:
-        raise InputDataError(
-            f"{path}: the header lacks the required column(s) {', '.join(missing)} (its columns: "
-            f"{', '.join(header)}); add them, or fix the header"
-        )
-    unknown = sorted(set(header) - known) if known is not None else []
-    if unknown:
-        raise InputDataError(
-            f"{path}: column(s) {', '.join(unknown)} are not in the schema; remove them from the file, or "
-            "add them to the schema"
-        )
+    check_header(path, header, required, known)
     for row in rows:
         if row and len(row) != len(header):
             raise InputDataError(
@@ -97,12 +86,35 @@ def check_csv(path: str, required: set[str], known: set[str] | None = None) -> N
             )
 
 
+def check_header(
+    path: str,
+    header: list[str],
+    required: set[str],
+    known: set[str] | None = None,
+    unknown_fix: str = "are not in the schema; remove them from the file, or add them to the schema",
+) -> None:
+    """Raises InputDataError when the header lacks a required column, or (with `known`) holds another."""
+    missing = sorted(set(required) - set(header))
+    if missing:
+        raise InputDataError(
+            f"{path}: the header lacks the required column(s) {', '.join(missing)} (its columns: "
+            f"{', '.join(header)}); add them, or fix the header"
+        )
+    unknown = sorted(set(header) - known) if known is not None else []
+    if unknown:
+        raise InputDataError(f"{path}: column(s) {', '.join(unknown)} {unknown_fix}")
+
+
+def require_files(files: list[str], where: str) -> list[str]:
+    if not files:
+        raise InputDataError(f"no data files in {where}; put one or more CSV files with a header row there")
+    return files
+
+
 def check_data(data_dir: str, schema, span_range: tuple[int, int] | None = None) -> int:
     """Checks every file ExampleGen will read against `schema` (a TFMD Schema); returns how many."""
-    files = data_files(data_dir, span_range)
-    if not files:
-        where = f"spans {span_range[0]}-{span_range[1]} of {data_dir}" if span_range else data_dir
-        raise InputDataError(f"no data files in {where}; put one or more CSV files with a header row there")
+    where = f"spans {span_range[0]}-{span_range[1]} of {data_dir}" if span_range else data_dir
+    files = require_files(data_files(data_dir, span_range), where)
     known = {feature.name for feature in schema.feature}
     required = {
         f.name

@@ -4,43 +4,23 @@ serving signature's tf.Examples (tfx-bsl's encoder, as the project's ExampleGen 
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
+from tfx.dsl.io import fileio
 from tfx_bsl.coders import example_coder
 
-from components.csv_example_gen import _RemoteFile, as_feature_list
-from pipeline.csv_check import InputDataError, data_files
+from components.csv_example_gen import as_feature_list, csv_reader
+from pipeline.csv_check import InputDataError, check_header, data_files, require_files
 
 BLOCK_BYTES = 1 << 20  # about 12,000 rows of the penguins table: one Beam element, one model call
 READ_TYPES = {"int": pa.int64(), "float": pa.float64(), "bytes": pa.string()}
 
 
-def _open(path: str, names: list[str]) -> pcsv.CSVStreamingReader:
-    """Every column as text: the output repeats the input as written; types are cast per block."""
-    source = path if "://" not in path else pa.PythonFile(io.BufferedReader(_RemoteFile(path)), mode="r")
-    return pcsv.open_csv(
-        source,
-        read_options=pcsv.ReadOptions(block_size=BLOCK_BYTES),
-        parse_options=pcsv.ParseOptions(newlines_in_values=True),
-        convert_options=pcsv.ConvertOptions(
-            column_types={name: pa.string() for name in names}, null_values=[""], strings_can_be_null=True
-        ),
-    )
-
-
 def header(path: str) -> list[str]:
-    if "://" in path:
-        from tfx.dsl.io import fileio
-
-        with fileio.open(path, "rb") as f:
-            first = f.readline()
-    else:
-        with open(path, "rb") as f:
-            first = f.readline()
+    with fileio.open(path, "rb") as f:
+        first = f.readline()
     try:
         return next(csv.reader([first.decode("utf-8")]), [])
     except UnicodeDecodeError:
@@ -48,8 +28,9 @@ def header(path: str) -> list[str]:
 
 
 def blocks(path: str, names: list[str]) -> Iterator[pa.RecordBatch]:
-    """The file's rows as text columns (`names`: its header), a record batch per block."""
-    yield from _open(path, names)
+    """The file's rows as text columns (`names`: its header), a record batch per block: the output repeats
+    the input as written; types are cast per block."""
+    yield from csv_reader(path, dict.fromkeys(names, pa.string()), BLOCK_BYTES)
 
 
 def typed(batch: pa.RecordBatch, features: dict[str, str]) -> dict[str, pa.Array]:
@@ -98,11 +79,7 @@ def check_rows(data_dir: str, spec: dict) -> tuple[list[str], list[str], int]:
     request's required columns present, no column the model does not know (a label column is allowed and
     ignored), the same header in every file, whole rows, a number in every number cell and a value in every
     required one. InputDataError otherwise: one line naming the file, the line and the fix."""
-    files = data_files(data_dir)
-    if not files:
-        raise InputDataError(
-            f"no data files in {data_dir}; put one or more CSV files with a header row there"
-        )
+    files = require_files(data_files(data_dir), data_dir)
     features = spec["features"]
     known = set(features) | {label for label, _ in spec["labels"]}
     columns, count = None, 0
@@ -110,18 +87,13 @@ def check_rows(data_dir: str, spec: dict) -> tuple[list[str], list[str], int]:
         names = header(path)
         if not names:
             raise InputDataError(f"{path} is empty; remove it, or give it a header row and data rows")
-        missing = sorted(set(spec["required"]) - set(names))
-        if missing:
-            raise InputDataError(
-                f"{path}: the header lacks the required column(s) {', '.join(missing)} (its columns: "
-                f"{', '.join(names)}); add them, or fix the header"
-            )
-        unknown = sorted(set(names) - known)
-        if unknown:
-            raise InputDataError(
-                f"{path}: column(s) {', '.join(unknown)} are not in the model's schema; remove them from the "
-                "file, or rename them to the model's columns"
-            )
+        check_header(
+            path,
+            names,
+            set(spec["required"]),
+            known,
+            "are not in the model's schema; remove them from the file, or rename them to the model's columns",
+        )
         if columns is not None and names != columns:
             raise InputDataError(
                 f"{path}: its header differs from {files[0]}'s ({', '.join(columns)}); give every file the "

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import posixpath
-import shutil
 import uuid
 
 import apache_beam as beam
@@ -151,7 +150,5 @@ def _join(parts_dir: str, header: list[str], output: str) -> None:
 def _remove(path: str) -> None:
     from tfx.dsl.io import fileio
 
-    if "://" not in path:
-        shutil.rmtree(path, ignore_errors=True)
-    elif fileio.exists(path):
+    if fileio.exists(path):
         fileio.rmtree(path)
