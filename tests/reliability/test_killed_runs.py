@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PIPELINE_NAME = task_config("penguin_species").pipeline_name  # the default task `run` runs
 # Enough steps that the Trainer is still training well after its first epoch checkpoint.
 TRAIN_STEPS = 3000
+HELD_PIPE = "held-push.fifo"
 
 
 @dataclasses.dataclass
@@ -41,6 +42,8 @@ class Attempt:
     # Every numbered version seen in the serving directory while the run went, and at its end.
     versions_seen: set[str]
     scratch_left: list[str]  # what the run left in the output root's directory of temporary files
+    # For a push held mid-copy: the files in its staging directory, and those of the model it was copying.
+    staged: tuple[set[str], set[str]] | None = None
 
 
 def serving_entries(serving: Path) -> list[str]:
@@ -57,9 +60,6 @@ def attempt(output_root: Path, kill_when=None) -> Attempt:
         [sys.executable, "-m", "pipeline", "run", "--output-root", str(output_root),
          "--train-steps", str(TRAIN_STEPS)],
         cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        # Lower priority than this watcher: on two cores the run's threads would otherwise keep the watcher
-        # waiting for a whole time slice, in which a small model's copy can start and finish unseen.
-        preexec_fn=lambda: os.nice(15),
     )  # fmt: skip
     seen = set()
     deadline = time.monotonic() + 900
@@ -100,38 +100,53 @@ def trainer_checkpointed(output_root: Path):
 
 
 def push_copying(output_root: Path):
-    """True while the Pusher copies the model into its staging directory.
+    """True once the Pusher is held mid-copy, its staging directory half written.
 
-    A small model is copied in a few milliseconds, and the Pusher reaches the copy a few milliseconds after
-    its output directory appears: polling can miss both. So once this run's serving check has written its
-    last file (the warm-up requests of its copy of the model: the Pusher comes next) the run is frozen
-    (SIGSTOP) and let go a fraction of a millisecond at a time, looking for the staging directory while it
-    stands still: the kill lands mid-copy."""
+    A small model is copied in a few milliseconds, which no polling can be sure to see. So the copy is made
+    to stop halfway: once this run's serving check has written its last file (the warm-up requests of its
+    copy of the model; the Pusher comes next and copies exactly that directory), the run is frozen
+    (SIGSTOP) and a named pipe is added to that copy. The Pusher's copy blocks opening the pipe, which has no
+    writer, after it made the staging directory and copied some files: the kill lands mid-copy whatever the
+    machine's load. The pipe is removed once the run is dead."""
     serving = output_root / "serving_model"
     checks = output_root / "pipeline" / "ServingCheck" / "blessing"
     earlier = set(checks.glob("*"))
     warmup = Path(path_utils.stamped_model_path("")) / "assets.extra" / "tf_serving_warmup_requests"
+    held = {}
 
-    def staging() -> bool:
-        return any(name.startswith(INCOMPLETE_PREFIX) for name in serving_entries(serving))
+    def staging() -> list[Path]:
+        return [serving / name for name in serving_entries(serving) if name.startswith(INCOMPLETE_PREFIX)]
 
-    def checked() -> bool:
-        return any((check / warmup).exists() for check in set(checks.glob("*")) - earlier)
+    def checked() -> list[Path]:
+        return [check for check in set(checks.glob("*")) - earlier if (check / warmup).exists()]
 
     def copying(group: int) -> bool:
-        if not checked():
-            return staging()
-        try:
+        if "pipe" not in held:
+            [check] = checked() or [None]
+            if check is None:
+                return False
             os.killpg(group, signal.SIGSTOP)
-            deadline = time.monotonic() + 120
-            while not staging() and time.monotonic() < deadline:
-                os.killpg(group, signal.SIGCONT)
-                time.sleep(0.0002)
-                os.killpg(group, signal.SIGSTOP)
-        except ProcessLookupError:
-            return False  # the run ended between two steps: the kill did not land (the test says so)
-        return True  # frozen with the staging directory present (SIGKILL ends a stopped process too)
+            assert not staging() and serving_entries(serving) == [], "the push began before it was held"
+            held["pipe"] = check / warmup.parent / HELD_PIPE  # copied after the files above it
+            os.mkfifo(held["pipe"])
+            os.killpg(group, signal.SIGCONT)
+            return False
+        # Blocked in the pipe's open(): nothing more is written to the staging directory.
+        [stage] = staging() or [None]
+        if stage is None:
+            return False
+        copied = sorted(stage.rglob("*"))
+        time.sleep(0.5)
+        if copied != sorted(stage.rglob("*")):
+            return False
+        model = held["pipe"].parent.parent
+        held["staged"] = (
+            {str(path.relative_to(stage)) for path in copied if path.is_file()},
+            {str(path.relative_to(model)) for path in model.rglob("*") if path.is_file()},
+        )
+        return True
 
+    copying.held = held
     return copying
 
 
@@ -147,7 +162,10 @@ def chain(output_root) -> dict[str, Attempt]:
     transform_graph = output_root / "pipeline" / "Transform" / "transform_graph"
     runs["killed_in_transform"] = attempt(output_root, seconds_into(transform_graph, 2.0))
     runs["killed_in_trainer"] = attempt(output_root, trainer_checkpointed(output_root))
-    runs["killed_in_push"] = attempt(output_root, push_copying(output_root))
+    held_push = push_copying(output_root)
+    runs["killed_in_push"] = attempt(output_root, held_push)
+    os.unlink(held_push.held["pipe"])  # the serving check's copy of the model as it was written
+    runs["killed_in_push"].staged = held_push.held["staged"]
     runs["completed"] = attempt(output_root)
     runs["again"] = attempt(output_root)
     return runs
@@ -160,6 +178,10 @@ def test_each_kill_landed_where_intended(chain):
     assert chain["killed_in_trainer"].summary.node_states["Trainer"] == "RUNNING"
     assert "Evaluator" not in chain["killed_in_trainer"].summary.node_states
     assert chain["killed_in_push"].summary.node_states["Pusher"] == "RUNNING"
+    # Mid-copy: the model's top-level files (its graph among them) were in the staging directory, the rest
+    # of it was not.
+    staged, model = chain["killed_in_push"].staged
+    assert "saved_model.pb" in staged and staged < model, (staged, model)
 
 
 def test_the_run_after_a_kill_reuses_what_had_finished(chain):
