@@ -202,11 +202,6 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
     if request.pipeline_root:
         changes["pipeline_root_uri"] = request.pipeline_root.rstrip("/")
     if request.inference_data:
-        if changes.get("images", defaults.images) is not None:
-            raise ConfigError(
-                "--inference-data scores CSV rows; score images with `python -m pipeline predict` on the "
-                "output of `python -m pipeline images --unlabelled`"
-            )
         inference_data = _location(request.inference_data)
         if not request.cluster and "://" not in inference_data and not os.path.isdir(inference_data):
             raise ConfigError(

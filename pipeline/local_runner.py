@@ -16,6 +16,7 @@ from pipeline.config import PipelineConfig
 from pipeline.csv_check import check_data
 from pipeline.data import write_bundled_data
 from pipeline.images import check_images
+from pipeline.inference.records import check_examples
 from pipeline.pipeline import create_pipeline
 from pipeline.run_lock import run_lock
 from pipeline.run_summary import RunSummary, latest_run, previous_span_statistics, removed_artifacts
@@ -100,6 +101,8 @@ def _run(config: PipelineConfig, orchestrator: str, notify: Callable[[str], obje
 
     if config.images is not None:
         check_images(config.data_dir, config.images, config.span_range)
+        if config.inference_data:
+            check_examples(config.inference_data, config.images, config.served_without)
     else:
         schema = tfdv.load_schema_text(config.schema_path)
         check_data(config.data_dir, schema, config.span_range)

@@ -55,6 +55,7 @@ PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
 SERVED_BASELINE = "ServedBaseline"
 DATA_FINGERPRINT = "DataFingerprint"
 BATCH_INFERENCE = "BatchInference"  # after a push
+INFERENCE_EXAMPLE_GEN = "InferenceExampleGen"
 BATCH_INFERENCE_SERVED = "BatchInferenceServed"  # after a refused candidate: the served version scores
 TUNER_FN = "trainer_module.tuning.tuner_fn"
 
@@ -249,18 +250,33 @@ def _example_gen(config: PipelineConfig, data_root) -> FileBasedExampleGen:
 
 
 def _inference_data_nodes(config: PipelineConfig, schema) -> list:
-    """The inference data's own ExampleGen (one split), its statistics and the SERVING-environment gate."""
+    """The inference data's own ExampleGen (one split), its statistics and the SERVING-environment gate.
+
+    Image data (TFRecords of PNG examples, as `images --unlabelled` writes them) is described by the schema's
+    features alone: its other features (the `file` each image came from) are carried into the predictions as
+    columns, as `predict` does, not validated."""
     one_split = example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(
             splits=[example_gen_pb2.SplitConfig.Split(name="inference", hash_buckets=1)]
         )
     )
-    example_gen = FileBasedExampleGen(
-        input_base=config.inference_data,
-        custom_executor_spec=executor_spec.BeamExecutorSpec(csv_example_gen.Executor),
-        output_config=one_split,
-    ).with_id("InferenceExampleGen")
-    statistics = StatisticsGen(examples=example_gen.outputs["examples"]).with_id("InferenceStatisticsGen")
+    if config.images is not None:
+        import tensorflow_data_validation as tfdv
+
+        example_gen = ImportExampleGen(input_base=config.inference_data, output_config=one_split)
+        described = [feature.name for feature in tfdv.load_schema_text(config.schema_path).feature]
+        options = {"stats_options": tfdv.StatsOptions(feature_allowlist=described)}
+    else:
+        example_gen = FileBasedExampleGen(
+            input_base=config.inference_data,
+            custom_executor_spec=executor_spec.BeamExecutorSpec(csv_example_gen.Executor),
+            output_config=one_split,
+        )
+        options = {}
+    example_gen = example_gen.with_id(INFERENCE_EXAMPLE_GEN)
+    statistics = StatisticsGen(examples=example_gen.outputs["examples"], **options).with_id(
+        "InferenceStatisticsGen"
+    )
     gate = InferenceGate(statistics=statistics.outputs["statistics"], schema=schema).with_id("InferenceGate")
     return [example_gen, statistics, gate]
 

@@ -110,6 +110,7 @@ def unservable_run(crippled_run) -> RunRecord:
 
 
 INFERENCE_ROWS = 200
+INFERENCE_IMAGES = 30
 
 
 @pytest.fixture(scope="session")
@@ -189,10 +190,19 @@ def after_removed_metadata_run(after_removed_artifact_run) -> RunRecord:
 
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory) -> RunRecord:
-    """The digits task (ResNet on PNG examples) on a fresh output root."""
+    """The digits task (ResNet on PNG examples) on a fresh output root, scoring INFERENCE_IMAGES unlabelled
+    images (converted as `images --unlabelled` converts a folder) at the end of each run."""
+    from pipeline.images import convert_image_directory, digits_images, encode_png
     from pipeline.tasks import task_config
 
-    return run(task_config("digits", output_root=str(tmp_path_factory.mktemp("digits"))))
+    images, _ = digits_images()
+    folder = tmp_path_factory.mktemp("digits_photos")
+    for index in range(INFERENCE_IMAGES):
+        (folder / f"digit-{index:02d}.png").write_bytes(encode_png(images[-1 - index]))
+    inference = tmp_path_factory.mktemp("digits_inference")
+    convert_image_directory(folder, inference, channels=1, unlabelled=True)
+    config = task_config("digits", output_root=str(tmp_path_factory.mktemp("digits")))
+    return run(config.replace(inference_data=str(inference)))
 
 
 def digits_model_run(digits_run, model: str) -> RunRecord:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import INFERENCE_ROWS
+from tests.conftest import INFERENCE_IMAGES, INFERENCE_ROWS
 from tests.test_cli_e2e import cli
 
 
@@ -30,6 +30,25 @@ def test_a_pushed_candidate_scores_the_inference_data_as_predict_does(body_mass_
     assert Path(predictions.path).read_bytes() == (tmp_path / "p.csv").read_bytes()
     header = Path(predictions.path).read_text().splitlines()[0]
     assert header.endswith('"predicted_body_mass_g"') and 'body_mass_g",' not in header
+
+
+@pytest.mark.e2e
+def test_images_are_scored_in_the_pipeline_as_predict_scores_them(digits_run, tmp_path):
+    summary = digits_run.summary
+    assert summary.node_states["InferenceExampleGen"] == "COMPLETE"
+    pushed = int(Path(summary.pushed_destination).name)
+    predictions = summary.predictions
+    assert (predictions.rows, predictions.model_version) == (INFERENCE_IMAGES, pushed)
+    config = digits_run.config
+    result = cli(
+        "predict", "--data-root", config.inference_data, "--output", str(tmp_path / "p.csv"), "--task",
+        "digits", "--output-root", config.output_root, "--version", str(pushed),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert Path(predictions.path).read_bytes() == (tmp_path / "p.csv").read_bytes()
+    rows = Path(predictions.path).read_text().splitlines()
+    assert rows[0].startswith('"source_file","record","file","predicted_label"'), rows[0]
+    assert [row.split(",")[2] for row in rows[1:4]] == ['"digit-00.png"', '"digit-01.png"', '"digit-02.png"']
 
 
 @pytest.mark.e2e
@@ -91,3 +110,35 @@ def test_the_inference_gate_checks_the_serving_environment(tmp_path):
     assert list(summary) == ["island"] and "Atlantis" in summary["island"]
     message = gate_message(summary, "Inference data gate", "nothing was scored")
     assert message.startswith("Inference data gate: 1 anomalous feature(s), nothing was scored. island: ")
+
+
+def _damaged_image(directory: Path) -> Path:
+    from pipeline.images import image_example, write_records
+
+    return write_records(directory / "images.tfrecord.gz", [image_example(b"\x89PNG not really", None)])
+
+
+def _unknown_column(directory: Path) -> Path:
+    path = directory / "new.csv"
+    path.write_text("island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year,colour\n"
+                    "Torgersen,39.1,18.7,181,3750,male,2007,grey\n")  # fmt: skip
+    return path
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "task, write, message",
+    [
+        ("digits", _damaged_image, "images.tfrecord.gz, record 0: feature 'image' is not a PNG image"),
+        ("penguin_species", _unknown_column, "new.csv: column(s) colour are not in the schema"),
+    ],
+)
+def test_bad_inference_data_stops_the_run_before_anything_runs(task, write, message, tmp_path):
+    (tmp_path / "score").mkdir()
+    write(tmp_path / "score")
+    out = tmp_path / "out"
+    result = cli("run", "--task", task, "--inference-data", str(tmp_path / "score"), "--output-root", str(out))
+    assert result.returncode == 1, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and str(tmp_path / "score") in line and message in line, line
+    assert not (out / "pipeline").exists() and not (out / "serving_model").exists()

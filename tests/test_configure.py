@@ -80,8 +80,8 @@ def test_a_local_users_regression_label_is_gated_by_its_spread(tmp_path):
         (ConfigRequest(beam_workers=2, beam_args=("--runner=FlinkRunner",)), "not both"),
         (ConfigRequest(task="penguin_sizes"), "unknown task 'penguin_sizes'"),
         (
-            ConfigRequest(task="digits", inference_data="."),
-            "--inference-data scores CSV rows; score images with `python -m pipeline predict`",
+            ConfigRequest(task="digits", inference_data="/no/such/images"),
+            "--inference-data /no/such/images is not a directory",
         ),
         (
             ConfigRequest(output_root="gs://b/o", cluster=True, metadata="mysql://ml@db/p"),

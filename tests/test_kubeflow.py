@@ -464,8 +464,24 @@ def test_the_inference_path_compiles_with_a_scoring_task_for_each_outcome(tmp_pa
         blessed,
         f"!({blessed})",
     )
+    # New files in the inference directory are read at every run: self-hosted KFP's cache key would not see
+    # them.
+    assert tasks["InferenceExampleGen"]["cachingOptions"] == {"enableCache": False}
     for task in (pushed, refused):
         assert task["cachingOptions"] == {"enableCache": False}
         parameters = task["inputs"]["parameters"]
         assert parameters["data_root"]["runtimeValue"]["constant"] == "gs://bucket/to-score"
         assert parameters["serving_dir"]["runtimeValue"]["constant"].endswith("/serving_model")
+
+
+def test_an_image_task_scores_its_examples_described_by_the_schema_features_alone(tmp_path):
+    assert main(["compile", "--task", "digits", "--inference-data", "gs://b/new", *kubeflow_args(tmp_path)]) == 0
+    spec = yaml.safe_load((tmp_path / "digits" / "pipeline.yaml").read_text())
+    tasks = spec["root"]["dag"]["tasks"]
+    executor = spec["components"][tasks["InferenceExampleGen"]["componentRef"]["name"]]["executorLabel"]
+    container = spec["deploymentSpec"]["executors"][executor]["container"]
+    assert "tfx.components.example_gen.import_example_gen.executor.Executor" in json.dumps(container)
+    statistics = tasks["InferenceStatisticsGen"]["inputs"]["parameters"]["stats_options_json"]
+    options = json.loads(statistics["runtimeValue"]["constant"])
+    # The image and its label; an unlabelled image's `file` is carried into the predictions, not described.
+    assert options["_feature_allowlist"] == ["image", "label"]

@@ -13,7 +13,8 @@ holds span directories; the compile fixes no span, as for a recurring run):
 
 The first three must ingest and train on the new data and compare the candidate with the model served at
 that moment; the fourth must reuse Transform and the Trainer from the cache. Both modes run side by side,
-as a cluster runs pods.
+as a cluster runs pods. In mode "kfp" the spec also scores an inference directory (`--inference-data`) at
+the end of every run, which gains a file before the third run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ import pytest
 
 from pipeline.data import write_generated_penguins
 from tests.conftest import REPO_ROOT
-from tests.kfp_launcher import CACHED, EXECUTED, Launcher, RunRecord, argo_name_violations, load_spec
+from tests.kfp_launcher import (
+    CACHED,
+    EXECUTED,
+    SKIPPED,
+    Launcher,
+    RunRecord,
+    argo_name_violations,
+    load_spec,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -34,6 +43,8 @@ MODES = ("kfp", "vertex")
 ROWS = {1: 240, 2: 360, 3: 240, 4: 240}  # examples each run reads
 SPANS = {1: 1, 2: 1, 3: 2, 4: 2}
 DATA_STAGE_TO_TRAINER = ("CsvExampleGen", "StatisticsGen", "ExampleValidator", "Transform", "Trainer")
+SCORED = {1: 50, 2: 50, 3: 80, 4: 80}  # unlabelled rows in the inference directory at each run (mode kfp)
+INFERENCE = ("InferenceExampleGen", "InferenceStatisticsGen", "InferenceGate", "BatchInference")
 
 
 @dataclasses.dataclass
@@ -44,10 +55,17 @@ class Scenario:
     spec: dict
 
 
-def compile_spec(root: Path) -> Path:
+def unlabelled_rows(path: Path, rows: int, seed: int) -> None:
+    import pandas as pd
+
+    write_generated_penguins(path, rows, seed=seed)
+    pd.read_csv(path, dtype=str, keep_default_na=False).drop(columns=["species"]).to_csv(path, index=False)
+
+
+def compile_spec(root: Path, *extra: str) -> Path:
     from pipeline.cli import main
 
-    argv = ["compile", "--output-root", str(root), "--compiled-dir", str(root / "compiled")]
+    argv = ["compile", "--output-root", str(root), "--compiled-dir", str(root / "compiled"), *extra]
     argv += [
         "--data-root",
         str(root / "data"),
@@ -68,7 +86,11 @@ def scenarios(tmp_path_factory, image_mount_point) -> dict[str, Scenario]:
     compiled = {}
     for mode, root in roots.items():
         write_generated_penguins(root / "data" / "span-1" / "first.csv", ROWS[1], seed=1)
-        compiled[mode] = compile_spec(root)
+        extra = ()
+        if mode == "kfp":
+            unlabelled_rows(root / "to-score" / "first.csv", SCORED[1], seed=4)
+            extra = ("--inference-data", str(root / "to-score"))
+        compiled[mode] = compile_spec(root, *extra)
 
     def scenario(mode: str) -> Scenario:
         root = roots[mode]
@@ -78,6 +100,8 @@ def scenarios(tmp_path_factory, image_mount_point) -> dict[str, Scenario]:
         write_generated_penguins(root / "data" / "span-1" / "more.csv", ROWS[2] - ROWS[1], seed=2)
         runs.append(launcher.run())
         write_generated_penguins(root / "data" / "span-2" / "first.csv", ROWS[3], seed=3)
+        if mode == "kfp":
+            unlabelled_rows(root / "to-score" / "more.csv", SCORED[3] - SCORED[1], seed=5)
         runs.append(launcher.run())
         runs.append(launcher.run())
         return Scenario(mode, runs, root / "serving_model", load_spec(compiled[mode] / "pipeline.yaml"))
@@ -173,3 +197,22 @@ def test_every_task_stays_within_the_memory_it_requests(scenarios, mode):
                 "resources"
             ]
             assert record.peak_mib < resources["memoryLimit"] * 1024, (task, record.peak_mib)
+
+
+def test_every_run_scores_the_inference_data_with_the_version_served_after_it(scenarios):
+    for number, run in enumerate(scenarios["kfp"].runs, start=1):
+        # Read again at every run, though its parameters never change: the directory gained rows.
+        for task in INFERENCE:
+            assert run.state(task) == EXECUTED, (number, task)
+        assert run.state("BatchInferenceServed") == SKIPPED, number  # every candidate here is blessed
+        push = metadata(run, "Pusher", "pushed_model")
+        served = push["pushed_version"] if push["pushed"] else Path(push["already_served"]).name
+        predictions = metadata(run, "BatchInference", "predictions")
+        assert (predictions["rows"], str(int(predictions["model_version"]))) == (SCORED[number], served)
+        lines = (Path(run.artifact("BatchInference", "predictions")["uri"]) / "predictions.csv").read_text()
+        header, *rows = lines.splitlines()
+        columns = header.replace('"', "").split(",")
+        assert columns[0] == "island" and "species" not in columns
+        predicted = columns[columns.index("predicted_species") + 1 :]
+        assert sorted(predicted) == [f"species_probability_{s}" for s in ("Adelie", "Chinstrap", "Gentoo")]
+        assert len(rows) == SCORED[number]

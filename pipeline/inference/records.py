@@ -27,13 +27,18 @@ def image_input(spec: dict) -> ImageInput:
 
 
 def check_records(data_dir: str, spec: dict) -> tuple[list[str], list[str], int]:
+    """`check_examples` for the model that `spec` (its prediction spec) describes."""
+    return check_examples(data_dir, image_input(spec), [label for label, _ in spec["labels"]])
+
+
+def check_examples(data_dir: str, image: ImageInput, labels) -> tuple[list[str], list[str], int]:
     """(the record files, the output's input columns, the number of examples) once every example holds its
-    image(s) as one PNG of the model's shape that decodes (ImageDataError otherwise: one line naming the
-    file, the record and the fix). The input columns: the source file and record, then the examples' other
-    features (an unlabelled image's `file`), labels left out."""
+    image(s) as one PNG of `image`'s shape that decodes, both of a pair for a similarity model
+    (ImageDataError otherwise: one line naming the file, the record and the fix). The input columns: the
+    source file and record, then the examples' other features (an unlabelled image's `file`), the `labels`
+    left out."""
     import tensorflow as tf
 
-    image = image_input(spec)
     files = record_files(data_dir)
     if not files:
         raise ImageDataError(
@@ -41,7 +46,7 @@ def check_records(data_dir: str, spec: dict) -> tuple[list[str], list[str], int]
             "--unlabelled --image-dir DIR --output DATA_ROOT` and pass that data root"
         )
     count = check_images(data_dir, image)
-    skipped = {*image.image_features, *(label for label, _ in spec["labels"]), image.pair_label}
+    skipped = {*image.image_features, *labels, image.pair_label}
     extra = set()
     for path in files:
         for index, record in enumerate(_records(path)):

@@ -92,6 +92,7 @@ def compile_pipeline(
         BATCH_INFERENCE,
         BATCH_INFERENCE_SERVED,
         DATA_FINGERPRINT,
+        INFERENCE_EXAMPLE_GEN,
         SERVED_BASELINE,
         create_pipeline,
         runtime_parameter_defaults,
@@ -132,8 +133,10 @@ def compile_pipeline(
         if environment:
             # TensorFlow's S3 filesystem reads these; the keys come from the cluster (AWS_* variables).
             container["env"] = environment
-    # Their outcome depends on what is served or arrived since, not on their inputs.
-    for name in (SERVED_BASELINE, DATA_FINGERPRINT, BATCH_INFERENCE, BATCH_INFERENCE_SERVED):
+    # Their outcome depends on what is served or arrived since, not on their inputs. (Self-hosted KFP's cache
+    # key has no fingerprint of the input files: a cached InferenceExampleGen would miss new rows to score.)
+    uncached = (SERVED_BASELINE, DATA_FINGERPRINT, INFERENCE_EXAMPLE_GEN, BATCH_INFERENCE, BATCH_INFERENCE_SERVED)
+    for name in uncached:
         if name in tasks:
             tasks[name]["cachingOptions"] = {"enableCache": False}
     _point_parameters_at_their_producers(tasks)
