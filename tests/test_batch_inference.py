@@ -137,7 +137,9 @@ def test_bad_inference_data_stops_the_run_before_anything_runs(task, write, mess
     (tmp_path / "score").mkdir()
     write(tmp_path / "score")
     out = tmp_path / "out"
-    result = cli("run", "--task", task, "--inference-data", str(tmp_path / "score"), "--output-root", str(out))
+    result = cli(
+        "run", "--task", task, "--inference-data", str(tmp_path / "score"), "--output-root", str(out)
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and str(tmp_path / "score") in line and message in line, line

@@ -475,7 +475,9 @@ def test_the_inference_path_compiles_with_a_scoring_task_for_each_outcome(tmp_pa
 
 
 def test_an_image_task_scores_its_examples_described_by_the_schema_features_alone(tmp_path):
-    assert main(["compile", "--task", "digits", "--inference-data", "gs://b/new", *kubeflow_args(tmp_path)]) == 0
+    assert (
+        main(["compile", "--task", "digits", "--inference-data", "gs://b/new", *kubeflow_args(tmp_path)]) == 0
+    )
     spec = yaml.safe_load((tmp_path / "digits" / "pipeline.yaml").read_text())
     tasks = spec["root"]["dag"]["tasks"]
     executor = spec["components"][tasks["InferenceExampleGen"]["componentRef"]["name"]]["executorLabel"]

@@ -135,7 +135,13 @@ def compile_pipeline(
             container["env"] = environment
     # Their outcome depends on what is served or arrived since, not on their inputs. (Self-hosted KFP's cache
     # key has no fingerprint of the input files: a cached InferenceExampleGen would miss new rows to score.)
-    uncached = (SERVED_BASELINE, DATA_FINGERPRINT, INFERENCE_EXAMPLE_GEN, BATCH_INFERENCE, BATCH_INFERENCE_SERVED)
+    uncached = (
+        SERVED_BASELINE,
+        DATA_FINGERPRINT,
+        INFERENCE_EXAMPLE_GEN,
+        BATCH_INFERENCE,
+        BATCH_INFERENCE_SERVED,
+    )
     for name in uncached:
         if name in tasks:
             tasks[name]["cachingOptions"] = {"enableCache": False}
