@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.constructor_config import assert_config_holds_the_constructor_arguments
 from trainer_module.losses import (
     ContrastiveLoss,
     Huber,
+    HuberLossFunction,
     RootMeanSquaredError,
     contrastive_loss,
     contrastive_loss_with_margin,
@@ -62,10 +64,29 @@ def test_parameters_are_validated(factory, message):
         factory()
 
 
-@pytest.mark.parametrize("loss", [Huber(threshold=2.5), ContrastiveLoss(margin=0.7), RootMeanSquaredError()])
-def test_config_round_trip(loss):
-    clone = type(loss).from_config(loss.get_config())
-    assert clone.get_config() == loss.get_config()
+@pytest.mark.parametrize(
+    "cls, arguments",
+    [(Huber, {"threshold": 2.5, "name": "h"}), (HuberLossFunction, {"threshold": 2.5}),
+     (ContrastiveLoss, {"margin": 0.7, "name": "c"}), (RootMeanSquaredError, {"name": "r"})],
+    ids=["Huber", "my_huber_loss", "ContrastiveLoss", "RootMeanSquaredError"],
+)  # fmt: skip
+def test_config_holds_every_constructor_argument(cls, arguments):
+    assert_config_holds_the_constructor_arguments(cls, **arguments)
+
+
+@pytest.mark.parametrize("file_name", ["model", "model.keras"], ids=["SavedModel", "keras"])
+def test_the_wrappers_threshold_survives_saving(file_name, tmp_path):
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss=my_huber_loss(3.5))
+    model.fit(np.array(XS)[:, None], np.array(YS)[:, None], epochs=2, verbose=0)
+    model.save(tmp_path / file_name)
+    loaded = tf.keras.models.load_model(tmp_path / file_name)
+    # Errors of 3 and -5 tell threshold 3.5 (4.5, 11.375) from Keras's own huber_loss with delta 1 (2.5, 4.5).
+    y_true, y_pred = tf.constant([[0.0], [0.0]]), tf.constant([[3.0], [-5.0]])
+    np.testing.assert_allclose(loaded.loss(y_true, y_pred).numpy().ravel(), [4.5, 11.375])
+    x, y = np.array(XS)[:, None], np.array(YS)[:, None]
+    assert loaded.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-6)
 
 
 def test_saved_model_round_trip_keeps_the_configured_loss(tmp_path):
@@ -81,9 +102,28 @@ def test_saved_model_round_trip_keeps_the_configured_loss(tmp_path):
     )
 
 
-def test_toy_regression_with_huber_predicts_about_19_at_10():
+def toy_regression(loss, epochs: int) -> tuple[tf.keras.Model, float]:
+    """The course's toy regression: Dense(1) on xs/ys (y = 2x - 1), SGD, `epochs`; returns the model and
+    its prediction at 10."""
     tf.keras.utils.set_random_seed(0)
     model = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss=my_huber_loss(1.0))
+    model.compile(optimizer="sgd", loss=loss)
+    model.fit(np.array(XS)[:, None], np.array(YS)[:, None], epochs=epochs, verbose=0)
+    return model, float(model.predict(np.array([[10.0]]), verbose=0)[0, 0])
+
+
+def test_toy_regression_with_mse_predicts_18_8_to_19_0_at_10_as_the_course_says():
+    _, predicted = toy_regression("mse", 500)
+    assert 18.8 <= predicted <= 19.0  # 18.98 measured (seeds 0-4: 18.978-18.985)
+
+
+def test_toy_regression_with_huber_needs_more_epochs_than_the_course_gives():
+    """The course's setup as written (500 epochs) leaves the wrapper's Huber (threshold 1) at 18.51-18.78
+    over seeds 0-4, below the course's 18.8-19.0: beyond the threshold Huber's gradient is the threshold,
+    not the error, so from the same start it closes the gap more slowly than MSE. Another 500 epochs
+    bring it to the course's range (18.96-18.98 measured)."""
+    model, at_500 = toy_regression(my_huber_loss(1.0), 500)
+    _, mse_at_500 = toy_regression("mse", 500)
+    assert 18.4 <= at_500 < mse_at_500
     model.fit(np.array(XS)[:, None], np.array(YS)[:, None], epochs=500, verbose=0)
-    assert 18.5 <= float(model.predict(np.array([[10.0]]), verbose=0)[0, 0]) <= 19.1
+    assert 18.8 <= float(model.predict(np.array([[10.0]]), verbose=0)[0, 0]) <= 19.0

@@ -76,6 +76,18 @@ class BatchTimingCallback(tf.keras.callbacks.Callback):
                 self.epoch_times.append([])
             self.epoch_times[-1].append(time.perf_counter() - self._start)
 
+    def per_epoch(self) -> list[dict]:
+        """Each epoch's batches, median and slowest batch time (milliseconds): what training.json records."""
+        return [
+            {
+                "batches": len(times),
+                "median_ms": round(1000 * statistics.median(times), 3),
+                "slowest_ms": round(1000 * max(times), 3),
+            }
+            for times in self.epoch_times
+            if times
+        ]
+
     def on_epoch_end(self, epoch, logs=None):
         times = self.epoch_times[-1] if self.epoch_times else []
         if times:
@@ -88,18 +100,49 @@ class BatchTimingCallback(tf.keras.callbacks.Callback):
             )
 
 
+class BestEpochCheckpoint(tf.keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint keeping the weights of the epoch with the lowest val_loss; when training ends the
+    model takes them back, so the exported model is that epoch's, not the last one's (`best_epoch`, 1-based,
+    goes into training.json)."""
+
+    def __init__(self, filepath: str):
+        super().__init__(
+            filepath, monitor="val_loss", mode="min", save_best_only=True, save_weights_only=True
+        )
+        self.best_epoch = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.best_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        before = self.best
+        super().on_epoch_end(epoch, logs)
+        if self.best != before:
+            self.best_epoch = epoch + 1
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if self.best_epoch is not None:
+            self.model.load_weights(self.filepath)
+            logging.info(
+                "ModelCheckpoint: the model keeps epoch %d's weights (val_loss %.4f)",
+                self.best_epoch,
+                self.best,
+            )
+
+
 def build_callbacks(config: TrainerConfig, run_dir: str) -> list[tf.keras.callbacks.Callback]:
     """The callbacks named in `config.callbacks`, in that order; files go under `run_dir`."""
     factories = {
         "tensorboard": lambda: tf.keras.callbacks.TensorBoard(log_dir=run_dir, update_freq="epoch"),
-        "model_checkpoint": lambda: tf.keras.callbacks.ModelCheckpoint(
-            os.path.join(run_dir, "checkpoints", "epoch-{epoch:03d}"), save_weights_only=True
-        ),
+        "model_checkpoint": lambda: BestEpochCheckpoint(os.path.join(run_dir, "checkpoints", "best")),
         "early_stopping": lambda: tf.keras.callbacks.EarlyStopping(
             monitor="val_loss",
             mode="min",
             patience=config.early_stopping_patience,
             min_delta=config.early_stopping_min_delta,
+            baseline=config.early_stopping_baseline,
             restore_best_weights=True,
         ),
         "csv_logger": lambda: tf.keras.callbacks.CSVLogger(os.path.join(run_dir, "training_log.csv")),

@@ -60,8 +60,12 @@ class TrainerConfig:
     steps_per_epoch: int = 50
 
     callbacks: tuple[str, ...] = ("tensorboard", "early_stopping")
+    # EarlyStopping on val_loss: stops after `patience` epochs without an improvement of at least
+    # `min_delta`, or (with a `baseline`) when val_loss has not come below the baseline within `patience`
+    # epochs; the best epoch's weights are restored. The course uses min_delta 0.05, baseline 0.8.
     early_stopping_patience: int = 3
     early_stopping_min_delta: float = 0.0
+    early_stopping_baseline: float | None = None
     lr_decay_drop: float = 0.5
     lr_decay_epochs: int = 1
     reduce_lr_factor: float = 0.2
@@ -124,6 +128,8 @@ class TrainerConfig:
                 f"lr_decay_drop must be within (0, 1] and reduce_lr_factor within (0, 1), got "
                 f"{self.lr_decay_drop!r} and {self.reduce_lr_factor!r}"
             )
+        if not self.early_stopping_min_delta >= 0:
+            raise ValueError(f"early_stopping_min_delta must be >= 0, got {self.early_stopping_min_delta!r}")
         if self.early_stopping_patience < 0 or self.reduce_lr_patience < 0:
             raise ValueError(
                 f"patience must be >= 0, got {self.early_stopping_patience!r} and {self.reduce_lr_patience!r}"

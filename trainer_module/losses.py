@@ -21,13 +21,32 @@ def huber(y_true, y_pred, threshold: float = 1.0):
 
 
 def my_huber_loss(threshold: float = 1.0):
-    """The wrapper form: a loss function with `threshold` fixed, for `compile(loss=...)`."""
-    threshold = _check_positive("threshold", threshold)
+    """The wrapper form: a loss function with `threshold` fixed, for `compile(loss=...)`.
 
-    def huber_loss(y_true, y_pred):
-        return huber(y_true, y_pred, threshold)
+    What it returns is called like the course's inner function `huber_loss(y_true, y_pred)`, but it is an
+    object Keras can save: a closure is saved by its name alone and reloads as Keras's own `huber_loss`
+    (delta 1), silently dropping the threshold; this one reloads with it (SavedModel and `.keras`)."""
+    return HuberLossFunction(_check_positive("threshold", threshold))
 
-    return huber_loss
+
+@tf.keras.utils.register_keras_serializable(package=PACKAGE)
+class HuberLossFunction:
+    """`my_huber_loss(threshold)`'s inner function: per-element Huber with `threshold`, saved with it."""
+
+    __name__ = "huber_loss"  # the name Keras gives the loss in logs and metrics
+
+    def __init__(self, threshold: float = 1.0):
+        self.threshold = _check_positive("threshold", threshold)
+
+    def __call__(self, y_true, y_pred):
+        return huber(y_true, y_pred, self.threshold)
+
+    def get_config(self) -> dict:
+        return {"threshold": self.threshold}
+
+    @classmethod
+    def from_config(cls, config: dict) -> HuberLossFunction:
+        return cls(**config)
 
 
 @tf.keras.utils.register_keras_serializable(package=PACKAGE)

@@ -14,7 +14,12 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
-from trainer_module.callbacks import DetectOverfittingCallback, build_callbacks
+from trainer_module.callbacks import (
+    BatchTimingCallback,
+    BestEpochCheckpoint,
+    DetectOverfittingCallback,
+    build_callbacks,
+)
 from trainer_module.config import TrainerConfig
 from trainer_module.distribution import build_strategy, is_chief, task_name, weights_digest
 from trainer_module.features import (
@@ -276,6 +281,18 @@ def tfdv_schema(schema_path: str):
     return io_utils.parse_pbtxt_file(schema_path, schema_pb2.Schema())
 
 
+def callback_records(callbacks) -> dict:
+    """What the callbacks kept for training.json: the per-epoch batch timings, the epoch whose weights the
+    checkpoint gave back to the model."""
+    records = {}
+    for callback in callbacks:
+        if isinstance(callback, BatchTimingCallback):
+            records["batch_timing"] = callback.per_epoch()
+        if isinstance(callback, BestEpochCheckpoint):
+            records["best_epoch"] = callback.best_epoch
+    return records
+
+
 def stopped_by(callbacks) -> dict[str, int]:
     """Callback name -> the (1-based) epoch after which it stopped training (EarlyStopping,
     DetectOverfitting)."""
@@ -384,6 +401,7 @@ def run_fn(fn_args: FnArgs) -> None:
                 "steps_per_epoch": steps_per_epoch,
                 "callbacks": list(config.callbacks),
                 "stopped_by": stopped,
+                **callback_records(callbacks),
                 "seconds": round(time.monotonic() - started, 1),
                 "history": {k: [float(v) for v in values] for k, values in history.history.items()},
             },
