@@ -53,15 +53,15 @@ test: setup system-deps
 # Debian's packages the tests use, installed when missing and this user may (root with apt-get), else the
 # tests that need them say what is missing: debootstrap (a clean root for the image's install steps),
 # mariadb-server (a MySQL-protocol metadata store, started by the tests on loopback), iproute2 (network
-# namespaces as the hosts of the multi-worker test).
-SYSTEM_PACKAGES = debootstrap:debootstrap mariadb-server:mariadbd iproute2:ip
+# namespaces as the hosts of the multi-worker test), chromium (the report's headless browser test).
+SYSTEM_PACKAGES = debootstrap:debootstrap mariadb-server:mariadbd iproute2:ip chromium:chromium
 
 system-deps:
 	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
 		command -v "$${entry#*:}" >/dev/null || [ -x "/usr/sbin/$${entry#*:}" ] || missing="$$missing $${entry%%:*}"; \
 	done; \
 	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; } || \
 		echo "note: not installed:$$missing (apt-get install$$missing); the tests that need them fail"; }
 
 TASK ?= penguin_species

@@ -185,14 +185,21 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
     for gate in GATES:
         if getattr(request, gate) is not None:
             changes[gate] = getattr(request, gate)
-    rmse_note = ""
+    gate_note = ""
     if task != CLASSIFICATION and request.max_rmse is None and defaults.max_rmse is None:
         if values is None:
             raise ConfigError(
                 f"pass --max-rmse for the regression label {label!r}: its data ({data_dir}) is not read here"
             )
         changes["max_rmse"] = float(values.std(ddof=0))
-        rmse_note = " (the label's standard deviation: the model must beat always predicting the mean)"
+        gate_note = " (the label's standard deviation: the model must beat always predicting the mean)"
+    elif task == CLASSIFICATION and request.data_root and request.min_accuracy is None and values is not None:
+        majority, share = majority_class(values)
+        changes["min_accuracy"] = relative_min_accuracy(share)
+        gate_note = (
+            f" (always predicting the most frequent class, {majority!r}, scores {share:.4g}: the model must "
+            f"remove at least {MAJORITY_ERRORS_REMOVED:.0%} of its errors; --min-accuracy sets a bound)"
+        )
     if request.slices:
         changes["slice_features"] = tuple(request.slices)
     if request.pipeline_name:
@@ -242,7 +249,7 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
         config = with_latest_spans(config)
         if config.span_range is None:
             raise ConfigError(f"--spans: no span-<N> directory in {config.data_dir}")
-    return BuiltConfig(config, gate_description(config) + rmse_note)
+    return BuiltConfig(config, gate_description(config) + gate_note)
 
 
 def _s3_settings(request: ConfigRequest) -> S3Settings | None:
@@ -386,6 +393,21 @@ def data_files(data_root: str) -> list[str]:
         where = os.path.join(data_root, f"span-{newest[1]}") if newest else data_root
         raise ConfigError(f"data root {where} holds no files; put one or more CSV files with a header in it")
     return files
+
+
+# A user's classification data: the default accuracy gate must beat always predicting the most frequent
+# class by removing this share of that predictor's errors (the bundled tasks keep their curated gates).
+MAJORITY_ERRORS_REMOVED = 0.25
+
+
+def majority_class(values) -> tuple[str, float]:
+    """The most frequent label value and its share of the labelled rows."""
+    shares = values.value_counts(normalize=True)
+    return str(shares.index[0]), float(shares.iloc[0])
+
+
+def relative_min_accuracy(majority_share: float) -> float:
+    return round(majority_share + MAJORITY_ERRORS_REMOVED * (1 - majority_share), 4)
 
 
 def label_column(files: list[str], label: str):

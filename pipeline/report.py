@@ -132,9 +132,19 @@ def _feature(stats, drift: dict[str, str]) -> Feature:
         b = stats.bytes_stats
         values = f"{b.unique} distinct; {b.avg_num_bytes:.0f} bytes on average (max {b.max_num_bytes:.0f})"
         label = "bytes"
-    present = common.num_non_missing
-    missing = common.num_missing / (present + common.num_missing) if present + common.num_missing else 0.0
-    return Feature(name, label, missing, values, drift.get(name, ""))
+    return Feature(name, label, share_without_value(common), values, drift.get(name, ""))
+
+
+def share_without_value(common) -> float:
+    """The share of examples with no value for a feature (TFDV CommonStatistics). An empty CSV cell is the
+    feature with an empty value list, which TFDV counts as present, not missing: for a feature of at most
+    one value per example, the examples without one are those that add no value to `tot_num_values`."""
+    total = common.num_non_missing + common.num_missing
+    if not total:
+        return 0.0
+    if common.max_num_values <= 1:
+        return (total - common.tot_num_values) / total
+    return common.num_missing / total
 
 
 def drift_distances(statistics, previous, schema) -> dict[str, str]:
@@ -532,6 +542,7 @@ def _training_section(report: Report) -> str:
         ],  # fmt: skip
         ["callbacks", ", ".join(training["callbacks"])],
         ["stopping", stop_line],
+        *_callback_rows(training),
         [
             "duration",
             f"{training['seconds']:.1f} s of training; {report.summary.seconds.get('Trainer', 0):.1f} s "
@@ -545,6 +556,20 @@ def _training_section(report: Report) -> str:
     last = {k: v[-1] for k, v in training["history"].items() if v}
     parts.append(_table(["metric at the last epoch", "value"], [[k, _fmt(v)] for k, v in last.items()], {1}))
     return "".join(parts)
+
+
+def _callback_rows(training: dict) -> list[list[str]]:
+    """What ModelCheckpoint and BatchTiming kept, when they ran."""
+    rows = []
+    if training.get("best_epoch"):
+        rows.append(
+            ["checkpoint", f"the model has the weights of epoch {training['best_epoch']} (lowest val_loss)"]
+        )
+    if training.get("batch_timing"):
+        medians = ", ".join(f"{epoch['median_ms']:.1f}" for epoch in training["batch_timing"])
+        slowest = max(epoch["slowest_ms"] for epoch in training["batch_timing"])
+        rows.append(["batch time", f"median per epoch {medians} ms; slowest batch {slowest:.1f} ms"])
+    return rows
 
 
 def _evaluation_section(report: Report) -> str:

@@ -170,6 +170,13 @@ def custom_loop_run(unservable_run) -> RunRecord:
 
 
 @pytest.fixture(scope="session")
+def overfitting_stopped_run(custom_loop_run) -> RunRecord:
+    """The custom-loop run again with DetectOverfitting's threshold at 0.2: it stops after the first epoch."""
+    trainer = dataclasses.replace(custom_loop_run.config.trainer, overfitting_threshold=0.2)
+    return run(dataclasses.replace(custom_loop_run.config, trainer=trainer))
+
+
+@pytest.fixture(scope="session")
 def after_removed_artifact_run(tuned_body_mass_run) -> RunRecord:
     """The Transform graph of the last run deleted by hand: the cache must not hand it on."""
     import shutil

@@ -120,6 +120,8 @@ def main() -> None:
     print(json.dumps({
         "accuracy": accuracy,
         "replicas": replicas,
+        "strategy": type(strategy).__name__,
+        "devices": list(strategy.extended.worker_devices),
         "steps": int(model.optimizer.iterations.numpy()),
         "resumed_from": resumed,
     }))  # fmt: skip

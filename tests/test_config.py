@@ -82,19 +82,59 @@ def test_unknown_names_fail_at_construction_listing_the_choices(field, value, me
         TrainerConfig(**{field: value})
 
 
-def test_every_named_loss_and_optimizer_builds():
-    from trainer_module.config import LOSSES, OPTIMIZERS
-    from trainer_module.optimization import build_loss, build_optimizer
+# Hand-computed: errors 0.5, -3, 2 (mean square 13.25 / 3); Huber with threshold 2: 0.125, 2 * (3 - 1), 2;
+# contrastive (margin 1): a similar pair at 0.5 -> 0.25, different pairs at 0.2 -> 0.64 and at 1.5 -> 0;
+# crossentropy: -(ln 0.5 + ln 0.6) / 2.
+REGRESSION_CASE = ([[0.0], [0.0], [0.0]], [[0.5], [-3.0], [2.0]])
+LOSS_VALUES = {
+    ("auto", "regression"): (REGRESSION_CASE, 13.25 / 3),
+    ("mse", "regression"): (REGRESSION_CASE, 13.25 / 3),
+    ("huber", "regression"): (REGRESSION_CASE, 6.125 / 3),
+    ("huber_fn", "regression"): (REGRESSION_CASE, 6.125 / 3),
+    ("rmse", "regression"): (REGRESSION_CASE, (13.25 / 3) ** 0.5),
+    ("contrastive", "similarity"): (([1.0, 0.0, 0.0], [0.5, 0.2, 1.5]), 0.89 / 3),
+    ("auto", "classification"): (([0, 2], [[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]]), 0.6019864),
+    ("sparse_categorical_crossentropy", "classification"): (
+        ([0, 2], [[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]]),
+        0.6019864,
+    ),
+}
 
-    for name in LOSSES:
-        loss = build_loss(TrainerConfig(loss=name, huber_threshold=2.0), "regression")
-        assert callable(loss), name
-    assert build_loss(TrainerConfig(loss="huber", huber_threshold=2.0), "regression").threshold == 2.0
-    assert type(build_loss(TrainerConfig(), "classification")).__name__ == "SparseCategoricalCrossentropy"
-    assert type(build_loss(TrainerConfig(), "regression")).__name__ == "MeanSquaredError"
-    for name in OPTIMIZERS:
-        optimizer = build_optimizer(TrainerConfig(optimizer=name, learning_rate=0.03))
-        assert float(optimizer.learning_rate) == pytest.approx(0.03)
+
+@pytest.mark.parametrize("name, task", list(LOSS_VALUES), ids=[f"{n}-{t}" for n, t in LOSS_VALUES])
+def test_every_named_loss_gives_its_value_on_a_known_input(name, task):
+    import tensorflow as tf
+
+    from trainer_module.config import LOSSES
+    from trainer_module.optimization import build_loss
+
+    assert {n for n, _ in LOSS_VALUES} == set(LOSSES)
+    loss = build_loss(TrainerConfig(loss=name, huber_threshold=2.0), task)
+    (y_true, y_pred), expected = LOSS_VALUES[name, task]
+    value = tf.reduce_mean(loss(tf.constant(y_true), tf.constant(y_pred)))
+    assert float(value) == pytest.approx(expected, rel=1e-5)
+
+
+# One step from w = 1 on the loss w^2 (gradient 2), learning rate 0.1: SGD 1 - 0.1 * 2; Adam's first step is
+# the learning rate times the gradient's sign; RMSprop (rho 0.9): 1 - 0.1 * 2 / sqrt(0.1 * 2^2).
+OPTIMIZER_STEPS = {"sgd": 0.8, "adam": 0.9, "rmsprop": 1 - 0.2 / 0.4**0.5}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZER_STEPS))
+def test_every_named_optimizer_takes_its_step(name):
+    import tensorflow as tf
+
+    from trainer_module.config import OPTIMIZERS
+    from trainer_module.optimization import build_optimizer
+
+    assert set(OPTIMIZER_STEPS) == set(OPTIMIZERS)
+    optimizer = build_optimizer(TrainerConfig(optimizer=name, learning_rate=0.1))
+    assert float(optimizer.learning_rate) == pytest.approx(0.1)
+    w = tf.Variable(1.0)
+    with tf.GradientTape() as tape:
+        loss = w * w
+    optimizer.apply_gradients([(tape.gradient(loss, w), w)])
+    assert float(w) == pytest.approx(OPTIMIZER_STEPS[name], rel=1e-5)
 
 
 def test_a_model_the_pipeline_cannot_train_fails_at_construction():

@@ -35,12 +35,25 @@ def single_fit() -> dict:
     return train("--strategy", "default", "--loop", "fit")
 
 
-def test_mirrored_runs_two_replicas_and_matches_one_device(single_fit):
+@pytest.fixture(scope="module")
+def one_device() -> dict:
+    return train("--strategy", "one_device", "--loop", "fit")
+
+
+def test_one_device_places_everything_on_one_device_and_trains_as_without_a_strategy(one_device, single_fit):
+    assert one_device["strategy"] == "OneDeviceStrategy" and one_device["replicas"] == 1
+    assert [device.rsplit("/", 1)[-1] for device in one_device["devices"]] == ["device:CPU:0"]
+    assert single_fit["strategy"] == "_DefaultDistributionStrategy"
+    assert one_device["steps"] == 200 and one_device["accuracy"] >= 0.9
+    assert abs(one_device["accuracy"] - single_fit["accuracy"]) <= 0.03
+
+
+def test_mirrored_runs_two_replicas_and_matches_one_device(one_device):
     for loop in ("fit", "custom"):
         mirrored = train("--strategy", "mirrored", "--loop", loop, "--logical-cpus", "2")
+        assert mirrored["strategy"] == "MirroredStrategy" and len(mirrored["devices"]) == 2
         assert mirrored["replicas"] == 2 and mirrored["steps"] == 200
-        assert abs(mirrored["accuracy"] - single_fit["accuracy"]) <= 0.03, (loop, mirrored, single_fit)
-    assert single_fit["replicas"] == 1 and single_fit["accuracy"] >= 0.9
+        assert abs(mirrored["accuracy"] - one_device["accuracy"]) <= 0.03, (loop, mirrored, one_device)
 
 
 def test_custom_loop_matches_fit(single_fit):

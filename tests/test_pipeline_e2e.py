@@ -89,9 +89,30 @@ def test_pushed_model_carries_tf_serving_warmup_requests(first_run):
         assert "species" not in example.features.feature and "island" in example.features.feature
 
 
+def trainer_record(run) -> tuple[Path, dict]:
+    """The Trainer's run directory and its training.json."""
+    run_dir = Path(run.summary.outputs["Trainer"]["model_run"])
+    return run_dir, json.loads((run_dir / "training.json").read_text())
+
+
+def epoch_values(run_dir: Path, split: str, tag: str) -> list[float]:
+    """The per-epoch values TensorBoard recorded for `tag` under `split` (train, validation)."""
+    import tensorflow as tf
+
+    values = {}
+    for path in (run_dir / split).glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values[event.step] = float(tf.make_ndarray(value.tensor))
+    return [values[step] for step in sorted(values)]
+
+
 def test_tensorboard_logs_written_by_trainer(first_run):
-    logs = list(Path(first_run.config.pipeline_root, "Trainer", "model_run").rglob("events.out.tfevents.*"))
-    assert {p.parent.name for p in logs} >= {"train", "validation"}
+    run_dir, record = trainer_record(first_run)
+    history = record["history"]
+    assert epoch_values(run_dir, "train", "epoch_loss") == pytest.approx(history["loss"], rel=1e-6)
+    assert epoch_values(run_dir, "validation", "epoch_loss") == pytest.approx(history["val_loss"], rel=1e-6)
 
 
 def test_second_run_reuses_cache_and_does_not_push_again(first_run, second_run):
@@ -163,6 +184,16 @@ def test_the_custom_training_loop_trains_a_model_that_is_blessed_and_served(cust
     assert {"train/epoch_loss", "validation/epoch_loss", "train/epoch_probabilities_accuracy"} <= tags
     # Trained to the end: the resume checkpoints are gone.
     assert not list(Path(custom_loop_run.config.pipeline_root, "Trainer", "checkpoints").glob("*/checkpoint"))
+
+
+def test_detect_overfitting_stops_a_pipeline_runs_training(overfitting_stopped_run):
+    """A threshold no epoch can stay under (val_loss / loss > 0.2): DetectOverfitting stops the Trainer
+    after its first epoch, which training.json and the run report both say."""
+    _, record = trainer_record(overfitting_stopped_run)
+    assert record["stopped_by"] == {"DetectOverfitting": 1}
+    assert len(record["history"]["loss"]) == 1 < record["epochs_planned"]
+    html = Path(overfitting_stopped_run.summary.report).read_text()
+    assert "DetectOverfitting stopped training after epoch 1" in html
 
 
 def test_body_mass_regression_serves_grams_within_its_gate(body_mass_run):
@@ -242,19 +273,21 @@ def test_two_headed_crippled_candidate_is_not_blessed_and_the_failed_outputs_are
 
 def test_training_logs_show_the_catalogue_at_work(first_run):
     """The species task's callbacks ran across epochs: per-epoch batch timings, the F1 metric."""
-    from pipeline.run_summary import latest_run
-
-    assert first_run.summary.node_states["Trainer"] == "COMPLETE"
-    run_dir = Path(first_run.config.pipeline_root, "Trainer", "model_run")
-    events = list(run_dir.rglob("events.out.tfevents.*"))
-    import tensorflow as tf
-
-    tags = set()
-    for path in events:
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            tags.update(value.tag for value in event.summary.value)
-    assert {"epoch_probabilities_f1_score", "epoch_probabilities_accuracy"} <= tags
-    assert latest_run(first_run.config.metadata_path, first_run.config.pipeline_name) is not None
+    run_dir, record = trainer_record(first_run)
+    assert record["callbacks"] == ["tensorboard", "early_stopping", "detect_overfitting", "batch_timing"]
+    epochs_run = len(record["history"]["loss"])
+    assert epochs_run >= 2
+    # Batch timing: one line per epoch run, each over that epoch's batches.
+    timings = record["batch_timing"]
+    assert [epoch["batches"] for epoch in timings] == [record["steps_per_epoch"]] * epochs_run
+    assert all(0 < epoch["median_ms"] <= epoch["slowest_ms"] for epoch in timings)
+    html = Path(first_run.summary.report).read_text()
+    assert f"median per epoch {timings[0]['median_ms']:.1f}, {timings[1]['median_ms']:.1f}" in html
+    # The F1 metric, computed every epoch on training and validation batches, as TensorBoard shows it.
+    history = record["history"]
+    f1 = epoch_values(run_dir, "validation", "epoch_probabilities_f1_score")
+    assert f1 == pytest.approx(history["val_probabilities_f1_score"], rel=1e-6) and len(f1) == epochs_run
+    assert 0.8 <= f1[-1] <= 1.0
 
 
 def write_broken_penguins(data_dir: Path) -> None:
@@ -328,7 +361,15 @@ def test_a_removed_artifact_directory_is_recomputed_not_reused(
     assert states["Transform"] == "COMPLETE" and states["Trainer"] == "COMPLETE"
     rebuilt = after_removed_artifact_run.summary.outputs["Transform"]["transform_graph"]
     assert rebuilt != after_removed_artifact_run.error and Path(rebuilt).exists()
-    assert after_removed_artifact_run.summary.blessed is not None  # evaluated: the run went through
+    assert not Path(after_removed_artifact_run.error).exists()  # nothing wrote into the removed directory
+    # The Trainer trained anew on the rebuilt graph, and the Evaluator measured that model within the gate.
+    from pipeline.results import evaluation
+
+    assert states["Evaluator"] == "COMPLETE"
+    trained = after_removed_artifact_run.summary.outputs["Trainer"]["model"]
+    assert trained != tuned_body_mass_run.summary.outputs["Trainer"]["model"]
+    measured = evaluation(after_removed_artifact_run.summary.outputs["Evaluator"]["evaluation"]).candidate
+    assert 0 < measured["root_mean_squared_error"] <= after_removed_artifact_run.config.max_rmse
 
 
 def test_a_removed_metadata_store_starts_afresh_and_keeps_the_served_versions(

@@ -239,17 +239,9 @@ def run_ids(record) -> list[str]:
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's Chromium, installed when missing."""
+    """Debian's Chromium (`make test` installs it with the other system packages)."""
     path = shutil.which("chromium")
-    if path is None:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update"], check=True, capture_output=True, timeout=900, env=env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-            check=True, capture_output=True, timeout=1800, env=env,
-        )  # fmt: skip
-        path = shutil.which("chromium")
-    assert path, "chromium could not be installed"
+    assert path, "chromium is not installed: `make system-deps` installs it (apt-get install chromium)"
     return path
 
 

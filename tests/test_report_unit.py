@@ -71,3 +71,19 @@ def test_training_curves_are_an_embedded_png():
 def test_spans_are_named_as_a_range():
     assert report._spans(None) == "the whole data directory (no spans)"
     assert (report._spans([3, 3]), report._spans([1, 4])) == ("3", "1-4")
+
+
+def test_empty_cells_count_as_examples_without_a_value():
+    """CsvExampleGen writes an empty cell as an empty value list, which TFDV counts as present."""
+    import pyarrow as pa
+    from tensorflow_data_validation.statistics import stats_impl, stats_options
+
+    from pipeline.report import share_without_value
+
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([[1.0], [], [3.0], [], None], pa.list_(pa.float32()))], ["fare"]
+    )
+    statistics = stats_impl.generate_statistics_in_memory(batch, stats_options.StatsOptions())
+    common = statistics.datasets[0].features[0].num_stats.common_stats
+    assert (common.num_missing, common.num_non_missing) == (1, 4)  # TFDV's own count: one missing
+    assert share_without_value(common) == 3 / 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from trainer_module.training_loop import compute_gradients, train_step
@@ -37,6 +38,52 @@ def test_gradients_match_a_hand_derivation():
     # predictions 3, 5; errors -2, -3; loss (4 + 9) / 2; dL/dw = mean(2 e x) = -8; dL/db = mean(2 e) = -5
     assert float(loss) == 6.5
     assert float(dw[0, 0]) == -8.0 and float(db[0]) == -5.0
+
+
+class Held(tf.keras.layers.Layer):
+    """A layer whose output is its one weight, `value`: the loop's gradients are then d loss / d value."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = tf.Variable(value, dtype=tf.float32)
+
+    def call(self, inputs):
+        return self.value
+
+
+def gradient_through_the_loop(value, loss_fn):
+    """What the custom loop's step (`compute_gradients`: its GradientTape) gives for `loss_fn(value)`."""
+    model = tf.keras.Sequential([tf.keras.Input((1,)), Held(value)])
+    loss, (gradient,) = compute_gradients(model, lambda _, p: loss_fn(p), tf.zeros((1, 1)), tf.zeros((1, 1)))
+    return loss, gradient
+
+
+def test_the_loops_tape_gives_the_courses_exact_gradients():
+    # y = 3x^3 - 2x^2 + x at x = 2: dy/dx = 9x^2 - 4x + 1 = 29.
+    loss, gradient = gradient_through_the_loop(2.0, lambda x: 3 * x**3 - 2 * x**2 + x)
+    assert float(loss) == 18.0 and float(gradient) == 29.0
+    # z = (sum of x)^2 on ones(2, 2): dz/dx = 2 * sum = 8 everywhere.
+    loss, gradient = gradient_through_the_loop(tf.ones((2, 2)), lambda x: tf.reduce_sum(x) ** 2)
+    assert float(loss) == 16.0 and gradient.numpy().tolist() == [[8.0, 8.0], [8.0, 8.0]]
+
+
+def test_a_persistent_tape_answers_twice_the_loops_tape_once():
+    x = tf.constant(3.0)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = x * x
+        z = y * y
+    assert float(tape.gradient(z, x)) == 108.0  # 4x^3
+    assert float(tape.gradient(y, x)) == 6.0  # 2x
+    del tape
+    # The loop's step records one tape per batch and asks it once; a second question is an error.
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = x * x
+        z = y * y
+    assert float(tape.gradient(z, x)) == 108.0
+    with pytest.raises(RuntimeError, match="non-persistent"):
+        tape.gradient(y, x)
 
 
 def test_fitting_a_line_from_w2_b1_drives_the_mse_below_0_01_in_15_epochs():
