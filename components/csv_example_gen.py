@@ -40,7 +40,7 @@ from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
 BLOCK_BYTES = 8 << 20  # pyarrow's read unit: 8 MiB of CSV, about 100,000 rows of the penguins table
@@ -89,6 +89,12 @@ def csv_reader(
     )
 
 
+def csv_header(path: str) -> list[str]:
+    """The column names of a CSV file as the reader sees them: a UTF-8 byte order mark dropped, any line
+    ending (LF, CRLF, CR), quoted names unquoted."""
+    return csv_reader(path, {}, block_bytes=1 << 16).schema.names
+
+
 def _parses_as(values: pa.Array, arrow_type: pa.DataType) -> bool:
     try:
         pc.cast(values, arrow_type)
@@ -120,6 +126,12 @@ def as_feature_list(column: pa.Array, arrow_type: pa.DataType) -> pa.ListArray:
     present = pc.cast(pc.is_valid(column), pa.int32())
     offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(present)])
     return pa.ListArray.from_arrays(offsets, pc.cast(column.drop_null(), _FEATURE_TYPES[arrow_type]))
+
+
+def missing_or_list(column: pa.Array, arrow_type: pa.DataType) -> pa.ListArray:
+    """One list per row: the value, or no list (null) for an empty cell, as TFDV's CSV reader has it."""
+    lists = as_feature_list(column, arrow_type)
+    return pa.ListArray.from_arrays(lists.offsets, lists.values, mask=pc.is_null(column))
 
 
 def example_blocks(path: str, column_types: dict[str, pa.DataType | None]) -> Iterator[list[bytes]]:
@@ -155,9 +167,9 @@ def _split_columns(exec_properties: dict, split_pattern: str) -> tuple[list[str]
     paths = sorted(fileio.glob(pattern))
     if not paths:
         raise RuntimeError(f"Split pattern {pattern} does not match any files.")
-    column_names = io_utils.load_csv_column_names(paths[0])
+    column_names = csv_header(paths[0])
     for path in paths[1:]:
-        if io_utils.load_csv_column_names(path) != column_names:
+        if csv_header(path) != column_names:
             raise RuntimeError(f"Files in same split {pattern} have different header.")
     return paths, infer_column_types(paths, column_names)
 

@@ -3,8 +3,9 @@ line and fix, not as a Beam stack trace from inside ExampleGen.
 
 Content problems (a number column holding text, a value out of range, an unknown category, a missing
 required value) are the data gate's: they need the statistics of all rows. This module checks what makes
-a file unreadable as the CSV the schema describes: empty, binary, not UTF-8, a header without a required
-column, a row whose field count differs from its header's.
+a file unreadable as the CSV the schema describes: empty, binary, UTF-16 or otherwise not UTF-8, another
+delimiter than the comma, a header with an unnamed or repeated column or without a required one, a row
+whose field count differs from its header's.
 """
 
 from __future__ import annotations
@@ -61,29 +62,46 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
 def check_csv(path: str, required: set[str], known: set[str] | None = None) -> None:
-    """Raises InputDataError with one line naming `path` (and the line), the problem and the fix."""
+    """Raises InputDataError with one line naming `path` (and the line), the problem and the fix.
+
+    Read as ExampleGen reads it: UTF-8 with or without a byte order mark, LF, CRLF or CR line endings,
+    RFC 4180 quoting, a final newline or none."""
     raw = _read(path)
     if not raw.strip():
         raise InputDataError(f"{path} is empty; remove it, or give it a header row and data rows")
+    if raw.startswith(UTF16_BOMS):
+        raise InputDataError(f"{path} is UTF-16 text; re-save it as UTF-8 (in Excel: CSV UTF-8)")
     if b"\0" in raw[:SNIFF_BYTES]:
         raise InputDataError(f"{path} is not a CSV file (binary content); remove it from the data directory")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
+        start = error.start + (len(UTF8_BOM) if raw.startswith(UTF8_BOM) else 0)
+        line = raw[:start].count(b"\n") + 1
         raise InputDataError(
-            f"{path} line {line}: not UTF-8 text (byte 0x{raw[error.start]:02x}); re-save the file as UTF-8"
+            f"{path} line {line}: not UTF-8 text (byte 0x{raw[start]:02x}); re-save the file as UTF-8 "
+            "(in Excel: CSV UTF-8)"
         ) from None
-    rows = csv.reader(io.StringIO(text))
-    header = next(rows)
-    check_header(path, header, required, known)
-    for row in rows:
-        if row and len(row) != len(header):
-            raise InputDataError(
-                f"{path} line {rows.line_num}: {len(row)} fields where the header has {len(header)}; fix the "
-                "row (a stray comma, or a value with a comma that needs quotes)"
-            )
+    try:
+        rows = csv.reader(io.StringIO(text, newline=""))
+        header = next(rows)
+        check_header(path, header, required, known)
+        for row in rows:
+            if row and len(row) != len(header):
+                raise InputDataError(
+                    f"{path} line {rows.line_num}: {len(row)} fields where the header has {len(header)}; fix "
+                    "the row (a stray comma, or a value with a comma that needs quotes)"
+                )
+    except csv.Error as error:
+        raise InputDataError(
+            f"{path} line {rows.line_num}: not readable as CSV ({error}); fix the row"
+        ) from None
 
 
 def check_header(
@@ -93,7 +111,27 @@ def check_header(
     known: set[str] | None = None,
     unknown_fix: str = "are not in the schema; remove them from the file, or add them to the schema",
 ) -> None:
-    """Raises InputDataError when the header lacks a required column, or (with `known`) holds another."""
+    """Raises InputDataError when the header is not a comma-separated list of distinct names, lacks a
+    required column, or (with `known`) holds another."""
+    if len(header) == 1:
+        for delimiter, name in OTHER_DELIMITERS.items():
+            if delimiter in header[0]:
+                raise InputDataError(
+                    f"{path}: its columns are separated by {name}, not commas; re-save it as comma-separated "
+                    "CSV"
+                )
+    unnamed = [str(index) for index, name in enumerate(header, start=1) if not name.strip()]
+    if unnamed:
+        raise InputDataError(
+            f"{path}: column(s) {', '.join(unnamed)} of the header have no name; name them, or remove them "
+            "(a spreadsheet's or R's row-number column: write.csv(..., row.names = FALSE))"
+        )
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InputDataError(
+            f"{path}: the header names column(s) {', '.join(repeated)} more than once; give each column its "
+            "own name"
+        )
     missing = sorted(set(required) - set(header))
     if missing:
         raise InputDataError(

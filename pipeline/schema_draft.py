@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
+import pyarrow as pa
 import tensorflow_data_validation as tfdv
+from tensorflow_data_validation.statistics import stats_impl, stats_options
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
+from components.csv_example_gen import csv_header, csv_reader, infer_column_types, missing_or_list
+from pipeline.csv_check import InputDataError, check_csv, data_files, require_files
 from pipeline.task import infer_task, label_feature
 
 TRAINING, SERVING = "TRAINING", "SERVING"
@@ -24,25 +27,58 @@ def _relax_optional_value_counts(schema: schema_pb2.Schema) -> None:
 def draft_schema(
     data_root: str, label: str
 ) -> tuple[schema_pb2.Schema, statistics_pb2.DatasetFeatureStatistics]:
-    """Infers a schema from every file in `data_root` with the label excluded from SERVING."""
-    with tempfile.TemporaryDirectory(prefix="schema-draft-") as scratch:  # TFDV writes the statistics too
-        stats_list = tfdv.generate_statistics_from_csv(
-            data_location=os.path.join(data_root, "*"), output_path=os.path.join(scratch, "stats.tfrecord")
-        )
-    schema = tfdv.infer_schema(stats_list, infer_feature_shape=False)
+    """Infers a schema from every file in `data_root` with the label excluded from SERVING. The files are
+    checked (csv_check) and read as ExampleGen reads them, each column with the type it will have."""
+    statistics = csv_statistics(data_root, label)
+    schema = tfdv.infer_schema(statistics, infer_feature_shape=False)
     _relax_optional_value_counts(schema)
     schema.default_environment[:] = [TRAINING, SERVING]
     feature = label_feature(schema, label)
     feature.not_in_environment.append(SERVING)
     # A training row without a label is an anomaly, whatever the sample showed.
     feature.presence.min_fraction = 1.0
-    return schema, stats_list.datasets[0]
+    return schema, statistics.datasets[0]
+
+
+def csv_statistics(data_root: str, label: str) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """TFDV's statistics of the CSV files of `data_root`, an empty cell counted as missing (as TFDV's own
+    CSV reader counts it). Read with ExampleGen's reader (pyarrow: a byte order mark, CR line endings and
+    quoted newlines handled as it handles them) and typed as ExampleGen types each column."""
+    paths = require_files(data_files(data_root), data_root)
+    for path in paths:
+        check_csv(path, {label})
+    names = csv_header(paths[0])
+    for path in paths[1:]:
+        if csv_header(path) != names:
+            raise InputDataError(
+                f"{path}: its header differs from {paths[0]}'s; give every file the same columns"
+            )
+    types = infer_column_types(paths, names)
+    read_types = {name: arrow_type or pa.string() for name, arrow_type in types.items()}
+    batches = [
+        pa.RecordBatch.from_arrays(
+            [
+                missing_or_list(column, read_types[name])
+                for name, column in zip(names, batch.columns, strict=True)
+            ],
+            names,
+        )
+        for path in paths
+        for batch in csv_reader(path, read_types)
+    ]
+    table = pa.Table.from_batches(batches).combine_chunks()
+    return stats_impl.generate_statistics_in_memory(table.to_batches()[0], stats_options.StatsOptions())
 
 
 def _numeric_range(stats: statistics_pb2.FeatureNameStatistics) -> str | None:
     if stats.HasField("num_stats"):
         return f"{stats.num_stats.min:g} .. {stats.num_stats.max:g}"
     return None
+
+
+def _common_stats(stats: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
+    kind = stats.WhichOneof("stats")
+    return getattr(stats, kind).common_stats
 
 
 def review_notes(
@@ -63,7 +99,11 @@ def review_notes(
         if feature.name == label:
             continue
         kind = schema_pb2.FeatureType.Name(feature.type)
-        required = "required" if feature.presence.min_fraction >= 1.0 else "may be missing"
+        required = "required"
+        if feature.presence.min_fraction < 1.0:
+            common = _common_stats(by_name[feature.name])
+            empty = common.num_missing / stats.num_examples if stats.num_examples else 0.0
+            required = f"may be missing (empty in {empty:.0%} of rows)"
         line = f"{feature.name}: {kind}, {required}"
         if feature.domain:
             domain = next(d for d in schema.string_domain if d.name == feature.domain)

@@ -67,3 +67,84 @@ def test_an_empty_directory_or_span_range(tmp_path, schema):
     assert check_data(str(tmp_path), schema, span_range=(1, 1)) == 1
     with pytest.raises(InputDataError, match="no data files in spans 2-2 of"):
         check_data(str(tmp_path), schema, span_range=(2, 2))
+
+
+# What common exporters write by default, as bytes: all of these are the same two rows.
+QUOTED_ROW = ",".join(f'"{v}"' if not v.replace(".", "").isdigit() else v for v in ROW.split(","))
+SAME_DATA = {
+    "lf": f"{HEADER}\n{ROW}\n{ROW}\n".encode(),  # pandas to_csv, LibreOffice, Python's csv module on Linux
+    "excel-csv-utf8": ("\ufeff" + f"{HEADER}\r\n{ROW}\r\n{ROW}\r\n").encode(),  # byte order mark, CRLF
+    "classic-mac-cr": f"{HEADER}\r{ROW}\r{ROW}\r".encode(),
+    "no-final-newline": f"{HEADER}\n{ROW}\n{ROW}".encode(),
+    "r-write-csv": (  # write.csv(row.names = FALSE): every string quoted
+        ",".join(f'"{name}"' for name in HEADER.split(",")) + f"\n{QUOTED_ROW}\n{QUOTED_ROW}\n"
+    ).encode(),
+    "google-sheets": f"{HEADER}\r\n{ROW}\r\n{ROW}".encode(),  # CRLF, no final newline
+}
+
+
+@pytest.mark.parametrize("dialect", list(SAME_DATA))
+def test_every_common_dialect_goes_through_as_the_same_examples(tmp_path, schema, dialect):
+    """The check passes it, and ExampleGen's reader makes the same tf.Examples as from plain LF."""
+    from components.csv_example_gen import _split_columns, serialized_examples
+
+    def examples(directory):
+        paths, types = _split_columns({"input_base": str(directory)}, "*")
+        return [example for path in paths for example in serialized_examples(path, types)]
+
+    write(tmp_path / "lf", SAME_DATA["lf"])
+    write(tmp_path / dialect, SAME_DATA[dialect])
+    assert check_data(str(tmp_path / dialect), schema) == 1
+    assert examples(tmp_path / dialect) == examples(tmp_path / "lf")
+    assert len(examples(tmp_path / "lf")) == 2
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            f"{HEADER}\r\nGentoo,Biscoe,46.1,13.2,211,4500,f\xe9male,2007\r\n".encode("cp1252"),
+            "{path} line 2: not UTF-8 text (byte 0xe9); re-save the file as UTF-8 (in Excel: CSV UTF-8)",
+        ),
+        (
+            ("\ufeff" + f"{HEADER}\n{ROW}\n".replace(",", "\t")).encode("utf-16-le"),
+            "{path} is UTF-16 text; re-save it as UTF-8",
+        ),
+        (
+            f"{HEADER}\n{ROW}\n".replace(",", ";").encode(),
+            "{path}: its columns are separated by semicolons, not commas; re-save it as comma-separated",
+        ),
+        (
+            f"{HEADER}\n{ROW}\n".replace(",", "\t").encode(),
+            "{path}: its columns are separated by tabs, not commas",
+        ),
+        (
+            f'"",{HEADER}\n"1",{ROW}\n'.encode(),
+            "{path}: column(s) 1 of the header have no name; name them, or remove them (a spreadsheet's",
+        ),
+        (
+            f"{HEADER},island\n{ROW},Dream\n".encode(),
+            "{path}: the header names column(s) island more than once; give each column its own name",
+        ),
+    ],
+    ids=["excel-cp1252", "excel-unicode-text", "semicolons", "tabs", "r-row-names", "repeated-column"],
+)
+def test_other_encodings_delimiters_and_header_problems_are_refused(tmp_path, schema, content, message):
+    path = write(tmp_path, content)
+    with pytest.raises(InputDataError) as raised:
+        check_data(str(tmp_path), schema)
+    assert str(raised.value).startswith(message.format(path=path)), str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_schema_draft_reads_every_dialect_as_the_same_data(tmp_path):
+    from pipeline.schema_draft import draft_schema
+
+    drafts = {}
+    for dialect in ("lf", "excel-csv-utf8", "classic-mac-cr", "r-write-csv"):
+        write(tmp_path / dialect, SAME_DATA[dialect])
+        schema, statistics = draft_schema(str(tmp_path / dialect), "species")
+        assert statistics.num_examples == 2
+        drafts[dialect] = schema
+    assert [f.name for f in drafts["lf"].feature] == HEADER.split(",")
+    assert all(schema == drafts["lf"] for schema in drafts.values())
