@@ -14,7 +14,6 @@ from pipeline.configure import (
     build_config,
     data_files,
     gate_description,
-    label_column,
     one_line,
     pipeline_name_of,
     registry_config,
@@ -29,6 +28,10 @@ DEFAULT_TASK = "penguin_species"
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit status 2."""
+
+
+class CommandError(Exception):
+    """A command that could not do its work (bad data, a refusing server): one line, exit status 1."""
 
 
 def __version__() -> str:
@@ -323,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--data-root", required=True, help="directory of CSV files with a header row")
     schema.add_argument("--label", required=True, help="the label column (excluded from SERVING)")
     schema.add_argument("--output", help="where to write it (default: schemas/<data dir name>/schema.pbtxt)")
+    for command in (schema, images):
+        command.add_argument(
+            "--output-root", default="outputs", help="where its log goes, in logs/ (default: outputs)"
+        )
     return parser
 
 
@@ -501,14 +508,20 @@ def command_report(args) -> int:
 
 
 def command_schema(args) -> int:
+    from pipeline.csv_check import InputDataError
     from pipeline.schema_draft import draft_schema, review_notes, write_schema
+    from pipeline.task import LabelError
 
     files = data_files(os.path.abspath(args.data_root))
-    label_column(files, args.label)
     output = args.output or os.path.join("schemas", pipeline_name_of(args.data_root), "schema.pbtxt")
     if os.path.exists(output):
         raise UsageError(f"{output} already exists; pass --output NEW_FILE, or delete it to draft again")
-    schema, stats = draft_schema(os.path.abspath(args.data_root), args.label)
+    try:
+        schema, stats = draft_schema(os.path.abspath(args.data_root), args.label)
+    except InputDataError as error:  # checked as ExampleGen will read it
+        raise CommandError(str(error)) from error
+    except LabelError as error:
+        raise UsageError(str(error)) from error
     notes = review_notes(schema, stats, args.label)
     write_schema(schema, output, notes)
     print(f"Drafted {output} from {len(files)} file(s). Review before use:")
@@ -602,8 +615,7 @@ def command_kubeflow(args) -> int:
                 f"{ids['recurring_run_id']} of that version on {args.cron!r} created on {args.host}"
             )
     except (kfp_client.KubeflowError, vertex.VertexError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        raise CommandError(str(error)) from error
     return 0
 
 
@@ -690,8 +702,7 @@ def command_rollback(args) -> int:
     try:
         before, now = rollback(config.serving_dir, args.version, model_name=config.pipeline_name)
     except RegistryError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        raise CommandError(str(error)) from error
     print(f"Now serving version {now} (was {before}) from {config.serving_dir}")
     return 0
 
@@ -746,13 +757,42 @@ COMMANDS = {
 }
 
 
+# These capture their own output: a run's log file, per run (a schedule's checks are runs).
+CAPTURES_ITS_OWN_OUTPUT = ("run", "retrain", "schedule", "predict")
+
+
 def main(argv=None) -> int:
+    """`python -m pipeline`. Every command keeps the libraries' output (Python warnings, TensorFlow's
+    start-up lines) out of the terminal: a run in its log file, any other command in
+    `<output root>/logs/<command>-<time>.log`, so that the terminal shows the command's own lines. Called
+    with `argv` (from Python: tests, notebooks), the caller keeps its own streams."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if argv is not None or args.command in CAPTURES_ITS_OWN_OUTPUT:
+        return _run_command(args, sys.stderr)
+    from contextlib import redirect_stdout
+
+    from pipeline.console import captured_output
+
+    root = state_root(getattr(args, "output_root", None) or "outputs", getattr(args, "local_root", None))
+    log_path = os.path.join(root, "logs", f"{args.command}-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    with captured_output(log_path) as (out, err, _), redirect_stdout(out):
+        return _run_command(args, err, log_path)
+
+
+def _run_command(args, err, log_path: str | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        err.write(f"error: {error}\n")
         return 2
-    except MetadataError as error:  # the store is unreachable or refuses the credentials
-        print(f"error: {error}", file=sys.stderr)
+    except (CommandError, MetadataError) as error:  # MetadataError: the store is unreachable or refuses
+        err.write(f"error: {error}\n")
+        return 1
+    except Exception as error:
+        if log_path is None:
+            raise
+        import traceback
+
+        traceback.print_exc()  # into the log
+        err.write(f"error: {one_line(error)} (the traceback is in {log_path})\n")
         return 1

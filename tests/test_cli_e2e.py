@@ -118,3 +118,31 @@ def test_beam_orchestrator_runs_the_bundled_task(tmp_path):
     text = log.read_text()
     assert "node Transform is finished" in text and PACKAGING_TFX not in text
     assert list(temp.iterdir()) == []
+
+
+def test_a_command_shows_its_own_lines_and_keeps_the_libraries_in_its_log(tmp_path):
+    from pipeline.data import write_penguins_csv
+
+    write_penguins_csv(tmp_path / "data")
+    logs = tmp_path / "out" / "logs"
+    drafted = cli(
+        "schema", "--data-root", str(tmp_path / "data"), "--label", "species", "--output",
+        str(tmp_path / "schema.pbtxt"), "--output-root", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert drafted.returncode == 0, drafted.stderr
+    assert drafted.stderr == ""
+    assert drafted.stdout.startswith(
+        f"Drafted {tmp_path / 'schema.pbtxt'} from 1 file(s). Review before use:"
+    )
+    [log] = logs.glob("schema-*.log")
+    assert "FutureWarning" in log.read_text()  # what the terminal used to show, kept
+    (tmp_path / "utf16").mkdir()
+    (tmp_path / "utf16" / "rows.csv").write_bytes("\ufeffspecies,island\nAdelie,Dream\n".encode("utf-16-le"))
+    refused = cli(
+        "schema", "--data-root", str(tmp_path / "utf16"), "--label", "species", "--output-root",
+        str(tmp_path / "out"),
+    )  # fmt: skip
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.splitlines() == [
+        f"error: {tmp_path / 'utf16' / 'rows.csv'} is UTF-16 text; re-save it as UTF-8 (in Excel: CSV UTF-8)"
+    ]
