@@ -103,7 +103,7 @@ def review_notes(
         if feature.presence.min_fraction < 1.0:
             common = _common_stats(by_name[feature.name])
             empty = common.num_missing / stats.num_examples if stats.num_examples else 0.0
-            required = f"may be missing (empty in {empty:.0%} of rows)"
+            required = f"may be missing (empty in {empty:.1%} of rows)"
         line = f"{feature.name}: {kind}, {required}"
         if feature.domain:
             domain = next(d for d in schema.string_domain if d.name == feature.domain)

@@ -30,7 +30,7 @@ def test_draft_accepts_its_own_data_including_empty_cells(tmp_path):
         for n in notes
     )
     # 2 and 11 of the 344 rows have the cell empty.
-    assert "bill_length_mm: FLOAT, may be missing (empty in 1% of rows); observed 32.1 .. 59.6" in " ".join(
+    assert "bill_length_mm: FLOAT, may be missing (empty in 0.6% of rows); observed 32.1 .. 59.6" in " ".join(
         notes
     )
-    assert any(n.startswith("sex: BYTES, may be missing (empty in 3% of rows)") for n in notes)
+    assert any(n.startswith("sex: BYTES, may be missing (empty in 3.2% of rows)") for n in notes)
