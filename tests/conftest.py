@@ -171,7 +171,7 @@ def custom_loop_run(unservable_run) -> RunRecord:
 
 @pytest.fixture(scope="session")
 def overfitting_stopped_run(custom_loop_run) -> RunRecord:
-    """The custom-loop run again with DetectOverfitting's threshold at 0.2: it stops after the first epoch."""
+    """The custom-loop run again with DetectOverfitting's threshold at 0.2, which it soon passes."""
     trainer = dataclasses.replace(custom_loop_run.config.trainer, overfitting_threshold=0.2)
     return run(dataclasses.replace(custom_loop_run.config, trainer=trainer))
 

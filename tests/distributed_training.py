@@ -121,10 +121,18 @@ def main() -> None:
         "accuracy": accuracy,
         "replicas": replicas,
         "strategy": type(strategy).__name__,
-        "devices": list(strategy.extended.worker_devices),
+        "devices": devices(strategy),
         "steps": int(model.optimizer.iterations.numpy()),
         "resumed_from": resumed,
     }))  # fmt: skip
+
+
+def devices(strategy) -> list[str]:
+    """The devices the strategy places replicas on; none named for the default strategy."""
+    try:
+        return list(strategy.extended.worker_devices)
+    except RuntimeError:  # "unsupported by default tf.distribute.Strategy"
+        return []
 
 
 if __name__ == "__main__":
