@@ -82,3 +82,32 @@ def test_dataset_level_anomalies_count_too():
     anomalies = anomalies_pb2.Anomalies()
     anomalies.dataset_anomaly_info.description = "Low number of examples"
     assert anomaly_summary({"train": anomalies}) == {"<dataset>": "Low number of examples (in train)"}
+
+
+def test_an_empty_cell_in_a_required_column_is_an_anomaly_and_a_draft_makes_it_optional(tmp_path):
+    """ExampleGen writes an empty cell as an empty value list, which TFDV counts as present: the gate must
+    still catch it in a column the schema requires, and a schema drafted from such data must allow it."""
+    import tensorflow as tf
+    import tensorflow_data_validation as tfdv
+
+    from components.csv_example_gen import _split_columns, serialized_examples
+    from pipeline.config import DEFAULT_SCHEMA
+    from pipeline.schema_draft import draft_schema
+
+    header = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year"
+    rows = ["Adelie,Torgersen,39.1,18.7,181.0,3750.0,male,2007", "Adelie,,39.5,17.4,186.0,3800.0,female,2007"]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rows.csv").write_text("\n".join([header, *rows]) + "\n")
+    paths, types = _split_columns({"input_base": str(tmp_path / "data")}, "*")
+    with tf.io.TFRecordWriter(str(tmp_path / "examples.tfrecord")) as writer:
+        for example in serialized_examples(paths[0], types):
+            writer.write(example)
+    statistics = tfdv.generate_statistics_from_tfrecord(str(tmp_path / "examples.tfrecord"))
+    anomalies = tfdv.validate_statistics(statistics, tfdv.load_schema_text(str(DEFAULT_SCHEMA)))
+    summary = anomaly_summary({"train": anomalies})
+    assert list(summary) == ["island"] and "fewer values than expected" in summary["island"]
+
+    drafted, _ = draft_schema(str(tmp_path / "data"), "species")
+    island = next(f for f in drafted.feature if f.name == "island")
+    assert island.presence.min_fraction < 1.0 and not island.value_count.HasField("min")
+    assert dict(tfdv.validate_statistics(statistics, drafted).anomaly_info) == {}
