@@ -44,10 +44,10 @@ MUTATIONS = [
         "tests/test_losses.py::test_the_wrappers_threshold_survives_saving",
     ),
     Mutation(
-        "huber-is-mse",
+        "huber-linear-part-a-tenth",
         "trainer_module/losses.py",
         "threshold * (tf.abs(error) - threshold / 2))",
-        "tf.square(error) / 2)",
+        "0.1 * threshold * (tf.abs(error) - threshold / 2))",
         "tests/test_losses.py::test_toy_regression_with_huber_needs_more_epochs_than_the_course_gives",
     ),
     Mutation(
@@ -95,8 +95,9 @@ MUTATIONS = [
     Mutation(
         "siamese-two-bases",
         "trainer_module/models.py",
-        "([base(left), base(right)])",
-        "([base(left), build_siamese_base(input_shape, units, dropout)(right)])",
+        "([base(left), base(right)])\n    return tf.keras.Model([left, right]",
+        "([base(left), build_siamese_base(input_shape, units, dropout)(right)])\n"
+        "    return tf.keras.Model([left, right]",
         "tests/test_catalogue_models.py::test_siamese_branches_share_one_base",
     ),
     Mutation(
