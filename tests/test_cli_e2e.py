@@ -72,7 +72,9 @@ def assert_quiet_progress(stdout: str) -> None:
 def test_breast_cancer_binary_classification_from_a_drafted_schema(tmp_path):
     result, output_root = schema_then_run(tmp_path, write_breast_cancer, "cancer", "target")
     assert_quiet_progress(result.stdout)
-    assert "classification gate on 'target' (2 classes): accuracy >= 0.9, AUC >= 0.8" in result.stdout
+    # Relative to the data: 357 of the 569 tumours are benign, so the gate is 0.6274 + 0.25 * 0.3726.
+    assert "classification gate on 'target' (2 classes): accuracy >= 0.7206, AUC >= 0.8" in result.stdout
+    assert "(always predicting the most frequent class, '1', scores 0.6274" in result.stdout
     assert "Examples:  eval" in result.stdout and "Anomalies: none" in result.stdout
     assert "auc[class 1]" in result.stdout
     assert "Blessed and pushed:" in result.stdout
