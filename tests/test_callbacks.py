@@ -83,8 +83,8 @@ def test_batch_timing_logs_and_records_each_epochs_batches(caplog):
     assert all(0 < epoch["median_ms"] <= epoch["slowest_ms"] for epoch in epochs)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Batch timing")]
     assert lines == [
-        f"Batch timing, epoch {n}: 4 batches, median {e['median_ms']:.2f} ms, "
-        f"slowest {e['slowest_ms']:.2f} ms"
+        f"Batch timing, epoch {n}: 4 batches, median {e['median_ms']:.3f} ms, "
+        f"slowest {e['slowest_ms']:.3f} ms"
         for n, e in enumerate(epochs, start=1)
     ]
 

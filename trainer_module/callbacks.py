@@ -76,27 +76,29 @@ class BatchTimingCallback(tf.keras.callbacks.Callback):
                 self.epoch_times.append([])
             self.epoch_times[-1].append(time.perf_counter() - self._start)
 
+    @staticmethod
+    def _summary(times: list[float]) -> dict:
+        return {
+            "batches": len(times),
+            "median_ms": round(1000 * statistics.median(times), 3),
+            "slowest_ms": round(1000 * max(times), 3),
+        }
+
     def per_epoch(self) -> list[dict]:
-        """Each epoch's batches, median and slowest batch time (milliseconds): what training.json records."""
-        return [
-            {
-                "batches": len(times),
-                "median_ms": round(1000 * statistics.median(times), 3),
-                "slowest_ms": round(1000 * max(times), 3),
-            }
-            for times in self.epoch_times
-            if times
-        ]
+        """Each epoch's batches, median and slowest batch time (milliseconds): what training.json records
+        and the log shows."""
+        return [self._summary(times) for times in self.epoch_times if times]
 
     def on_epoch_end(self, epoch, logs=None):
         times = self.epoch_times[-1] if self.epoch_times else []
         if times:
+            summary = self._summary(times)
             logging.info(
-                "Batch timing, epoch %d: %d batches, median %.2f ms, slowest %.2f ms",
+                "Batch timing, epoch %d: %d batches, median %.3f ms, slowest %.3f ms",
                 epoch + 1,
-                len(times),
-                1000 * statistics.median(times),
-                1000 * max(times),
+                summary["batches"],
+                summary["median_ms"],
+                summary["slowest_ms"],
             )
 
 
