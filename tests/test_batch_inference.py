@@ -13,22 +13,28 @@ from tests.conftest import INFERENCE_IMAGES, INFERENCE_ROWS
 from tests.test_cli_e2e import cli
 
 
+def assert_scored_as_predict_scores(run, task: str, rows: int, tmp_path) -> Path:
+    """The run's predictions: `rows` rows scored by the version it pushed, byte for byte what `predict
+    --version` of that version writes for the same data. Returns the predictions file."""
+    pushed = int(Path(run.summary.pushed_destination).name)
+    predictions = run.summary.predictions
+    assert (predictions.rows, predictions.model_version) == (rows, pushed)
+    result = cli(
+        "predict", "--data-root", run.config.inference_data, "--output", str(tmp_path / "p.csv"), "--task",
+        task, "--output-root", run.config.output_root, "--version", str(pushed),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert Path(predictions.path).read_bytes() == (tmp_path / "p.csv").read_bytes()
+    return Path(predictions.path)
+
+
 @pytest.mark.e2e
 def test_a_pushed_candidate_scores_the_inference_data_as_predict_does(body_mass_run, tmp_path):
     summary = body_mass_run.summary
     assert summary.node_states["BatchInference"] == "COMPLETE"
     assert summary.node_states.get("BatchInferenceServed") != "COMPLETE"
-    pushed = int(Path(summary.pushed_destination).name)
-    predictions = summary.predictions
-    assert (predictions.rows, predictions.model_version) == (INFERENCE_ROWS, pushed)
-    config = body_mass_run.config
-    result = cli(
-        "predict", "--data-root", config.inference_data, "--output", str(tmp_path / "p.csv"), "--task",
-        "penguin_body_mass", "--output-root", config.output_root, "--version", str(pushed),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert Path(predictions.path).read_bytes() == (tmp_path / "p.csv").read_bytes()
-    header = Path(predictions.path).read_text().splitlines()[0]
+    path = assert_scored_as_predict_scores(body_mass_run, "penguin_body_mass", INFERENCE_ROWS, tmp_path)
+    header = path.read_text().splitlines()[0]
     assert header.endswith('"predicted_body_mass_g"') and 'body_mass_g",' not in header
 
 
@@ -36,17 +42,8 @@ def test_a_pushed_candidate_scores_the_inference_data_as_predict_does(body_mass_
 def test_images_are_scored_in_the_pipeline_as_predict_scores_them(digits_run, tmp_path):
     summary = digits_run.summary
     assert summary.node_states["InferenceExampleGen"] == "COMPLETE"
-    pushed = int(Path(summary.pushed_destination).name)
-    predictions = summary.predictions
-    assert (predictions.rows, predictions.model_version) == (INFERENCE_IMAGES, pushed)
-    config = digits_run.config
-    result = cli(
-        "predict", "--data-root", config.inference_data, "--output", str(tmp_path / "p.csv"), "--task",
-        "digits", "--output-root", config.output_root, "--version", str(pushed),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert Path(predictions.path).read_bytes() == (tmp_path / "p.csv").read_bytes()
-    rows = Path(predictions.path).read_text().splitlines()
+    rows = assert_scored_as_predict_scores(digits_run, "digits", INFERENCE_IMAGES, tmp_path).read_text()
+    rows = rows.splitlines()
     assert rows[0].startswith('"source_file","record","file","predicted_label"'), rows[0]
     assert [row.split(",")[2] for row in rows[1:4]] == ['"digit-00.png"', '"digit-01.png"', '"digit-02.png"']
 
