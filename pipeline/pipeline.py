@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-import tensorflow_model_analysis as tfma
 from google.protobuf.wrappers_pb2 import BoolValue
+from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 from tfx.components import (
     ExampleValidator,
     FileBasedExampleGen,
@@ -60,29 +60,29 @@ BATCH_INFERENCE_SERVED = "BatchInferenceServed"  # after a refused candidate: th
 TUNER_FN = "trainer_module.tuning.tuner_fn"
 
 
-def _overall(**threshold) -> list[tfma.PerSliceMetricThreshold]:
+def _overall(**threshold) -> list[tfma_config.PerSliceMetricThreshold]:
     """A threshold on the overall slice only: per-slice metrics (a few dozen examples each) are reported,
     not gated."""
     return [
-        tfma.PerSliceMetricThreshold(
-            slicing_specs=[tfma.SlicingSpec()], threshold=tfma.MetricThreshold(**threshold)
+        tfma_config.PerSliceMetricThreshold(
+            slicing_specs=[tfma_config.SlicingSpec()], threshold=tfma_config.MetricThreshold(**threshold)
         )
     ]
 
 
-def _change(direction, allowed: float) -> tfma.GenericChangeThreshold:
+def _change(direction, allowed: float) -> tfma_config.GenericChangeThreshold:
     """Compared with the baseline model (ignored while none is blessed): at most `allowed` worse."""
-    if direction == tfma.MetricDirection.HIGHER_IS_BETTER:
-        return tfma.GenericChangeThreshold(direction=direction, absolute={"value": -allowed - 1e-10})
-    return tfma.GenericChangeThreshold(direction=direction, absolute={"value": allowed + 1e-10})
+    if direction == tfma_config.MetricDirection.HIGHER_IS_BETTER:
+        return tfma_config.GenericChangeThreshold(direction=direction, absolute={"value": -allowed - 1e-10})
+    return tfma_config.GenericChangeThreshold(direction=direction, absolute={"value": allowed + 1e-10})
 
 
-def classification_metrics(config: PipelineConfig, num_classes: int | None) -> list[tfma.MetricsSpec]:
-    higher = tfma.MetricDirection.HIGHER_IS_BETTER
-    accuracy = tfma.MetricConfig(
+def classification_metrics(config: PipelineConfig, num_classes: int | None) -> list[tfma_config.MetricsSpec]:
+    higher = tfma_config.MetricDirection.HIGHER_IS_BETTER
+    accuracy = tfma_config.MetricConfig(
         class_name="SparseCategoricalAccuracy",
         per_slice_thresholds=_overall(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy}),
+            value_threshold=tfma_config.GenericValueThreshold(lower_bound={"value": config.min_accuracy}),
             change_threshold=_change(higher, config.max_accuracy_drop),
         ),
     )
@@ -91,38 +91,44 @@ def classification_metrics(config: PipelineConfig, num_classes: int | None) -> l
         # The project's own Keras metric, computed by TFMA on the served outputs.
         average = "binary" if num_classes == 2 else "macro"
         metrics.append(
-            tfma.MetricConfig(
+            tfma_config.MetricConfig(
                 class_name="ClassF1Score",
                 module="trainer_module.metrics",
                 config=json.dumps({"average": average, "num_classes": num_classes, "name": "f1_score"}),
             )
         )
-    specs = [tfma.MetricsSpec(metrics=metrics)]
+    specs = [tfma_config.MetricsSpec(metrics=metrics)]
     if num_classes == 2:
         # The model outputs one probability per class; AUC is that of class index 1 against the rest.
-        auc = tfma.MetricConfig(
+        auc = tfma_config.MetricConfig(
             class_name="AUC",
             per_slice_thresholds=_overall(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_auc})
+                value_threshold=tfma_config.GenericValueThreshold(lower_bound={"value": config.min_auc})
             ),
         )
         specs.append(
-            tfma.MetricsSpec(metrics=[auc], binarize=tfma.BinarizationOptions(class_ids={"values": [1]}))
+            tfma_config.MetricsSpec(
+                metrics=[auc], binarize=tfma_config.BinarizationOptions(class_ids={"values": [1]})
+            )
         )
     return specs
 
 
-def regression_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
-    lower = tfma.MetricDirection.LOWER_IS_BETTER
+def regression_metrics(config: PipelineConfig) -> list[tfma_config.MetricsSpec]:
+    lower = tfma_config.MetricDirection.LOWER_IS_BETTER
     rmse_bound = {}
     if config.max_rmse is not None:
-        rmse_bound["value_threshold"] = tfma.GenericValueThreshold(upper_bound={"value": config.max_rmse})
+        rmse_bound["value_threshold"] = tfma_config.GenericValueThreshold(
+            upper_bound={"value": config.max_rmse}
+        )
     rmse_threshold = _overall(change_threshold=_change(lower, config.max_rmse_increase), **rmse_bound)
     return [
-        tfma.MetricsSpec(
+        tfma_config.MetricsSpec(
             metrics=[
-                tfma.MetricConfig(class_name="RootMeanSquaredError", per_slice_thresholds=rmse_threshold),
-                tfma.MetricConfig(
+                tfma_config.MetricConfig(
+                    class_name="RootMeanSquaredError", per_slice_thresholds=rmse_threshold
+                ),
+                tfma_config.MetricConfig(
                     class_name="MeanAbsoluteError",
                     per_slice_thresholds=_overall(change_threshold=_change(lower, 0.0)),
                 ),
@@ -131,29 +137,31 @@ def regression_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
     ]
 
 
-def pair_metrics(config: PipelineConfig) -> list[tfma.MetricsSpec]:
+def pair_metrics(config: PipelineConfig) -> list[tfma_config.MetricsSpec]:
     """A similarity model's pairs: the project's PairAccuracy (distance below SAME_CLASS_DISTANCE means
     "same class") at least `min_accuracy` and at most `max_accuracy_drop` below the baseline's."""
-    higher = tfma.MetricDirection.HIGHER_IS_BETTER
-    pair_accuracy = tfma.MetricConfig(
+    higher = tfma_config.MetricDirection.HIGHER_IS_BETTER
+    pair_accuracy = tfma_config.MetricConfig(
         class_name="PairAccuracy",
         module="trainer_module.metrics",
         config=json.dumps({"threshold": SAME_CLASS_DISTANCE, "name": "pair_accuracy"}),
         per_slice_thresholds=_overall(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy}),
+            value_threshold=tfma_config.GenericValueThreshold(lower_bound={"value": config.min_accuracy}),
             change_threshold=_change(higher, config.max_accuracy_drop),
         ),
     )
-    return [tfma.MetricsSpec(metrics=[pair_accuracy])]
+    return [tfma_config.MetricsSpec(metrics=[pair_accuracy])]
 
 
-def _head_metrics(config: PipelineConfig, task: str, num_classes: int | None) -> list[tfma.MetricsSpec]:
+def _head_metrics(
+    config: PipelineConfig, task: str, num_classes: int | None
+) -> list[tfma_config.MetricsSpec]:
     if task == REGRESSION:
         return regression_metrics(config)
     return classification_metrics(config, num_classes)
 
 
-def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+def eval_config(config: PipelineConfig) -> tfma_config.EvalConfig:
     """Each head's metrics overall and per slice; the thresholds gate the overall slice.
 
     A classification head is scored on the transformed label (the class index); a regression head on the
@@ -181,20 +189,20 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                 spec.output_names.append(output)
                 metrics_specs.append(spec)
         model_spec = dict(label_keys=label_keys)
-    return tfma.EvalConfig(
+    return tfma_config.EvalConfig(
         model_specs=[
-            tfma.ModelSpec(
+            tfma_config.ModelSpec(
                 signature_name="serving_default",
                 preprocessing_function_names=["transform_features"],
                 **model_spec,
             )
         ],
-        slicing_specs=[tfma.SlicingSpec()]
-        + [tfma.SlicingSpec(feature_keys=[feature]) for feature in config.slice_features],
-        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")])]
+        slicing_specs=[tfma_config.SlicingSpec()]
+        + [tfma_config.SlicingSpec(feature_keys=[feature]) for feature in config.slice_features],
+        metrics_specs=[tfma_config.MetricsSpec(metrics=[tfma_config.MetricConfig(class_name="ExampleCount")])]
         + metrics_specs,
         # Only the metrics above: the model's compiled metrics may refer to training-only outputs.
-        options=tfma.Options(include_default_metrics=BoolValue(value=False)),
+        options=tfma_config.Options(include_default_metrics=BoolValue(value=False)),
     )
 
 

@@ -234,15 +234,15 @@ def _natural(text: str):
 
 def thresholds(evaluation_uri: str) -> list[str]:
     """The Evaluator's thresholds, one line each, from the eval config TFMA stored with its results."""
-    import tensorflow_model_analysis as tfma
     from google.protobuf import json_format
+    from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 
     path = os.path.join(evaluation_uri, "eval_config.json")
     if not os.path.exists(path):
         return []
     with open(path) as f:
         config = json_format.ParseDict(
-            json.load(f)["evalConfig"], tfma.EvalConfig(), ignore_unknown_fields=True
+            json.load(f)["evalConfig"], tfma_config.EvalConfig(), ignore_unknown_fields=True
         )
     lines = []
     for spec in config.metrics_specs:
@@ -263,7 +263,11 @@ def thresholds(evaluation_uri: str) -> list[str]:
                 if threshold.HasField("change_threshold"):
                     change = threshold.change_threshold
                     allowed = round(abs(change.absolute.value), 6)  # the gate adds 1e-10 of slack
-                    worse = "below" if change.direction == tfma.MetricDirection.HIGHER_IS_BETTER else "above"
+                    worse = (
+                        "below"
+                        if change.direction == tfma_config.MetricDirection.HIGHER_IS_BETTER
+                        else "above"
+                    )
                     parts.append(f"at most {allowed:.4g} {worse} the baseline's")
                 lines.append(f"{name} (overall): {', '.join(parts)}")
     return lines

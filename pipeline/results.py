@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 
 from components.data_gate import anomaly_summary, load_anomalies_at, split_files
 from components.drift_gate import STATISTICS_FILE
@@ -49,7 +50,7 @@ def _describe_failure(failure) -> str:
     threshold = failure.metric_threshold
     if failure.metric_key.is_diff:
         change = threshold.change_threshold
-        sign = ">=" if change.direction == tfma.MetricDirection.HIGHER_IS_BETTER else "<="
+        sign = ">=" if change.direction == tfma_config.MetricDirection.HIGHER_IS_BETTER else "<="
         return f"{name} change vs baseline {value:+.4f}, needs {sign} {change.absolute.value:+.4f}"
     bounds = threshold.value_threshold
     if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:

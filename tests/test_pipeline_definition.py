@@ -50,12 +50,12 @@ def test_schema_contents_are_in_the_import_cache_key(config, tmp_path):
 
 
 def test_evaluator_thresholds_come_from_the_config(config):
-    import tensorflow_model_analysis as tfma
     from google.protobuf import json_format
+    from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 
     strict = dataclasses.replace(config, min_accuracy=0.95, max_accuracy_drop=0.02)
     eval_config = json_format.Parse(
-        nodes(strict)["Evaluator"].exec_properties["eval_config"], tfma.EvalConfig()
+        nodes(strict)["Evaluator"].exec_properties["eval_config"], tfma_config.EvalConfig()
     )
     (gate,) = eval_config.metrics_specs[1].metrics[0].per_slice_thresholds
     assert [list(s.feature_keys) for s in gate.slicing_specs] == [[]]  # the overall slice only
@@ -66,10 +66,12 @@ def test_evaluator_thresholds_come_from_the_config(config):
 
 
 def parsed_eval_config(config):
-    import tensorflow_model_analysis as tfma
     from google.protobuf import json_format
+    from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 
-    return json_format.Parse(nodes(config)["Evaluator"].exec_properties["eval_config"], tfma.EvalConfig())
+    return json_format.Parse(
+        nodes(config)["Evaluator"].exec_properties["eval_config"], tfma_config.EvalConfig()
+    )
 
 
 def test_a_two_headed_model_is_evaluated_and_gated_per_output(tmp_path):

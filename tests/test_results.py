@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import tensorflow_model_analysis as tfma
 from google.protobuf import text_format
+from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 from tensorflow_model_analysis.proto import validation_result_pb2
 
 from pipeline.results import _describe_failure
@@ -25,7 +25,7 @@ def test_value_threshold_failure_names_metric_value_and_bound():
 
 
 def test_change_threshold_failure_names_the_comparison_with_the_baseline():
-    direction = tfma.MetricDirection.Name(tfma.MetricDirection.LOWER_IS_BETTER)
+    direction = tfma_config.MetricDirection.Name(tfma_config.MetricDirection.LOWER_IS_BETTER)
     described = _describe_failure(
         failure(
             f"""metric_key {{ name: "root_mean_squared_error" is_diff: true }}
