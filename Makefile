@@ -5,10 +5,23 @@ SHELL := /bin/bash
 # TFX 1.16 needs Keras 2; every process started from here gets it (the packages also set it on import).
 export TF_USE_LEGACY_KERAS := 1
 
-PYTHON_VERSION := $(shell cat .python-version)
-# pyenv's interpreter when pyenv has it, else a python3.10 on PATH.
-PYTHON := $(shell p=$$(pyenv prefix $(PYTHON_VERSION) 2>/dev/null) && echo $$p/bin/python3.10 || command -v python3.10)
+# The stack (README, "Stacks"): current (TFX 1.16, TensorFlow 2.16, Python 3.10: uv.lock) or next (TFX 1.21,
+# TensorFlow 2.21, Python 3.11: next/uv.lock; glibc 2.39 or newer, else `make test-next` runs it in a Debian 13
+# root). Each has its own virtualenv; `make run STACK=next` on a system new enough.
+STACK ?= current
+ifeq ($(STACK),next)
+STACK_DIR := next
+VENV := .venv-next
+else ifeq ($(STACK),current)
+STACK_DIR := .
 VENV := .venv
+else
+$(error STACK=$(STACK): expected current or next)
+endif
+PYTHON_VERSION := $(shell cat $(STACK_DIR)/.python-version)
+PYTHON_MINOR := $(shell echo $(PYTHON_VERSION) | cut -d. -f1,2)
+# pyenv's interpreter when pyenv has it, else one of that version on PATH.
+PYTHON := $(shell p=$$(pyenv prefix $(PYTHON_VERSION) 2>/dev/null) && echo $$p/bin/python$(PYTHON_MINOR) || command -v python$(PYTHON_MINOR))
 PY := $(VENV)/bin/python
 # A uv on PATH if it runs here (a pyenv shim for another Python does not), else one bootstrapped into .tools/.
 UV := $(shell uv --version >/dev/null 2>&1 && echo uv || echo .tools/bin/uv)
@@ -17,7 +30,7 @@ OUTPUT_ROOT ?= outputs
 KFP_OUTPUT_ROOT ?= gs://YOUR_BUCKET/penguin-tfx
 KFP_IMAGE ?= ghcr.io/penguin-tfx/penguin-tfx:0.1.0
 
-.PHONY: help setup system-deps run test test-fast lint clean bench bench-gpu compile report tensorboard
+.PHONY: help setup system-deps run test test-next test-next-ci test-fast lint clean bench bench-gpu compile report tensorboard
 
 help:
 	@echo "make run        run the whole pipeline locally on the bundled penguins data (into $(OUTPUT_ROOT)/)"
@@ -25,6 +38,7 @@ help:
 	@echo "make tensorboard  TensorBoard on the Trainer's logs of every run in $(OUTPUT_ROOT)/ (PORT=6006)"
 	@echo "make test       run the test suite (unit tests and end-to-end pipeline runs)"
 	@echo "make test-fast  run the unit tests only"
+	@echo "make test-next  the suite on the newer stack (TFX 1.21, Python 3.11) in a Debian 13 root (TESTS=...)"
 	@echo "make lint       ruff over the whole tree"
 	@echo "make bench      benchmarks (local run, data stage scaling, input pipeline, training) into bench/RESULTS.md"
 	@echo "make bench-gpu  the training-throughput benchmark on this machine's GPU, into bench/RESULTS.md"
@@ -36,9 +50,15 @@ help:
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(if $(filter uv,$(UV)),,.tools/bin/uv)
+$(VENV)/.synced: pyproject.toml uv.lock $(STACK_DIR)/pyproject.toml $(STACK_DIR)/uv.lock | $(if $(filter uv,$(UV)),,.tools/bin/uv)
 	@test -n "$(PYTHON)" || { echo "error: Python $(PYTHON_VERSION) not found; install it with 'pyenv install $(PYTHON_VERSION)'"; exit 1; }
+ifeq ($(STACK),next)
+	@$(PYTHON) -c 'import os, sys; v = os.confstr("CS_GNU_LIBC_VERSION").split()[1]; sys.exit(tuple(map(int, v.split("."))) < (2, 39) and f"error: STACK=next needs glibc 2.39 or newer (its TFX 1.21 wheels are manylinux_2_39); this system has {v}: run it in a Debian 13 root with make test-next")'
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV) $(UV) sync --locked --compile-bytecode --project next --python $(PYTHON)
+	$(UV) pip install --python $(VENV)/bin/python --no-deps --editable .
+else
 	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
+endif
 	$(VENV)/bin/python -m pipeline.storage.filesystems
 	@touch $@
 
@@ -49,6 +69,18 @@ run: setup
 
 test: setup system-deps
 	$(PY) -m pytest
+
+# The suite on the newer stack in a Debian 13 root (tests/next_stack.py); TESTS=... runs a selection (pytest's
+# arguments). CI runs NEXT_CI_TESTS: an end-to-end run, the catalogue's unit tests, the launcher-level test.
+TESTS ?=
+NEXT_CI_TESTS := tests/test_pipeline_e2e.py tests/test_layers.py tests/test_losses.py tests/test_metrics.py \
+	tests/test_models.py tests/test_callbacks.py tests/test_training_loop.py tests/test_kubeflow_launcher.py
+
+test-next: setup system-deps
+	$(PY) -m tests.next_stack $(TESTS)
+
+test-next-ci: setup system-deps
+	$(PY) -m tests.next_stack $(NEXT_CI_TESTS)
 
 # Debian's packages the tests use, installed when missing and this user may (root with apt-get), else the
 # tests that need them say what is missing: debootstrap (a clean root for the image's install steps),

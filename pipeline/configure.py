@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from pipeline.config import PipelineConfig, TaskResources, local_beam_args
+from pipeline.storage.filesystems import s3_unavailable
 from pipeline.storage.locations import LocationError, S3Settings, check_location, scheme
 from pipeline.storage.metadata import MetadataError, MetadataLocation
 from pipeline.tasks import DEFAULT_TASK, task_config
@@ -257,6 +258,9 @@ def _s3_settings(request: ConfigRequest) -> S3Settings | None:
     locations = (request.output_root, request.data_root, request.pipeline_root)
     if not request.s3_endpoint and not any(loc and scheme(loc) == "s3" for loc in locations):
         return None
+    unavailable = s3_unavailable()
+    if unavailable:
+        raise ConfigError(unavailable)
     try:
         return S3Settings(endpoint=request.s3_endpoint, region=request.s3_region)
     except LocationError as error:

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.config import TaskResources
 from pipeline.configure import ConfigError, ConfigRequest, build_config
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, requires_s3
 from tests.datasets import write_diabetes
 
 PENGUINS_SCHEMA = "schemas/penguins/schema.pbtxt"
@@ -147,6 +147,7 @@ def test_spans_pinned_for_a_one_off_run_and_left_open_for_a_schedule(tmp_path):
     assert (open_.span_range, open_.read_spans) == (None, True)
 
 
+@requires_s3
 def test_a_local_run_on_a_bucket_keeps_its_metadata_and_logs_on_this_machine(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = build_config(

@@ -23,11 +23,11 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.data import write_penguins_csv
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, requires_s3
 from tests.kfp_launcher import EXECUTED, Launcher, TaskFailed
 from tests.object_store import s3_server
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, requires_s3]
 
 BUCKET = "artifacts"
 

@@ -3,11 +3,15 @@ settings TensorFlow and Beam read, and the compiled tasks carrying them."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
 from pipeline.cli import main
+from pipeline.storage.filesystems import s3_unavailable
 from pipeline.storage.locations import LocationError, S3Settings, check_location
+from tests.conftest import requires_s3
 
 
 @pytest.mark.parametrize("location", ["outputs", "/data/x", "gs://bucket/root", "s3://bucket/root"])
@@ -55,6 +59,7 @@ def test_a_minio_root_is_one_line_at_compile(tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+@requires_s3
 def test_an_s3_root_compiles_with_the_store_settings_in_every_task(tmp_path):
     argv = ["compile", "--output-root", "s3://mlpipeline/penguin", "--s3-endpoint", "http://minio:9000"]
     assert main([*argv, "--compiled-dir", str(tmp_path), "--image", "registry.local/p:1"]) == 0
@@ -67,6 +72,23 @@ def test_an_s3_root_compiles_with_the_store_settings_in_every_task(tmp_path):
         assert not any(v["name"].startswith("AWS_SECRET") for v in container["env"])
     statistics = spec["deploymentSpec"]["executors"]["StatisticsGen_executor"]["container"]["args"]
     assert "--s3_endpoint_url=http://minio:9000" in statistics
+
+
+@pytest.mark.skipif(s3_unavailable() is None, reason="this stack has TensorFlow's s3:// filesystem")
+@pytest.mark.parametrize("command", ["run", "compile", "models"])
+def test_an_s3_root_is_one_line_where_tensorflow_has_no_s3_filesystem(command, tmp_path, capfd):
+    """The TFX 1.21 stack (TensorFlow 2.21, no tensorflow-io release for it): refused before anything runs."""
+    argv = [command, "--output-root", "s3://bucket/root", "--s3-endpoint", "http://127.0.0.1:9"]
+    if command == "compile":
+        argv += ["--compiled-dir", str(tmp_path / "compiled"), "--image", "registry.local/p:1"]
+    assert main(argv) == 2
+    (line,) = capfd.readouterr().err.strip().splitlines()
+    assert re.fullmatch(
+        r"error: (invalid configuration: )?TensorFlow 2\.21\.\d+ has no s3:// filesystem here \(tensorflow-io, "
+        r"which provides it, has no release for it\): use a local path or gs://, or the TFX 1\.16 stack for s3://",
+        line,
+    ), line
+    assert not (tmp_path / "compiled").exists()
 
 
 @pytest.mark.e2e

@@ -117,13 +117,11 @@ def upload(client, connection: Connection, spec_path: Path, pipeline_name: str) 
 
 
 def _pipeline_id(client, name: str, namespace: str | None) -> str | None:
-    """kfp 2.5's get_pipeline_id lists shared pipelines only; a namespaced one is listed in its namespace."""
+    """get_pipeline_id lists shared pipelines only; a namespaced one is listed in its namespace."""
     import json
 
     predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": name}
-    found = client._pipelines_api.list_pipelines(  # noqa: SLF001 - the namespace is not passed otherwise
-        filter=json.dumps({"predicates": [predicate]}), **({"namespace": namespace} if namespace else {})
-    )
+    found = client.list_pipelines(filter=json.dumps({"predicates": [predicate]}), namespace=namespace)
     return found.pipelines[0].pipeline_id if found.pipelines else None
 
 

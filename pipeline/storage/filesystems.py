@@ -37,6 +37,20 @@ def register_s3() -> bool:
     return True
 
 
+def s3_unavailable() -> str | None:
+    """Why this environment has no TensorFlow S3 filesystem, or None when it has one. tensorflow-io's last
+    release (0.37.1) is built for TensorFlow 2.16; on TensorFlow 2.21 (the TFX 1.21 stack, next/) its
+    plugins fail to load (undefined symbols), so that stack does not install it."""
+    if importlib.util.find_spec("tensorflow_io") is not None:
+        return None
+    from importlib import metadata
+
+    return (
+        f"TensorFlow {metadata.version('tensorflow')} has no s3:// filesystem here (tensorflow-io, which "
+        "provides it, has no release for it): use a local path or gs://, or the TFX 1.16 stack for s3://"
+    )
+
+
 def registered() -> bool:
     """Whether tensorflow-io, and with it TensorFlow's S3 filesystem, is loaded in this process."""
     return "tensorflow_io" in sys.modules

@@ -1,0 +1,83 @@
+"""`make test-next`: the test suite on the newer stack (TFX 1.21, TensorFlow 2.21, Python 3.11: next/uv.lock)
+in a clean Debian 13 root, whose glibc (2.41) its wheels need (manylinux_2_39; this machine's may be older).
+
+The root is made with debootstrap from Debian's packages (tests/debian_root.py: CPython 3.11 in /usr/local as
+python:3.11-slim-trixie holds it, plus make, g++ for the one dependency without a wheel, and uv) and kept
+under ~/.cache/penguin-tfx/roots/, named by what it is made of. In it, with this checkout mounted at its own
+path and uv's package cache shared, the project is installed and tested the way a user of that system does
+it: `make test STACK=next` (the virtualenv .venv-next, the Debian packages the tests use installed into the
+root by `make system-deps`), or, given pytest arguments, `make setup STACK=next` and pytest with them.
+
+    python -m tests.next_stack                          everything
+    python -m tests.next_stack -m "not e2e" tests/x.py  a selection (pytest's arguments)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests import debian_root
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RELEASE = "trixie"
+PYTHON_VERSION = (REPO_ROOT / "next" / ".python-version").read_text().strip()
+PACKAGES = ("make", "g++")
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "penguin-tfx" / "roots"
+
+
+def uv_binary() -> Path:
+    found = shutil.which("uv")
+    if found and subprocess.run([found, "--version"], capture_output=True).returncode == 0:
+        return Path(found)
+    return REPO_ROOT / ".tools" / "bin" / "uv"
+
+
+def root_path() -> Path:
+    """The root's directory, named by its release, Python, packages and the code that makes it."""
+    recipe = repr((RELEASE, PYTHON_VERSION, PACKAGES, inspect.getsource(debian_root))).encode()
+    return CACHE / f"debian-{RELEASE}-python{PYTHON_VERSION}-{hashlib.sha256(recipe).hexdigest()[:12]}"
+
+
+def ensure_root(log: Path) -> Path:
+    root = root_path()
+    if not root.exists():
+        print(f"Making the Debian 13 root {root} (log: {log})", flush=True)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        debian_root.make_root(root, RELEASE, PYTHON_VERSION, log, PACKAGES)
+    # uv itself, the version this checkout uses (a static binary: it runs on any glibc).
+    shutil.copy(uv_binary(), root / "usr/local/bin/uv")
+    return root
+
+
+def command(pytest_args: list[str]) -> str:
+    if not pytest_args:
+        return "make test STACK=next"
+    return "make setup STACK=next && .venv-next/bin/python -m pytest " + shlex.join(pytest_args)
+
+
+def main(argv: list[str]) -> int:
+    log = CACHE.parent / "next-root.log"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    try:
+        root = ensure_root(log)
+    except debian_root.RootFailed as error:
+        print(f"error: the Debian 13 root could not be made: {error}", file=sys.stderr)
+        return 1
+    cache = subprocess.run([uv_binary(), "cache", "dir"], capture_output=True, text=True, check=True).stdout
+    binds = {str(REPO_ROOT): str(REPO_ROOT), cache.strip(): "/root/.cache/uv"}
+    # The environment a user's shell there would give: CI's flag passes through (the tests read it).
+    env = {"LANG": "C.UTF-8", "UV_LINK_MODE": "copy", "CI": os.environ.get("CI", "")}
+    argv_ = debian_root.chroot_argv(root, command(argv), env, str(REPO_ROOT), binds)
+    print(f"In {root}: {command(argv)}", flush=True)
+    return subprocess.run(argv_).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
