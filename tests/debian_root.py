@@ -119,7 +119,10 @@ def chroot_argv(
         "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt",
         **env,
     }
-    mounts = [f'mount -t proc proc "{root}/proc"', f'mount --rbind /dev "{root}/dev"']
+    # The root bound onto itself first: inside, "/" is then a mount point, as in a container, and tools that
+    # change its propagation (unshare, as the Kubeflow harness uses it) work there.
+    mounts = [f'mount --bind "{root}" "{root}"', f'mount -t proc proc "{root}/proc"']
+    mounts.append(f'mount --rbind /dev "{root}/dev"')
     for source, inside in (binds or {}).items():
         target = root / inside.lstrip("/")
         target.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,9 @@ What it does as KFP's backend does (`backend/src/v2/driver`, `cacheutils`, `meta
   before the cache check and applies the parameter values it writes, as Vertex AI Pipelines does.
 
 Each task runs with the image's environment: the checkout bind-mounted at the image's WORKDIR (/pipeline) in
-a private mount namespace (`unshare -m`), `python` the image's virtualenv, the working directory /pipeline.
+a private mount namespace (`unshare -m`), and this test process's virtualenv at the image's /pipeline/.venv
+(the checkout's own .venv, or the newer stack's, mounted over it), `python` that virtualenv's, the working
+directory /pipeline.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -337,7 +341,11 @@ class Launcher:
         }
         self.work_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.work_dir / f"{name.replace(' ', '-')}-{uuid.uuid4().hex[:8]}.log"
-        wrapper = f'mount --bind "$0" {IMAGE_WORKDIR} && cd {IMAGE_WORKDIR} && exec "$@"'
+        venv = Path(sys.prefix)
+        mounts = f'mount --bind "$0" {IMAGE_WORKDIR}'
+        if venv != Path(self.repo_root) / ".venv":
+            mounts += f" && mount --bind {shlex.quote(str(venv))} {IMAGE_WORKDIR}/.venv"
+        wrapper = f'{mounts} && cd {IMAGE_WORKDIR} && exec "$@"'
         with open(log_path, "w") as log:
             # unshare and sh exec the task's command in the same process: its rusage is the task's.
             process = subprocess.Popen(

@@ -5,7 +5,7 @@ The root is made with debootstrap from Debian's packages (tests/debian_root.py: 
 python:3.11-slim-trixie holds it, plus make, g++ for the one dependency without a wheel, and uv) and kept
 under ~/.cache/penguin-tfx/roots/, named by what it is made of. In it, with this checkout mounted at its own
 path and uv's package cache shared, the project is installed and tested the way a user of that system does
-it: `make test STACK=next` (the virtualenv .venv-next, the Debian packages the tests use installed into the
+it: `make test STACK=next` (its virtualenv in the root, the Debian packages the tests use installed into the
 root by `make system-deps`), or, given pytest arguments, `make setup STACK=next` and pytest with them.
 
     python -m tests.next_stack                          everything
@@ -30,6 +30,10 @@ RELEASE = "trixie"
 PYTHON_VERSION = (REPO_ROOT / "next" / ".python-version").read_text().strip()
 PACKAGES = ("make", "g++")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "penguin-tfx" / "roots"
+# Variables the tests read, passed into the root when set here.
+PASSED_THROUGH = ("CI", "LAUNCHER_MODES")
+# The virtualenv lives in the root, not in the checkout (whose .venv-next is this system's own, if any).
+VENV = "/opt/penguin-tfx/venv-next"
 
 
 def uv_binary() -> Path:
@@ -58,8 +62,8 @@ def ensure_root(log: Path) -> Path:
 
 def command(pytest_args: list[str]) -> str:
     if not pytest_args:
-        return "make test STACK=next"
-    return "make setup STACK=next && .venv-next/bin/python -m pytest " + shlex.join(pytest_args)
+        return f"make test STACK=next VENV={VENV}"
+    return f"make setup STACK=next VENV={VENV} && {VENV}/bin/python -m pytest " + shlex.join(pytest_args)
 
 
 def main(argv: list[str]) -> int:
@@ -72,8 +76,9 @@ def main(argv: list[str]) -> int:
         return 1
     cache = subprocess.run([uv_binary(), "cache", "dir"], capture_output=True, text=True, check=True).stdout
     binds = {str(REPO_ROOT): str(REPO_ROOT), cache.strip(): "/root/.cache/uv"}
-    # The environment a user's shell there would give: CI's flag passes through (the tests read it).
-    env = {"LANG": "C.UTF-8", "UV_LINK_MODE": "copy", "CI": os.environ.get("CI", "")}
+    # The environment a user's shell there would give, and the test settings given here.
+    env = {"LANG": "C.UTF-8", "UV_LINK_MODE": "copy"}
+    env |= {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
     argv_ = debian_root.chroot_argv(root, command(argv), env, str(REPO_ROOT), binds)
     print(f"In {root}: {command(argv)}", flush=True)
     return subprocess.run(argv_).returncode

@@ -84,8 +84,9 @@ def test_an_s3_root_is_one_line_where_tensorflow_has_no_s3_filesystem(command, t
     assert main(argv) == 2
     (line,) = capfd.readouterr().err.strip().splitlines()
     assert re.fullmatch(
-        r"error: (invalid configuration: )?TensorFlow 2\.21\.\d+ has no s3:// filesystem here \(tensorflow-io, "
-        r"which provides it, has no release for it\): use a local path or gs://, or the TFX 1\.16 stack for s3://",
+        r"error: (invalid configuration: )?TensorFlow 2\.21\.\d+ has no s3:// filesystem here "
+        r"\(tensorflow-io, which provides it, has no release for it\): use a local path or gs://, "
+        r"or the TFX 1\.16 stack for s3://",
         line,
     ), line
     assert not (tmp_path / "compiled").exists()
