@@ -86,7 +86,7 @@ test-next: setup system-deps
 	$(PY) -m tests.next_stack $(TESTS)
 
 test-next-ci: setup system-deps
-	LAUNCHER_MODES=vertex $(PY) -m tests.next_stack $(NEXT_CI_TESTS)
+	LAUNCHER_MODES=vertex $(PY) -m tests.next_stack --without-system-packages $(NEXT_CI_TESTS)
 
 # Debian's packages the tests use, installed when missing and this user may (root with apt-get), else the
 # tests that need them say what is missing: debootstrap (a clean root for the image's install steps),

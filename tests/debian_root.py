@@ -54,11 +54,22 @@ def debian_mirror() -> str:
     raise RootFailed("no Debian mirror in /etc/apt: the root cannot be made")
 
 
-def pyenv_prefix(version: str) -> Path:
-    done = subprocess.run(["pyenv", "prefix", version], capture_output=True, text=True)
-    if done.returncode:
-        raise RootFailed(f"pyenv has no Python {version}: pyenv install {version}")
-    return Path(done.stdout.strip())
+def python_prefix(version: str) -> Path:
+    """Where CPython `version` is installed: pyenv's build, or /usr/local when that holds this version (as
+    in the newer stack's root, whose tests build the image from within it)."""
+    if shutil.which("pyenv"):
+        done = subprocess.run(["pyenv", "prefix", version], capture_output=True, text=True)
+        if done.returncode == 0:
+            return Path(done.stdout.strip())
+    minor = ".".join(version.split(".")[:2])
+    local = Path(f"/usr/local/bin/python{minor}")
+    if local.exists():
+        found = subprocess.run(
+            [local, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True
+        )
+        if found.stdout.strip() == version:
+            return local.parent.parent
+    raise RootFailed(f"no Python {version} to copy into the root: pyenv install {version}")
 
 
 def make_root(
@@ -75,7 +86,7 @@ def make_root(
         log,
     )
     minor = ".".join(python_version.split(".")[:2])
-    prefix = pyenv_prefix(python_version)
+    prefix = python_prefix(python_version)
     for part in ("bin", "include", "lib", "share"):
         if (prefix / part).exists():
             shutil.copytree(

@@ -6,10 +6,12 @@ python:3.11-slim-trixie holds it, plus make, g++ for the one dependency without 
 under ~/.cache/penguin-tfx/roots/, named by what it is made of. In it, with this checkout mounted at its own
 path and uv's package cache shared, the project is installed and tested the way a user of that system does
 it: `make test STACK=next` (its virtualenv in the root, the Debian packages the tests use installed into the
-root by `make system-deps`), or, given pytest arguments, `make setup STACK=next` and pytest with them.
+root by `make system-deps`), or, given pytest arguments, `make setup system-deps STACK=next` and pytest with
+them.
 
     python -m tests.next_stack                          everything
     python -m tests.next_stack -m "not e2e" tests/x.py  a selection (pytest's arguments)
+    python -m tests.next_stack --without-system-packages tests/x.py   one that needs no Debian package
 """
 
 from __future__ import annotations
@@ -53,20 +55,26 @@ def ensure_root(log: Path) -> Path:
     root = root_path()
     if not root.exists():
         print(f"Making the Debian 13 root {root} (log: {log})", flush=True)
-        root.parent.mkdir(parents=True, exist_ok=True)
+        for older in CACHE.glob(f"debian-{RELEASE}-*"):  # made by an earlier recipe: several GB each
+            shutil.rmtree(older)
         debian_root.make_root(root, RELEASE, PYTHON_VERSION, log, PACKAGES)
     # uv itself, the version this checkout uses (a static binary: it runs on any glibc).
     shutil.copy(uv_binary(), root / "usr/local/bin/uv")
     return root
 
 
-def command(pytest_args: list[str]) -> str:
+def command(pytest_args: list[str], system_packages: bool = True) -> str:
     if not pytest_args:
         return f"make test STACK=next VENV={VENV}"
-    return f"make setup STACK=next VENV={VENV} && {VENV}/bin/python -m pytest " + shlex.join(pytest_args)
+    targets = "setup system-deps" if system_packages else "setup"
+    return f"make {targets} STACK=next VENV={VENV} && {VENV}/bin/python -m pytest " + shlex.join(pytest_args)
 
 
 def main(argv: list[str]) -> int:
+    # --without-system-packages: a selection that needs none of the Debian packages `make system-deps`
+    # installs into the root (CI's subset), so a fresh root is not given them.
+    system_packages = "--without-system-packages" not in argv
+    argv = [arg for arg in argv if arg != "--without-system-packages"]
     log = CACHE.parent / "next-root.log"
     CACHE.mkdir(parents=True, exist_ok=True)
     try:
@@ -79,8 +87,9 @@ def main(argv: list[str]) -> int:
     # The environment a user's shell there would give, and the test settings given here.
     env = {"LANG": "C.UTF-8", "UV_LINK_MODE": "copy"}
     env |= {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
-    argv_ = debian_root.chroot_argv(root, command(argv), env, str(REPO_ROOT), binds)
-    print(f"In {root}: {command(argv)}", flush=True)
+    inside = command(argv, system_packages)
+    print(f"In {root}: {inside}", flush=True)
+    argv_ = debian_root.chroot_argv(root, inside, env, str(REPO_ROOT), binds)
     return subprocess.run(argv_).returncode
 
 
