@@ -243,6 +243,19 @@ def similarity_run(tmp_path_factory) -> RunRecord:
     return run(task_config("digits_similarity", output_root=str(tmp_path_factory.mktemp("similarity"))))
 
 
+def venv_mount(workdir: str) -> str:
+    """The shell command (with its trailing `&&`) that mounts this process's virtualenv at the image's
+    `workdir`/.venv once the checkout is mounted at `workdir`: empty when that is the checkout's own .venv,
+    the newer stack's otherwise (its virtualenv lives outside the checkout: tests/next_stack.py)."""
+    import shlex
+    import sys
+
+    venv = Path(sys.prefix)
+    if venv == REPO_ROOT / ".venv":
+        return ""
+    return f"mount --bind {shlex.quote(str(venv))} {shlex.quote(workdir)}/.venv && "
+
+
 def image_workdir() -> str:
     """Where the Dockerfile puts the project: the directory the Kubeflow tests mount the checkout at."""
     import re

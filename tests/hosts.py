@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.conftest import venv_mount
+
 
 @dataclasses.dataclass
 class Host:
@@ -27,7 +29,8 @@ class Host:
 
     def start(self, argv: list[str], env: dict[str, str], repo_root: Path, workdir: str, log: Path):
         """Starts `argv` on this host in `workdir` (the checkout); its output goes to `log`."""
-        wrapper = 'mount --bind "$0" "$2" && mount --bind "$1" "$3" && cd "$2" && shift 3 && exec "$@"'
+        mounts = f'mount --bind "$0" "$2" && mount --bind "$1" "$3" && {venv_mount(workdir)}'
+        wrapper = mounts + 'cd "$2" && shift 3 && exec "$@"'
         command = [
             *("ip", "netns", "exec", self.namespace),
             *("unshare", "-m", "--propagation", "private", "sh", "-c", wrapper),

@@ -31,13 +31,13 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import yaml
+
+from tests.conftest import venv_mount
 
 ARGO_TASK_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
 IMAGE_WORKDIR = "/pipeline"
@@ -341,11 +341,9 @@ class Launcher:
         }
         self.work_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.work_dir / f"{name.replace(' ', '-')}-{uuid.uuid4().hex[:8]}.log"
-        venv = Path(sys.prefix)
-        mounts = f'mount --bind "$0" {IMAGE_WORKDIR}'
-        if venv != Path(self.repo_root) / ".venv":
-            mounts += f" && mount --bind {shlex.quote(str(venv))} {IMAGE_WORKDIR}/.venv"
-        wrapper = f'{mounts} && cd {IMAGE_WORKDIR} && exec "$@"'
+        wrapper = (
+            f'mount --bind "$0" {IMAGE_WORKDIR} && {venv_mount(IMAGE_WORKDIR)}cd {IMAGE_WORKDIR} && exec "$@"'
+        )
         with open(log_path, "w") as log:
             # unshare and sh exec the task's command in the same process: its rusage is the task's.
             process = subprocess.Popen(

@@ -2,7 +2,7 @@
 in a clean Debian 13 root, whose glibc (2.41) its wheels need (manylinux_2_39; this machine's may be older).
 
 The root is made with debootstrap from Debian's packages (tests/debian_root.py: CPython 3.11 in /usr/local as
-python:3.11-slim-trixie holds it, plus make, g++ for the one dependency without a wheel, and uv) and kept
+python:3.11-slim-trixie holds it, plus make, g++ for the one dependency without a wheel, git and uv) and kept
 under ~/.cache/penguin-tfx/roots/, named by what it is made of. In it, with this checkout mounted at its own
 path and uv's package cache shared, the project is installed and tested the way a user of that system does
 it: `make test STACK=next` (its virtualenv in the root, the Debian packages the tests use installed into the
@@ -30,7 +30,8 @@ from tests import debian_root
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RELEASE = "trixie"
 PYTHON_VERSION = (REPO_ROOT / "next" / ".python-version").read_text().strip()
-PACKAGES = ("make", "g++")
+# git: the report names the checkout's commit, as on a user's system.
+PACKAGES = ("make", "g++", "git")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "penguin-tfx" / "roots"
 # Variables the tests read, passed into the root when set here.
 PASSED_THROUGH = ("CI", "LAUNCHER_MODES")
