@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 import tomli
 
 from tests.conftest import REPO_ROOT
+from tests.next_stack import uv_binary
 
 # README column -> the locked package whose version it states.
 COLUMNS = {
@@ -49,16 +49,9 @@ def test_the_readmes_table_states_what_each_lock_pins(stack, lock_dir):
     assert row["Python"] == ".".join(python.split(".")[:2])
 
 
-def uv() -> str:
-    found = shutil.which("uv")
-    if found and subprocess.run([found, "--version"], capture_output=True).returncode == 0:
-        return found
-    return str(REPO_ROOT / ".tools" / "bin" / "uv")
-
-
 def test_the_newer_stacks_lock_is_current_with_its_pyproject():
     done = subprocess.run(
-        [uv(), "lock", "--check", "--offline", "--project", "next", "--python", "3.11"],
+        [uv_binary(), "lock", "--check", "--offline", "--project", "next", "--python", "3.11"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
