@@ -18,7 +18,6 @@ interleaves the block files).
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 import random
@@ -43,6 +42,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
+from pipeline.storage.streams import open_binary
+
 BLOCK_BYTES = 8 << 20  # pyarrow's read unit: 8 MiB of CSV, about 100,000 rows of the penguins table
 
 # Narrowest first: a column takes the first type all of its values parse as.
@@ -51,34 +52,13 @@ _INFERRED = (pa.int64(), pa.float64(), pa.string())
 _FEATURE_TYPES = {pa.int64(): pa.int64(), pa.float64(): pa.float32(), pa.string(): pa.binary()}
 
 
-class _RemoteFile(io.RawIOBase):
-    """A file of TFX's filesystem layer (gs://, s3://) as the stream pyarrow reads: its GFile lacks the
-    `closed` and `readinto` pyarrow needs."""
-
-    def __init__(self, path: str):
-        self._file = fileio.open(path, "rb")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._file.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._file.close()
-        super().close()
-
-
 def csv_reader(
     path: str, column_types: dict[str, pa.DataType], block_bytes: int = BLOCK_BYTES
 ) -> pcsv.CSVStreamingReader:
     """A CSV file in record batches of about `block_bytes`, the columns of the given types; empty cells are
     nulls and quoted values may hold newlines."""
     # Local files are read by pyarrow itself; others (gs://, s3://...) through TFX's filesystem layer.
-    source = path if "://" not in path else pa.PythonFile(io.BufferedReader(_RemoteFile(path)), mode="r")
+    source = path if "://" not in path else pa.PythonFile(open_binary(path), mode="r")
     return pcsv.open_csv(
         source,
         read_options=pcsv.ReadOptions(block_size=block_bytes),

@@ -14,7 +14,10 @@ import csv
 import io
 import os
 
+from pipeline.storage.streams import open_binary
+
 SNIFF_BYTES = 8192
+BLOCK_BYTES = 1 << 20
 
 
 class InputDataError(ValueError):
@@ -52,16 +55,6 @@ def _remote_files(directories: list[str]) -> list[str]:
     return files
 
 
-def _read(path: str) -> bytes:
-    if "://" not in path:
-        with open(path, "rb") as f:
-            return f.read()
-    from tfx.dsl.io import fileio
-
-    with fileio.open(path, "rb") as f:
-        return f.read()
-
-
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
@@ -71,37 +64,58 @@ def check_csv(path: str, required: set[str], known: set[str] | None = None) -> N
     """Raises InputDataError with one line naming `path` (and the line), the problem and the fix.
 
     Read as ExampleGen reads it: UTF-8 with or without a byte order mark, LF, CRLF or CR line endings,
-    RFC 4180 quoting, a final newline or none."""
-    raw = _read(path)
-    if not raw.strip():
+    RFC 4180 quoting, a final newline or none. The file is read as a stream, a block at a time: memory stays
+    flat whatever its size."""
+    with open_binary(path) as stream:
+        head = stream.read(SNIFF_BYTES)
+    if not head.strip() or head == UTF8_BOM:
         raise InputDataError(f"{path} is empty; remove it, or give it a header row and data rows")
-    if raw.startswith(UTF16_BOMS):
+    if head.startswith(UTF16_BOMS):
         raise InputDataError(f"{path} is UTF-16 text; re-save it as UTF-8 (in Excel: CSV UTF-8)")
-    if b"\0" in raw[:SNIFF_BYTES]:
+    if b"\0" in head:
         raise InputDataError(f"{path} is not a CSV file (binary content); remove it from the data directory")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        start = error.start + (len(UTF8_BOM) if raw.startswith(UTF8_BOM) else 0)
-        line = raw[:start].count(b"\n") + 1
-        raise InputDataError(
-            f"{path} line {line}: not UTF-8 text (byte 0x{raw[start]:02x}); re-save the file as UTF-8 "
-            "(in Excel: CSV UTF-8)"
-        ) from None
-    try:
-        rows = csv.reader(io.StringIO(text, newline=""))
-        header = next(rows)
-        check_header(path, header, required, known)
-        for row in rows:
-            if row and len(row) != len(header):
-                raise InputDataError(
-                    f"{path} line {rows.line_num}: {len(row)} fields where the header has {len(header)}; fix "
-                    "the row (a stray comma, or a value with a comma that needs quotes)"
-                )
-    except csv.Error as error:
-        raise InputDataError(
-            f"{path} line {rows.line_num}: not readable as CSV ({error}); fix the row"
-        ) from None
+    with open_binary(path) as stream:
+        rows = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+        try:
+            header = next(rows)
+            check_header(path, header, required, known)
+            for row in rows:
+                if row and len(row) != len(header):
+                    raise InputDataError(
+                        f"{path} line {rows.line_num}: {len(row)} fields where the header has {len(header)}; "
+                        "fix the row (a stray comma, or a value with a comma that needs quotes)"
+                    )
+        except UnicodeDecodeError:
+            line, byte = _first_undecodable(path)
+            raise InputDataError(
+                f"{path} line {line}: not UTF-8 text (byte 0x{byte:02x}); re-save the file as UTF-8 "
+                "(in Excel: CSV UTF-8)"
+            ) from None
+        except csv.Error as error:
+            raise InputDataError(
+                f"{path} line {rows.line_num}: not readable as CSV ({error}); fix the row"
+            ) from None
+
+
+def _first_undecodable(path: str) -> tuple[int, int]:
+    """(line, value) of the first byte of `path` that is not UTF-8, read a block at a time: each block is
+    cut after its last newline, which is never inside a multi-byte character."""
+    line = 1
+    with open_binary(path) as stream:
+        carry = stream.read(len(UTF8_BOM))
+        carry = b"" if carry == UTF8_BOM else carry
+        while True:
+            block = stream.read(BLOCK_BYTES)
+            data = carry + block
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            part, carry = data[:cut], data[cut:]
+            try:
+                part.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return line + part[: error.start].count(b"\n"), part[error.start]
+            line += part.count(b"\n")
+            if not block:
+                raise ValueError(f"{path} is UTF-8 text")  # the caller saw it fail to decode
 
 
 def check_header(

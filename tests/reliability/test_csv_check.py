@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 import tensorflow_data_validation as tfdv
 
+from pipeline import csv_check
 from pipeline.config import DEFAULT_SCHEMA
 from pipeline.csv_check import InputDataError, check_data
 
@@ -96,6 +99,37 @@ def test_unreadable_files_are_named_with_the_fix(tmp_path, schema, content, mess
         check_data(str(tmp_path), schema)
     assert str(raised.value).startswith(message.format(path=path))
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("block_bytes", [7, 64, 1 << 20])
+def test_a_byte_that_is_not_utf8_is_found_on_its_line_whatever_the_blocks(
+    tmp_path, schema, monkeypatch, block_bytes
+):
+    """The file is read a block at a time; multi-byte characters and CRLF endings straddle the blocks."""
+    monkeypatch.setattr(csv_check, "BLOCK_BYTES", block_bytes)
+    good = "Gentoo,Biscoe,46.1,13.2,211,4500,éé€,2007\r\n"
+    content = ("\ufeff" + HEADER + "\r\n" + good * 300).encode() + b"Adelie,Dream,1,2,3,4,f\xe9male,2007\r\n"
+    path = write(tmp_path, content + good.encode() * 10)
+    with pytest.raises(InputDataError) as raised:
+        check_data(str(tmp_path), schema)
+    assert str(raised.value).startswith(f"{path} line 302: not UTF-8 text (byte 0xe9)")
+
+
+def test_a_large_file_is_checked_as_a_stream(tmp_path, schema):
+    """Memory stays flat: a 10 MB file is checked holding far less than the file (whole, it was held as
+    bytes and as text, about 5 times its size), and a bad row deep in it is named on its line."""
+    rows = 200_000
+    path = write(tmp_path, f"{HEADER}\n{(ROW + chr(10)) * rows}{ROW},extra\n".encode())
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputDataError) as raised:
+            check_data(str(tmp_path), schema)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(raised.value).startswith(f"{path} line {rows + 2}: 9 fields where the header has 8")
+    assert path.stat().st_size > 9_000_000
+    assert peak < 1_000_000
 
 
 def test_an_empty_directory_or_span_range(tmp_path, schema):
