@@ -127,3 +127,24 @@ def test_examples_are_shuffled_the_same_way_every_time(both, tmp_path):
         tf.train.Example.FromString(r).features.feature["late_float"].float_list.value[0] for r in first
     ]
     assert counts != sorted(counts)  # not in the file's order
+
+
+def test_examples_are_written_as_their_deterministic_serialization(tmp_path):
+    """The split is a hash of each example's deterministic serialization (features sorted by name), built
+    column-wise: the same bytes as protobuf's own, whatever the names' and values' lengths (varint headers
+    of 1, 2 and 3 bytes), empty cells and columns without any value."""
+    long_name = "a_feature_named_at_length_" + "x" * 140
+    header = f"zeta,{long_name},alpha,ü_name,empty\n"
+    rows = [
+        f"{i},{'v' * (i * 997 % 20_000)},{i / 7:.3f},{'' if i % 3 else 'é' * (i % 200)},\n" for i in range(60)
+    ]
+    path = tmp_path / "wide.csv"
+    path.write_text(header + "".join(rows))
+    types = csv_example_gen.infer_column_types([str(path)], csv_example_gen.csv_header(str(path)))
+    assert types["empty"] is None
+    records = [record for block in csv_example_gen.example_blocks(str(path), types) for record in block]
+    assert len(records) == 60
+    for record in records:
+        assert record == tf.train.Example.FromString(record).SerializeToString(deterministic=True)
+    longest = tf.train.Example.FromString(max(records, key=len))
+    assert len(longest.features.feature[long_name].bytes_list.value[0]) > 16_384
