@@ -126,10 +126,12 @@ clean:
 compile: setup
 	$(PY) -m pipeline compile --output-root $(KFP_OUTPUT_ROOT) --image $(KFP_IMAGE)
 
-# About 45 minutes on 2 cores; each script rewrites its own section of bench/RESULTS.md.
+# About 100 minutes on 2 cores; each script rewrites its own section of bench/RESULTS.md.
 bench: setup
 	$(PY) -m bench.local_run --repeats 3
 	$(PY) -m bench.data_stage --rows 10000 100000 1000000 --workers 1 2
+	$(PY) -m bench.floors --rows 1000000 --repeats 3
+	$(PY) -m bench.large_run --rows 1000000 10000000
 	$(PY) -m bench.input_pipeline --rows 100000 --repeats 3
 	$(PY) -m bench.training_throughput --repeats 3
 	$(PY) -m bench.batch_inference --rows 100000 1000000 --repeats 3

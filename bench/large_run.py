@@ -1,0 +1,95 @@
+"""A whole run on many rows, as a user starts it: `python -m pipeline run --data-root DIR` (the CLI's CSV
+check, the data stage, training, evaluation, the serving check, the push), in_memory, on generated rows of
+the penguins table; wall time of the command, its peak memory (the command and every process it starts,
+sampled ten times a second), seconds per component (the CLI's progress lines), and how time grows with rows.
+
+    .venv/bin/python -m bench.large_run --rows 1000000 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from bench.data_stage import SAMPLE_EVERY_S, tree_rss
+from bench.local_run import _PROGRESS
+from bench.results import environment, write_section
+
+TITLE = "Large runs (`python -m bench.large_run`)"
+
+
+def measure(rows: int, seed: int = 0) -> dict:
+    from pipeline.data import write_generated_penguins
+
+    with tempfile.TemporaryDirectory(prefix="bench-large-") as root:
+        data_root = os.path.join(root, "data")
+        write_generated_penguins(os.path.join(data_root, "penguins.csv"), rows, seed)
+        command = [
+            sys.executable, "-m", "pipeline", "run", "--data-root", data_root,
+            "--output-root", os.path.join(root, "outputs"),
+        ]  # fmt: skip
+        peak = 0
+        with open(os.path.join(root, "stdout"), "w") as out, open(os.path.join(root, "stderr"), "w") as err:
+            start = time.perf_counter()
+            child = psutil.Popen(command, stdout=out, stderr=err)
+            while child.poll() is None:
+                peak = max(peak, tree_rss(child))
+                time.sleep(SAMPLE_EVERY_S)
+            wall = time.perf_counter() - start
+        stdout = Path(root, "stdout").read_text()
+        if child.returncode != 0:
+            raise RuntimeError(f"the run failed on {rows:,} rows:\n{stdout[-2000:]}")
+    components = {node: float(seconds) for node, seconds in _PROGRESS.findall(stdout)}
+    return {"rows": rows, "wall_s": wall, "peak_rss_mib": peak / 2**20, "components": components}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    args = parser.parse_args()
+    results = []
+    for rows in args.rows:
+        results.append(measure(rows))
+        print(json.dumps(results[-1]), flush=True)
+    write_section(TITLE, report(results))
+
+
+def report(results: list[dict]) -> str:
+    lines = [
+        environment(),
+        "- `python -m pipeline run --data-root DIR` on generated rows of the penguins table "
+        "(`pipeline.data.generate_penguins`), in_memory, the default 300 training steps, a fresh output "
+        "root; one run per size. Peak RSS: the command and every process it starts, sampled every 0.1 s.\n",
+        "| rows | wall (s) | rows/s | peak RSS (MiB) |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        rate = r["rows"] / r["wall_s"]
+        lines.append(f"| {r['rows']:,} | {r['wall_s']:.1f} | {rate:,.0f} | {r['peak_rss_mib']:,.0f} |")
+    lines += ["", "Seconds per component (the CLI's progress lines):", ""]
+    lines.append("| component | " + " | ".join(f"{r['rows']:,}" for r in results) + " |")
+    lines.append("|---" * (len(results) + 1) + "|")
+    for node in results[0]["components"]:
+        lines.append(
+            f"| {node} | " + " | ".join(f"{r['components'].get(node, 0.0):.1f}" for r in results) + " |"
+        )
+    lines.append("")
+    for smaller, larger in zip(results, results[1:], strict=False):
+        factor = larger["rows"] / smaller["rows"]
+        lines.append(
+            f"- {larger['rows']:,} rows take {larger['wall_s'] / smaller['wall_s']:.2f}x the time of "
+            f"{smaller['rows']:,} ({factor:.0f}x the rows; linear within 1.2x means at most "
+            f"{1.2 * factor:.0f}x)"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
