@@ -296,6 +296,17 @@ def resolve_spans(exec_properties: dict, output_dict: dict) -> dict:
     return resolved
 
 
+def in_one_worker(beam_pipeline_args: list[str] | None) -> bool:
+    """Whether Beam runs these arguments' pipeline in one worker (the DirectRunner, in_memory or with one
+    worker process): each block then goes from reading to writing without being held."""
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+    options = PipelineOptions(beam_pipeline_args or [])
+    runner = options.view_as(StandardOptions).runner
+    direct = options.view_as(DirectOptions)
+    return runner in (None, "DirectRunner", "direct") and direct.direct_num_workers == 1  # 0: one per core
+
+
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """CsvExampleGen's executor with C++ parsing and encoding (module docstring).
 
@@ -329,13 +340,15 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         write = _WriteBlock(split_uris, buckets, output_config.split_config)
         paths, column_types = _split_columns(exec_properties, input_config.splits[0].pattern)
         with self._make_beam_pipeline() as pipeline:
-            _ = (
+            blocks = (
                 pipeline
                 | "CsvFiles" >> beam.Create(list(enumerate(paths)))
                 | "ReadAndEncode" >> beam.FlatMap(_keyed_blocks, column_types)
-                | "SpreadBlocks" >> beam.Reshuffle()
-                | "SplitShuffleWrite" >> beam.ParDo(write)
             )
+            if not in_one_worker(self._beam_pipeline_args):
+                # Spreading the blocks over the workers is a shuffle: the runner holds every block first.
+                blocks |= "SpreadBlocks" >> beam.Reshuffle()
+            _ = blocks | "SplitShuffleWrite" >> beam.ParDo(write)
         payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
         if payload_format:
             examples_utils.set_payload_format(examples, payload_format)

@@ -148,3 +148,22 @@ def test_examples_are_written_as_their_deterministic_serialization(tmp_path):
         assert record == tf.train.Example.FromString(record).SerializeToString(deterministic=True)
     longest = tf.train.Example.FromString(max(records, key=len))
     assert len(longest.features.feature[long_name].bytes_list.value[0]) > 16_384
+
+
+@pytest.mark.parametrize(
+    "beam_args, one_worker",
+    [
+        (None, True),
+        ([], True),
+        (["--direct_running_mode=in_memory"], True),
+        (["--direct_running_mode=multi_processing", "--direct_num_workers=1"], True),
+        (["--direct_running_mode=multi_processing", "--direct_num_workers=2"], False),
+        (["--direct_running_mode=multi_processing", "--direct_num_workers=0"], False),  # one per core
+        (["--runner=DataflowRunner", "--project=p", "--region=r"], False),
+        (["--runner=FlinkRunner"], False),
+    ],
+)
+def test_blocks_are_spread_over_workers_only_where_there_are_several(beam_args, one_worker):
+    """In one worker each block streams from reading to writing; spreading blocks (a shuffle) would make
+    the runner hold every block of the file first: the whole dataset in memory."""
+    assert csv_example_gen.in_one_worker(beam_args) is one_worker
