@@ -80,8 +80,7 @@ NEXT_CI_TESTS := $(E2E)::test_first_run_executes_every_component_and_pushes \
 	$(E2E)::test_second_run_reuses_cache_and_does_not_push_again \
 	tests/test_layers.py tests/test_losses.py tests/test_metrics.py tests/test_models.py tests/test_callbacks.py \
 	tests/test_training_loop.py tests/test_catalogue_models.py \
-	tests/test_storage.py tests/test_kubeflow.py tests/test_stacks.py tests/test_lock.py tests/test_kubeflow_launcher.py \
-	tests/test_transform_reading.py
+	tests/test_storage.py tests/test_kubeflow.py tests/test_stacks.py tests/test_lock.py tests/test_kubeflow_launcher.py
 
 test-next: setup system-deps
 	$(PY) -m tests.next_stack $(TESTS)

@@ -14,6 +14,7 @@ from tfx.components import (
     Pusher,
     StatisticsGen,
     Trainer,
+    Transform,
     Tuner,
 )
 from tfx.dsl.components.base import executor_spec
@@ -39,7 +40,6 @@ from components.evaluator import Evaluator as BaselineAwareEvaluator
 from components.schema_importer import VersionedImportSchemaGen
 from components.served_baseline import ServedBaseline
 from components.serving_check import ServingCheck
-from components.transform import Transform
 from pipeline.config import PipelineConfig
 from pipeline.spans import SPAN_PATTERN
 from trainer_module.features import (
