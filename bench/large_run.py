@@ -1,7 +1,8 @@
-"""A whole run on many rows, as a user starts it: `python -m pipeline run --data-root DIR` (the CLI's CSV
-check, the data stage, training, evaluation, the serving check, the push), in_memory, on generated rows of
-the penguins table; wall time of the command, its peak memory (the command and every process it starts,
-sampled ten times a second), seconds per component (the CLI's progress lines), and how time grows with rows.
+"""A whole run on many rows, as a user starts it: `python -m pipeline run --data-root DIR --schema FILE` (the
+CLI's CSV check, the data stage, training, evaluation, the serving check, the push), in_memory, on generated
+rows of the penguins table with its bundled schema; wall time of the command, its peak memory (the command
+and every process it starts, sampled ten times a second), seconds per component (the CLI's progress lines),
+and how time grows with rows.
 
     .venv/bin/python -m bench.large_run --rows 1000000 10000000
 """
@@ -21,6 +22,7 @@ import psutil
 from bench.data_stage import SAMPLE_EVERY_S, tree_rss
 from bench.local_run import _PROGRESS
 from bench.results import environment, write_section
+from pipeline.config import DEFAULT_SCHEMA as SCHEMA
 
 TITLE = "Large runs (`python -m bench.large_run`)"
 
@@ -32,7 +34,7 @@ def measure(rows: int, seed: int = 0) -> dict:
         data_root = os.path.join(root, "data")
         write_generated_penguins(os.path.join(data_root, "penguins.csv"), rows, seed)
         command = [
-            sys.executable, "-m", "pipeline", "run", "--data-root", data_root,
+            sys.executable, "-m", "pipeline", "run", "--data-root", data_root, "--schema", str(SCHEMA),
             "--output-root", os.path.join(root, "outputs"),
         ]  # fmt: skip
         peak = 0
@@ -45,7 +47,8 @@ def measure(rows: int, seed: int = 0) -> dict:
             wall = time.perf_counter() - start
         stdout = Path(root, "stdout").read_text()
         if child.returncode != 0:
-            raise RuntimeError(f"the run failed on {rows:,} rows:\n{stdout[-2000:]}")
+            stderr = Path(root, "stderr").read_text()
+            raise RuntimeError(f"the run failed on {rows:,} rows:\n{stdout[-2000:]}\n{stderr[-3000:]}")
     components = {node: float(seconds) for node, seconds in _PROGRESS.findall(stdout)}
     return {"rows": rows, "wall_s": wall, "peak_rss_mib": peak / 2**20, "components": components}
 
@@ -64,9 +67,10 @@ def main() -> None:
 def report(results: list[dict]) -> str:
     lines = [
         environment(),
-        "- `python -m pipeline run --data-root DIR` on generated rows of the penguins table "
-        "(`pipeline.data.generate_penguins`), in_memory, the default 300 training steps, a fresh output "
-        "root; one run per size. Peak RSS: the command and every process it starts, sampled every 0.1 s.\n",
+        "- `python -m pipeline run --data-root DIR --schema schemas/penguins/schema.pbtxt` on generated rows "
+        "of the penguins table (`pipeline.data.generate_penguins`), in_memory, the default 300 training "
+        "steps, a fresh output root; one run per size. Peak RSS: the command and every process it starts, "
+        "sampled every 0.1 s.\n",
         "| rows | wall (s) | rows/s | peak RSS (MiB) |",
         "|---|---|---|---|",
     ]
