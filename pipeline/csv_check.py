@@ -99,7 +99,7 @@ def check_csv(path: str, required: set[str], known: set[str] | None = None) -> N
 
 def _first_undecodable(path: str) -> tuple[int, int]:
     """(line, value) of the first byte of `path` that is not UTF-8, read a block at a time: each block is
-    cut after its last newline, which is never inside a multi-byte character."""
+    cut after its last line ending (CR or LF), which is never inside a multi-byte character."""
     line = 1
     with open_binary(path) as stream:
         carry = stream.read(len(UTF8_BOM))
@@ -107,7 +107,7 @@ def _first_undecodable(path: str) -> tuple[int, int]:
         while True:
             block = stream.read(BLOCK_BYTES)
             data = carry + block
-            cut = data.rfind(b"\n") + 1 if block else len(data)
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1 if block else len(data)
             part, carry = data[:cut], data[cut:]
             try:
                 part.decode("utf-8")
