@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.results import environment, spread, write_section
+from bench.results import component_table, environment, spread, write_section
 
 TITLE = "Data stage scaling (`python -m bench.data_stage`)"
 SAMPLE_EVERY_S = 0.1
@@ -70,6 +70,18 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
+def sampled_run(command: list[str], stdout, stderr) -> tuple[int, float, int]:
+    """Runs `command`, sampling the resident memory of it and its descendants every SAMPLE_EVERY_S:
+    (exit status, wall seconds, peak bytes)."""
+    peak = 0
+    start = time.perf_counter()
+    child = psutil.Popen(command, stdout=stdout, stderr=stderr)
+    while child.poll() is None:
+        peak = max(peak, tree_rss(child))
+        time.sleep(SAMPLE_EVERY_S)
+    return child.returncode, time.perf_counter() - start, peak
+
+
 def measure(rows: int, workers: int, seed: int = 0, root: str | None = None) -> dict:
     """Generates `rows` rows, runs the data stage on them in a child process; wall, stage time, peak RSS.
     Everything is written under `root` (default: a temporary directory, removed after)."""
@@ -80,15 +92,9 @@ def measure(rows: int, workers: int, seed: int = 0, root: str | None = None) -> 
         write_generated_penguins(os.path.join(data_root, "penguins.csv"), rows, seed)
         result_file = os.path.join(root, "result.json")
         command = [sys.executable, "-m", "bench.data_stage", "--child", root, data_root, str(workers)]
-        peak = 0
         with open(os.path.join(root, "log"), "w") as log:
-            start = time.perf_counter()
-            child = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
-            while child.poll() is None:
-                peak = max(peak, tree_rss(child))
-                time.sleep(SAMPLE_EVERY_S)
-            wall = time.perf_counter() - start
-        if child.returncode != 0:
+            status, wall, peak = sampled_run(command, subprocess.DEVNULL, log)
+        if status != 0:
             log = Path(root, "log").read_text()[-3000:]
             raise RuntimeError(f"the data stage failed on {rows} rows ({workers} workers):\n{log}")
         result = json.loads(Path(result_file).read_text())
@@ -156,16 +162,8 @@ def report(results: list[dict]) -> str:
             f"| {spread(r['wall_s'])} | {spread(r['peak_rss_mib'], 0)} |"
         )
     lines += ["", "Seconds per component (from ML Metadata: registration to outcome), medians:", ""]
-    columns = [(r["rows"], _mode(r["workers"])) for r in results]
-    lines.append(
-        "| component | " + " | ".join(f"{rows:,} {mode.split(',')[0]}" for rows, mode in columns) + " |"
-    )
-    lines.append("|---" * (len(columns) + 1) + "|")
-    for node in results[0]["components"]:
-        lines.append(
-            f"| {node} | " + " | ".join(f"{r['components'].get(node, 0.0):.1f}" for r in results) + " |"
-        )
-    lines.append("")
+    columns = [f"{r['rows']:,} {_mode(r['workers']).split(',')[0]}" for r in results]
+    lines += [*component_table(columns, [r["components"] for r in results]), ""]
     sizes = sorted({rows for rows, _ in stage})
     for (rows, mode), seconds in stage.items():
         smaller = [s for s in sizes if s < rows and (s, mode) in stage]

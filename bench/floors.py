@@ -15,8 +15,7 @@ run's own inputs and outputs, the floor of each component:
 - Transform: the same reading and decoding; the preprocessing_fn's analyzers over the train split with
   pyarrow.compute (mean and variance of each number column, the value counts of each string column); the
   transform graph that run wrote applied to each batch of each split (TFTransformOutput's layer, traced
-  once); the outputs
-  encoded and written as above.
+  once); the outputs encoded and written as above.
 - imports: `import tensorflow, apache_beam, tfx, tensorflow_transform, tensorflow_data_validation` in a
   fresh interpreter, beside the project's own (`import pipeline.local_runner`), each in a fresh process.
 
@@ -40,7 +39,7 @@ from bench.data_stage import OUTPUTS, measure
 from bench.results import environment, spread, write_section
 
 TITLE = "Floors of the data stage (`python -m bench.floors`)"
-DECODE_BATCH = 1000  # tfx_bsl's default batch size, the one TFDV's and TFT's Beam paths use
+DECODE_BATCH = 1000  # tfx_bsl's cap on the batches TFDV's and TFT's Beam paths decode
 LIBRARY_IMPORTS = "import tensorflow, apache_beam, tfx, tensorflow_transform, tensorflow_data_validation"
 PROJECT_IMPORTS = "import pipeline.local_runner"
 COMPONENTS = ("CsvExampleGen", "StatisticsGen", "Transform")
@@ -78,10 +77,9 @@ def _write_examples(record_batches, path: str) -> int:
     from tfx_bsl.coders import example_coder
 
     count = 0
-    encoder = None
+    encoder = example_coder.RecordBatchToExamplesEncoder()
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:
         for batch in record_batches:
-            encoder = encoder or example_coder.RecordBatchToExamplesEncoder()
             for serialized in encoder.encode(batch):
                 writer.write(serialized)
                 count += 1

@@ -14,14 +14,11 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
-
-from bench.data_stage import SAMPLE_EVERY_S, tree_rss
+from bench.data_stage import sampled_run
 from bench.local_run import _PROGRESS
-from bench.results import environment, write_section
+from bench.results import component_table, environment, write_section
 from pipeline.config import DEFAULT_SCHEMA as SCHEMA
 
 TITLE = "Large runs (`python -m bench.large_run`)"
@@ -37,16 +34,10 @@ def measure(rows: int, seed: int = 0) -> dict:
             sys.executable, "-m", "pipeline", "run", "--data-root", data_root, "--schema", str(SCHEMA),
             "--output-root", os.path.join(root, "outputs"),
         ]  # fmt: skip
-        peak = 0
         with open(os.path.join(root, "stdout"), "w") as out, open(os.path.join(root, "stderr"), "w") as err:
-            start = time.perf_counter()
-            child = psutil.Popen(command, stdout=out, stderr=err)
-            while child.poll() is None:
-                peak = max(peak, tree_rss(child))
-                time.sleep(SAMPLE_EVERY_S)
-            wall = time.perf_counter() - start
+            status, wall, peak = sampled_run(command, out, err)
         stdout = Path(root, "stdout").read_text()
-        if child.returncode != 0:
+        if status != 0:
             stderr = Path(root, "stderr").read_text()
             raise RuntimeError(f"the run failed on {rows:,} rows:\n{stdout[-2000:]}\n{stderr[-3000:]}")
     components = {node: float(seconds) for node, seconds in _PROGRESS.findall(stdout)}
@@ -78,13 +69,7 @@ def report(results: list[dict]) -> str:
         rate = r["rows"] / r["wall_s"]
         lines.append(f"| {r['rows']:,} | {r['wall_s']:.1f} | {rate:,.0f} | {r['peak_rss_mib']:,.0f} |")
     lines += ["", "Seconds per component (the CLI's progress lines):", ""]
-    lines.append("| component | " + " | ".join(f"{r['rows']:,}" for r in results) + " |")
-    lines.append("|---" * (len(results) + 1) + "|")
-    for node in results[0]["components"]:
-        lines.append(
-            f"| {node} | " + " | ".join(f"{r['components'].get(node, 0.0):.1f}" for r in results) + " |"
-        )
-    lines.append("")
+    lines += [*component_table([f"{r['rows']:,}" for r in results], [r["components"] for r in results]), ""]
     for smaller, larger in zip(results, results[1:], strict=False):
         factor = larger["rows"] / smaller["rows"]
         lines.append(

@@ -43,6 +43,15 @@ def spread(values: list[float], digits: int = 1) -> str:
     )
 
 
+def component_table(columns: list[str], seconds: list[dict[str, float]]) -> list[str]:
+    """A markdown table of seconds per component: a row per component (the first column's order), a column
+    per measurement."""
+    lines = ["| component | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for node in seconds[0]:
+        lines.append(f"| {node} | " + " | ".join(f"{column.get(node, 0.0):.1f}" for column in seconds) + " |")
+    return lines
+
+
 def write_section(title: str, body: str) -> None:
     """Replaces the section `## title` of RESULTS.md with `body` (appends it when there is none)."""
     text = RESULTS.read_text() if RESULTS.exists() else HEADER
