@@ -8,11 +8,12 @@ import os
 import tempfile
 import time
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
-from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
-from tfx_bsl.public import tfxio
+from tfx.components.trainer.fn_args_utils import FnArgs
+from tfx_bsl.tfxio import dataset_util
 
 from trainer_module.callbacks import (
     BatchTimingCallback,
@@ -49,36 +50,72 @@ from trainer_module.training_loop import train
 _OOV_BUCKETS = 1
 # Batches read to estimate a regression label's mean and spread.
 _LABEL_STATS_BATCHES = 50
+# The input pipeline's shuffle: windows of this many examples (at most this many bytes parsed), permuted
+# with this seed.
+_WINDOW_EXAMPLES = 8192
+_WINDOW_BYTES = 64 << 20
+_SHUFFLE_SEED = 0
 
 
 def input_fn(
     file_pattern: list[str],
-    data_accessor: DataAccessor,
     tf_transform_output: tft.TFTransformOutput,
     labels: list[str],
     batch_size: int,
 ) -> tf.data.Dataset:
     """Endlessly repeating batches of (transformed features, label); with several labels, the label is a
-    dict by head name (the label's safe name), as a multi-output model takes it."""
-    label_heads = {transformed_name(label): safe_name(label) for label in labels}
+    dict by head name (the label's safe name), as a multi-output model takes it.
 
-    def features_and_label(features):
-        features = dict(features)
+    Records are read file after file (the files in a new order each pass), parsed a window at a time
+    (`window_size`), each window permuted (the shuffle) and cut into batches: per record, tf.data does
+    nothing but read. A record-by-record shuffle buffer and TFXIO's interleaved reading held input to
+    about twice what training consumes (bench/RESULTS.md, "Input pipeline vs training")."""
+    feature_spec = tf_transform_output.transformed_feature_spec()
+    label_heads = {transformed_name(label): safe_name(label) for label in labels}
+    files = sorted(path for pattern in file_pattern for path in tf.io.gfile.glob(pattern))
+    if not files:
+        raise ValueError(f"no transformed examples match {file_pattern}: Transform wrote none; rerun it")
+    compression = dataset_util.detect_compression_type(tf.constant(files))
+
+    def parse_window(index, records):
+        features = tf.io.parse_example(records, feature_spec)
+        # The same permutations on every worker of a cluster, so sharding by data splits the batches
+        # between them rather than handing each its own random stream.
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.shape(records)[0]), seed=tf.stack([tf.constant(_SHUFFLE_SEED, tf.int64), index])
+        )
+        features = {name: tf.gather(value, order) for name, value in features.items()}
         targets = {head: features.pop(name) for name, head in label_heads.items()}
         return features, targets if len(targets) > 1 else next(iter(targets.values()))
 
-    # TFXIO batches the serialized examples before parsing them (one parse per batch).
-    dataset = data_accessor.tf_dataset_factory(
-        file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size),
-        tf_transform_output.transformed_metadata.schema,
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(files)
+        .shuffle(len(files), seed=_SHUFFLE_SEED)
+        .flat_map(lambda path: tf.data.TFRecordDataset(path, compression))
+        .repeat()
+        .batch(window_size(feature_spec, batch_size), drop_remainder=True)
+        .enumerate()
+        .map(parse_window, num_parallel_calls=tf.data.AUTOTUNE)
+        .rebatch(batch_size, drop_remainder=True)
     )
     # Each worker of a multi-worker cluster trains on its share of the batches. By element, not by file:
     # Transform may write one file per split, and sharding by file needs a file per worker.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     # Reading and parsing the next batches overlaps the training step on this one.
-    return dataset.map(features_and_label).repeat().prefetch(tf.data.AUTOTUNE).with_options(options)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def window_size(feature_spec: dict, batch_size: int) -> int:
+    """Examples parsed and shuffled together: about `_WINDOW_EXAMPLES`, fewer where their parsed
+    fixed-length values would pass `_WINDOW_BYTES` (images), a whole number of batches, at least one."""
+    example_bytes = sum(
+        max(spec.dtype.size, 1) * int(np.prod(spec.shape))
+        for spec in feature_spec.values()
+        if isinstance(spec, tf.io.FixedLenFeature)
+    )
+    examples = min(_WINDOW_EXAMPLES, _WINDOW_BYTES // max(example_bytes, 1))
+    return max(1, examples // batch_size) * batch_size
 
 
 def model_inputs(
@@ -227,7 +264,7 @@ def datasets(
     """The (train, eval) datasets of a Trainer or Tuner execution, in global batches (per-replica batch size
     x replicas)."""
     return tuple(
-        input_fn(files, fn_args.data_accessor, tf_transform_output, list(labels), batch_size * replicas)
+        input_fn(files, tf_transform_output, list(labels), batch_size * replicas)
         for files, batch_size in (
             (fn_args.train_files, config.batch_size),
             (fn_args.eval_files, config.eval_batch_size),
