@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import statistics
@@ -59,27 +60,43 @@ def run_stage(output_root: str, data_root: str, workers: int) -> dict:
     return {"stage_s": seconds, "components": summary.seconds}
 
 
-def tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of `process` and all its descendants (those that vanish mid-count are skipped)."""
+def tree_sample(process: psutil.Process, cpu: dict[int, float]) -> int:
+    """Resident bytes of `process` and all its descendants; records each one's CPU seconds so far (user and
+    system, its own) in `cpu` by PID. Processes that vanish mid-count are skipped."""
     total = 0
     for p in [process, *process.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            with p.oneshot():
+                total += p.memory_info().rss
+                times = p.cpu_times()
+                cpu[p.pid] = times.user + times.system
         except psutil.Error:
             pass
     return total
 
 
-def sampled_run(command: list[str], stdout, stderr) -> tuple[int, float, int]:
-    """Runs `command`, sampling the resident memory of it and its descendants every SAMPLE_EVERY_S:
-    (exit status, wall seconds, peak bytes)."""
-    peak = 0
+@dataclasses.dataclass(frozen=True)
+class Sampled:
+    """A sampled child-process run: exit status, wall seconds, peak resident bytes of the process tree and
+    CPU seconds of the whole tree (each process as last sampled: at most SAMPLE_EVERY_S of each is
+    missed)."""
+
+    status: int
+    wall_s: float
+    peak_bytes: int
+    cpu_s: float
+
+
+def sampled_run(command: list[str], stdout, stderr) -> Sampled:
+    """Runs `command`, sampling the resident memory and CPU time of it and its descendants every
+    SAMPLE_EVERY_S."""
+    peak, cpu = 0, {}
     start = time.perf_counter()
     child = psutil.Popen(command, stdout=stdout, stderr=stderr)
     while child.poll() is None:
-        peak = max(peak, tree_rss(child))
+        peak = max(peak, tree_sample(child, cpu))
         time.sleep(SAMPLE_EVERY_S)
-    return child.returncode, time.perf_counter() - start, peak
+    return Sampled(child.returncode, time.perf_counter() - start, peak, sum(cpu.values()))
 
 
 def measure(rows: int, workers: int, seed: int = 0, root: str | None = None) -> dict:
@@ -93,18 +110,19 @@ def measure(rows: int, workers: int, seed: int = 0, root: str | None = None) -> 
         result_file = os.path.join(root, "result.json")
         command = [sys.executable, "-m", "bench.data_stage", "--child", root, data_root, str(workers)]
         with open(os.path.join(root, "log"), "w") as log:
-            status, wall, peak = sampled_run(command, subprocess.DEVNULL, log)
-        if status != 0:
+            run = sampled_run(command, subprocess.DEVNULL, log)
+        if run.status != 0:
             log = Path(root, "log").read_text()[-3000:]
             raise RuntimeError(f"the data stage failed on {rows} rows ({workers} workers):\n{log}")
         result = json.loads(Path(result_file).read_text())
     return {
         "rows": rows,
         "workers": workers,
-        "wall_s": wall,
+        "wall_s": run.wall_s,
         "stage_s": result["stage_s"],
         "rows_per_s": rows / result["stage_s"],
-        "peak_rss_mib": peak / 2**20,
+        "peak_rss_mib": run.peak_bytes / 2**20,
+        "cpu_s": run.cpu_s,
         "components": result["components"],
     }
 
@@ -127,7 +145,9 @@ def main() -> None:
     for rows in args.rows:
         for workers in args.workers:
             runs = [measure(rows, workers, seed) for seed in range(args.repeats)]
-            figures = {key: [run[key] for run in runs] for key in ("wall_s", "stage_s", "peak_rss_mib")}
+            figures = {
+                key: [run[key] for run in runs] for key in ("wall_s", "stage_s", "peak_rss_mib", "cpu_s")
+            }
             components = {
                 node: statistics.median(run["components"][node] for run in runs)
                 for node in runs[0]["components"]
@@ -149,17 +169,22 @@ def report(results: list[dict]) -> str:
         "drift gates, Transform) on generated rows of the penguins schema "
         "(`pipeline.data.generate_penguins`), a fresh output root each; stage = wall time of the run "
         "after imports; peak RSS = largest sum over the process and its Beam workers, sampled every "
-        "0.1 s. Medians; ranges where n > 1.\n",
-        "| rows | Beam mode | stage (s) | rows/s | whole process (s) | peak RSS (MiB) |",
-        "|---|---|---|---|---|---|",
+        "0.1 s; CPU = user and system seconds of the process and its workers, sampled likewise; cores "
+        "busy = CPU / whole process. Medians; ranges where n > 1.\n",
+        "| rows | Beam mode | stage (s) | rows/s | whole process (s) | peak RSS (MiB) | CPU (s) "
+        "| cores busy |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    stage = {}
+    stage, whole = {}, {}
     for r in results:
         mode = _mode(r["workers"])
         seconds = stage[(r["rows"], mode)] = statistics.median(r["stage_s"])
+        wall, cpu = (statistics.median(r[key]) for key in ("wall_s", "cpu_s"))
+        whole[(r["rows"], r["workers"])] = (wall, cpu)
         lines.append(
             f"| {r['rows']:,} | {mode} | {spread(r['stage_s'])} | {r['rows'] / seconds:,.0f} "
-            f"| {spread(r['wall_s'])} | {spread(r['peak_rss_mib'], 0)} |"
+            f"| {spread(r['wall_s'])} | {spread(r['peak_rss_mib'], 0)} | {spread(r['cpu_s'])} "
+            f"| {cpu / wall:.2f} |"
         )
     lines += ["", "Seconds per component (from ML Metadata: registration to outcome), medians:", ""]
     columns = [f"{r['rows']:,} {_mode(r['workers']).split(',')[0]}" for r in results]
@@ -173,7 +198,28 @@ def report(results: list[dict]) -> str:
                 f"- {mode}: {rows:,} rows take {seconds / stage[(base, mode)]:.1f}x the time of {base:,} "
                 f"({rows / base:.0f}x the rows)"
             )
+    lines += ["", *_worker_gains(whole)]
     return "\n".join(lines) + "\n"
+
+
+def _worker_gains(whole: dict[tuple[int, int], tuple[float, float]]) -> list[str]:
+    """Per size measured both ways, what the Beam workers gain over one process (whole process) and why: the
+    gain is exactly (one process's CPU seconds / the workers') x (cores the workers keep busy / cores one
+    process keeps busy), and on these machines no run can keep more than os.cpu_count() cores busy."""
+    lines = []
+    cores = os.cpu_count()
+    for (rows, workers), (wall, cpu) in sorted(whole.items()):
+        if workers == 1 or (rows, 1) not in whole:
+            continue
+        one_wall, one_cpu = whole[(rows, 1)]
+        lines.append(
+            f"- {rows:,} rows, {workers} workers: {one_wall / wall:.2f}x one process = CPU seconds "
+            f"{one_cpu / cpu:.2f}x (one process's {one_cpu:.0f} s / the workers' {cpu:.0f} s) x cores busy "
+            f"{(cpu / wall) / (one_cpu / one_wall):.2f}x ({cpu / wall:.2f} / {one_cpu / one_wall:.2f}); with "
+            f"{cores} cores the most any number of workers could gain doing one process's CPU work is "
+            f"{cores / (one_cpu / one_wall):.2f}x"
+        )
+    return lines
 
 
 if __name__ == "__main__":

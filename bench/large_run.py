@@ -35,13 +35,18 @@ def measure(rows: int, seed: int = 0) -> dict:
             "--output-root", os.path.join(root, "outputs"),
         ]  # fmt: skip
         with open(os.path.join(root, "stdout"), "w") as out, open(os.path.join(root, "stderr"), "w") as err:
-            status, wall, peak = sampled_run(command, out, err)
+            run = sampled_run(command, out, err)
         stdout = Path(root, "stdout").read_text()
-        if status != 0:
+        if run.status != 0:
             stderr = Path(root, "stderr").read_text()
             raise RuntimeError(f"the run failed on {rows:,} rows:\n{stdout[-2000:]}\n{stderr[-3000:]}")
     components = {node: float(seconds) for node, seconds in _PROGRESS.findall(stdout)}
-    return {"rows": rows, "wall_s": wall, "peak_rss_mib": peak / 2**20, "components": components}
+    return {
+        "rows": rows,
+        "wall_s": run.wall_s,
+        "peak_rss_mib": run.peak_bytes / 2**20,
+        "components": components,
+    }
 
 
 def main() -> None:
