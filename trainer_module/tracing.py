@@ -6,7 +6,8 @@ package. Its rules name `keras` (Keras 2 before it left TensorFlow), whose code 
 and serving function traced through tf_keras (`train_step`, the compiled losses and metrics, the optimizer,
 `Layer.__call__`) is parsed and rewritten first: 14 of a default Trainer's 20 seconds (py-spy; bench/
 RESULTS.md). With it tf_keras runs unconverted, as Keras did inside TensorFlow: the project's own layers,
-losses and metrics are still converted, by Keras itself.
+losses and metrics are still converted, by Keras itself. Later TensorFlow releases carry the same rule (the
+next stack's TensorFlow 2.21 does), where this adds nothing.
 """
 
 from __future__ import annotations
