@@ -59,12 +59,15 @@ def first_batches(dataset, batches: int):
 def test_every_example_comes_equally_often_shuffled_with_its_own_label(transformed):
     patterns, output = transformed
     window = window_size(output.transformed_feature_spec(), BATCH)
-    assert window % EXAMPLES == 0  # the first window holds whole passes over the files
+    assert window % EXAMPLES == 0 and window > EXAMPLES  # a window would hold several passes
     batches = first_batches(input_fn(patterns, output, ["kind"], BATCH), window // BATCH)
     assert {features["id_xf"].shape for features, _ in batches} == {(BATCH, 1)}
     ids = np.concatenate([features["id_xf"][:, 0] for features, _ in batches]).astype(int)
     labels = np.concatenate([label[:, 0] for _, label in batches])
     assert collections.Counter(ids) == {i: window // EXAMPLES for i in range(EXAMPLES)}
+    # A pass over data smaller than a window is one window: every pass is a permutation of the examples.
+    for start in range(0, window, EXAMPLES):
+        assert sorted(ids[start : start + EXAMPLES]) == list(range(EXAMPLES))
     np.testing.assert_array_equal(labels, ids % 3)  # features and label permuted together
     assert "kind_xf" not in batches[0][0]
     # Shuffled: a batch is not a run of consecutive ids, and the first pass is not in file order.

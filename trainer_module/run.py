@@ -67,9 +67,10 @@ def input_fn(
     dict by head name (the label's safe name), as a multi-output model takes it.
 
     Records are read file after file (the files in a new order each pass), parsed a window at a time
-    (`window_size`), each window permuted (the shuffle) and cut into batches: per record, tf.data does
-    nothing but read. A record-by-record shuffle buffer and TFXIO's interleaved reading held input to
-    about twice what training consumes (bench/RESULTS.md, "Input pipeline vs training")."""
+    (`window_size`), each window permuted (the shuffle) and cut into batches, which run on across windows
+    and passes: per record, tf.data does nothing but read. A record-by-record shuffle buffer and TFXIO's
+    interleaved reading held input to about twice what training consumes (bench/RESULTS.md, "Input
+    pipeline vs training")."""
     feature_spec = tf_transform_output.transformed_feature_spec()
     label_heads = {transformed_name(label): safe_name(label) for label in labels}
     files = sorted(path for pattern in file_pattern for path in tf.io.gfile.glob(pattern))
@@ -92,8 +93,10 @@ def input_fn(
         tf.data.Dataset.from_tensor_slices(files)
         .shuffle(len(files), seed=_SHUFFLE_SEED)
         .flat_map(lambda path: tf.data.TFRecordDataset(path, compression))
+        # Windows within one pass over the files: a pass smaller than a window is one window, permuted
+        # whole, so each pass over a small dataset is a permutation of it. Batches run on across windows.
+        .batch(window_size(feature_spec, batch_size))
         .repeat()
-        .batch(window_size(feature_spec, batch_size), drop_remainder=True)
         .enumerate()
         .map(parse_window, num_parallel_calls=tf.data.AUTOTUNE)
         .rebatch(batch_size, drop_remainder=True)
