@@ -32,6 +32,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from tests.conftest import venv_mount
 
 ARGO_TASK_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
 IMAGE_WORKDIR = "/pipeline"
+PEAK_MEMORY = Path(__file__).with_name("peak_memory.py")
 EXECUTED, CACHED, SKIPPED = "EXECUTED", "CACHED", "SKIPPED"
 
 
@@ -344,19 +346,30 @@ class Launcher:
         wrapper = (
             f'mount --bind "$0" {IMAGE_WORKDIR} && {venv_mount(IMAGE_WORKDIR)}cd {IMAGE_WORKDIR} && exec "$@"'
         )
+        peak_path = log_path.with_suffix(".peak")
         with open(log_path, "w") as log:
-            # unshare and sh exec the task's command in the same process: its rusage is the task's.
-            process = subprocess.Popen(
-                ["unshare", "-m", "--propagation", "private", "sh", "-c", wrapper, self.repo_root, *argv],
+            # unshare and sh exec the task's command in the same process, started from tests/peak_memory.py
+            # (not from this process, whose memory it would be charged), which records its peak.
+            returncode = subprocess.call(
+                [
+                    sys.executable,
+                    str(PEAK_MEMORY),
+                    str(peak_path),
+                    "unshare",
+                    "-m",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    wrapper,
+                    self.repo_root,
+                    *argv,
+                ],  # fmt: skip
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-            _, status, usage = os.wait4(process.pid, 0)
-            code = os.waitstatus_to_exitcode(status)
-            # A signal as a container runtime reports it (SIGABRT: 134).
-            process.returncode = 128 - code if code < 0 else code
         text = log_path.read_text()
-        if process.returncode != 0:
-            raise TaskFailed(f"task {name} exited {process.returncode}: {text[-3000:]}")
-        return text, usage.ru_maxrss / 1024  # MiB
+        if returncode != 0:
+            raise TaskFailed(f"task {name} exited {returncode}: {text[-3000:]}")
+        return text, int(peak_path.read_text()) / 1024  # MiB
