@@ -23,11 +23,10 @@ import glob
 import os
 import statistics
 import tempfile
-import time
-from collections.abc import Callable
 
 import numpy as np
 
+from bench.floors import timed
 from bench.large_run import measure as run_measure
 from bench.results import environment, spread, write_section
 
@@ -43,10 +42,19 @@ def _outputs(root: str) -> dict:
     return latest_run(os.path.join(root, "outputs", "metadata.sqlite"), PIPELINE).outputs
 
 
-def _pushed_model(outputs: dict) -> str:
+def _serving_function(outputs: dict):
+    """`serving_default` of the run's model, loaded as TF Serving loads it."""
+    import tensorflow as tf
     from tfx.utils import path_utils
 
-    return path_utils.serving_model_path(outputs["Trainer"]["model"])
+    return tf.saved_model.load(path_utils.serving_model_path(outputs["Trainer"]["model"])).signatures[
+        "serving_default"
+    ]
+
+
+def _eval_files(outputs: dict) -> list[str]:
+    """ExampleGen's eval split: the raw examples the Evaluator and the serving check read."""
+    return sorted(glob.glob(os.path.join(outputs["CsvExampleGen"]["examples"], "Split-eval", "*")))
 
 
 def trainer_floor(outputs: dict, out_dir: str) -> int:
@@ -112,8 +120,8 @@ def evaluator_floor(outputs: dict) -> int:
 
     task = task_config("penguin_species")
     feature = task.slice_features[0]
-    serve = tf.saved_model.load(_pushed_model(outputs)).signatures["serving_default"]
-    files = sorted(glob.glob(os.path.join(outputs["CsvExampleGen"]["examples"], "Split-eval", "*")))
+    serve = _serving_function(outputs)
+    files = _eval_files(outputs)
     truth, slices, predicted = [], [], []
     for batch in tf.data.TFRecordDataset(files, "GZIP").batch(EVAL_BATCH).prefetch(2):
         label, sliced = _slices_and_labels(batch, task.label_key, feature)
@@ -133,16 +141,10 @@ def serving_check_floor(outputs: dict) -> int:
     """Loading the pushed model and serving it one request batch; returns the outputs' rows."""
     import tensorflow as tf
 
-    files = sorted(glob.glob(os.path.join(outputs["CsvExampleGen"]["examples"], "Split-eval", "*")))
+    files = _eval_files(outputs)
     requests = next(iter(tf.data.TFRecordDataset(files, "GZIP").batch(REQUESTS)))
-    serve = tf.saved_model.load(_pushed_model(outputs)).signatures["serving_default"]
+    serve = _serving_function(outputs)
     return int(serve(examples=requests)["probabilities"].shape[0])
-
-
-def timed(work: Callable[[], int]) -> float:
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -162,7 +164,7 @@ def main() -> None:
         seconds = {}
         for name, work in floors.items():
             work()  # warm-up: imports, first traces
-            seconds[name] = [timed(work) for _ in range(args.repeats)]
+            seconds[name] = [timed(work)[0] for _ in range(args.repeats)]
             print(name, [f"{s:.1f}" for s in seconds[name]], flush=True)
     rows = "".join(
         f"| {name} | {spread(s)} | {run['components'][name]:.1f} | "
