@@ -361,6 +361,9 @@ def create_pipeline(
         # StatisticsGen has described the data already; Transform's own pre- and post-transform TFDV passes
         # would read the data twice more (15 of Transform's 100 s at 1M rows, bench/data_stage.py).
         disable_statistics=True,
+        # No run reads an analyzer cache back (its `analyzer_cache` input is not wired), and producing one
+        # costs a quarter of Transform's time on a small dataset (bench/RESULTS.md).
+        disable_analyzer_cache=True,
     )
     data_stage = [
         *([fingerprint] if fingerprint else []),

@@ -1,9 +1,10 @@
 """Trains three of the project's models deterministically and prints one JSON line of their final weights
-and metrics, with tf_keras's code rewritten by AutoGraph (`converted`, TensorFlow's own rules) or left as
-written (`unconverted`, what `trainer_module.tracing` sets). A process per setting: AutoGraph caches what it
-has converted.
+and metrics, and of a tf.Transform graph's Keras layer applied to a few examples inside a `tf.function`
+(as the serving signatures apply it), with tf_keras's and tf.Transform's code rewritten by AutoGraph
+(`converted`, TensorFlow's own rules) or left as written (`unconverted`, what `trainer_module.tracing`
+sets). A process per setting: AutoGraph caches what it has converted.
 
-Usage: python keras_tracing.py converted|unconverted
+Usage: python keras_tracing.py converted|unconverted TRANSFORM_GRAPH_DIR EXAMPLES_JSON
 """
 
 import hashlib
@@ -49,6 +50,39 @@ def trained(name: str, build, config: TrainerConfig, classification: bool) -> di
     return {"weights": weights, "history": metrics}
 
 
+def transformed(transform_dir: str, rows: list) -> dict:
+    """The transform graph's layer on `rows` (dicts of feature -> list of values) as serialized examples."""
+    import tensorflow_transform as tft
+
+    import tensorflow_data_validation as tfdv
+    from tensorflow_transform.tf_metadata import schema_utils
+
+    from pipeline.config import DEFAULT_SCHEMA
+
+    layer = tft.TFTransformOutput(transform_dir).transform_features_layer()
+    spec = schema_utils.schema_as_feature_spec(tfdv.load_schema_text(str(DEFAULT_SCHEMA))).feature_spec
+    spec = {k: v for k, v in spec.items() if any(k in row for row in rows)}
+
+    def feature(values):  # an empty list is a missing value: no feature
+        if isinstance(values[0], str):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode() for v in values]))
+        if isinstance(values[0], int):
+            return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+
+    examples = [
+        tf.train.Example(features=tf.train.Features(feature={k: feature(v) for k, v in row.items() if v}))
+        for row in rows
+    ]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def apply(serialized):
+        return layer(tf.io.parse_example(serialized, spec))
+
+    values = apply(tf.constant([e.SerializeToString() for e in examples]))
+    return {name: np.asarray(tensor).round(6).tolist() for name, tensor in sorted(values.items())}
+
+
 def main() -> None:
     if sys.argv[1] == "converted":
         autograph_config.CONVERSION_RULES = TENSORFLOW_RULES
@@ -71,7 +105,10 @@ def main() -> None:
             False,
         ),
     }
-    print(json.dumps({name: trained(name, *args) for name, args in runs.items()}))
+    results = {name: trained(name, *args) for name, args in runs.items()}
+    with open(sys.argv[3]) as rows:
+        results["transform_layer"] = transformed(sys.argv[2], json.load(rows))
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,12 @@ def test_first_run_executes_every_component_and_pushes(first_run):
     )
 
 
+def test_transform_writes_no_analyzer_cache_that_no_run_reads(first_run):
+    outputs = set(os.listdir(os.path.join(first_run.config.pipeline_root, "Transform")))
+    assert {"transform_graph", "transformed_examples"} <= outputs
+    assert "updated_analyzer_cache" not in outputs
+
+
 def test_pushed_model_serves_serialized_examples_accurately(first_run):
     model_dir = os.path.join(first_run.config.serving_dir, first_run.serving_versions[0])
     result = query_served_model(first_run.config, model_dir)

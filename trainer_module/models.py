@@ -18,9 +18,9 @@ from trainer_module.layers import (
 from trainer_module.losses import ContrastiveLoss
 from trainer_module.metrics import F1Score, PairAccuracy
 from trainer_module.optimization import build_loss, build_optimizer
-from trainer_module.tracing import leave_keras_unconverted
+from trainer_module.tracing import leave_libraries_unconverted
 
-leave_keras_unconverted()
+leave_libraries_unconverted()
 
 
 def _encoded_inputs(numeric_features: list[str], categorical_features: dict[str, int]):

@@ -26,6 +26,9 @@ def serving_feature_spec(raw_spec: dict, labels) -> dict:
 # serving signature's tf.Examples and its outputs into columns, so that a pushed version describes itself.
 PREDICTION_SPEC = "assets.extra/prediction_spec.json"
 _FEATURE_TYPES = {tf.int64: "int", tf.float32: "float", tf.string: "bytes"}
+# Every signature takes a batch of serialized tf.Examples. Their Python branches only on the model's labels
+# and outputs, so they are traced as written (`autograph=False`); the model's layers are converted by Keras.
+EXAMPLES = [tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")]
 
 
 def prediction_spec(
@@ -120,7 +123,7 @@ def make_serving_signatures(
             key("classes"): tf.gather(class_names[label], class_ids),
         }
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    @tf.function(input_signature=EXAMPLES, autograph=False)
     def serve_tf_examples(serialized):
         features = tf.io.parse_example(serialized, serving_spec)
         outputs = model(model.tft_layer(features))
@@ -134,7 +137,7 @@ def make_serving_signatures(
             served.update(head_outputs(label, task, outputs[safe_name(label)]))
         return served
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    @tf.function(input_signature=EXAMPLES, autograph=False)
     def transform_features(serialized):
         features = tf.io.parse_example(serialized, raw_spec)
         return model.tft_layer(features)
@@ -154,18 +157,18 @@ def similarity_signatures(model: tf.keras.Model, raw_spec: dict, labels: dict, i
     names = [transformed_name(f) for f in image.image_features]
     base = model.get_layer(SIAMESE_BASE)
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    @tf.function(input_signature=EXAMPLES, autograph=False)
     def distance(serialized):
         transformed = model.tft_layer(tf.io.parse_example(serialized, serving_spec))
         result = model({name: transformed[name] for name in names})
         return {"distance": result, "same": tf.cast(result < SAME_CLASS_DISTANCE, tf.int64)}
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    @tf.function(input_signature=EXAMPLES, autograph=False)
     def embedding(serialized):
         features = tf.io.parse_example(serialized, {image.feature: raw_spec[image.feature]})
         return {"embedding": base(model.tft_layer(features)[names[0]])}
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    @tf.function(input_signature=EXAMPLES, autograph=False)
     def transform_features(serialized):
         return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
 
