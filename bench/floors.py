@@ -19,12 +19,22 @@ run's own inputs and outputs, the floor of each component:
 - imports: `import tensorflow, apache_beam, tfx, tensorflow_transform, tensorflow_data_validation` in a
   fresh interpreter, beside the project's own (`import pipeline.local_runner`), each in a fresh process.
 
+TFX's StatisticsGen and Transform are Beam pipelines that read examples through Beam's TFRecord source, one
+element per example, and Transform writes its output through Beam's TFRecord sink, again one element per
+example. So each also gets Beam's floor: a Beam pipeline, run in this process as a run's in_memory mode
+runs it, that moves the same examples as elements and does nothing else (`beam_elements_floor`):
+StatisticsGen reads both splits; Transform reads the train split (its analysis pass) and both splits (its
+transformation pass) and writes as many examples. The project's CsvExampleGen writes blocks of examples,
+not one element per example, so its Beam floor is nil. A component's floor on this stack, TFX 1.16's
+components on Beam, is its libraries' floor plus Beam's.
+
 Reading files the run has just written is served from the page cache, as it is for the run's components.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import json
 import os
@@ -175,6 +185,44 @@ def transform_floor(root: str, out_dir: str) -> int:
     )
 
 
+def beam_elements_floor(root: str, out_dir: str, passes: list[list[str]], write: bool) -> int:
+    """One Beam pipeline that reads each pass's splits of the run's examples through Beam's TFRecord source
+    (GZIP, an element per example) and counts them, and, where `write`, writes the last pass's through
+    Beam's TFRecord sink (GZIP): the elements of the last pass."""
+    import apache_beam as beam
+    from apache_beam.metrics.metric import Metrics, MetricsFilter
+
+    examples = _artifact(root, "CsvExampleGen", "examples")
+    with beam.Pipeline() as pipeline:
+        for index, splits in enumerate(passes):
+            counter = Metrics.counter("floor", f"pass{index}")
+            records = (
+                [
+                    pipeline
+                    | f"Read{index}{split}"
+                    >> beam.io.ReadFromTFRecord(
+                        os.path.join(examples, f"Split-{split}", "*"), coder=beam.coders.BytesCoder()
+                    )
+                    for split in splits
+                ]
+                | f"Flatten{index}" >> beam.Flatten()
+                | f"Count{index}" >> beam.Map(lambda record, counter=counter: counter.inc() or record)
+            )
+        if write:
+            _ = records | "Write" >> beam.io.WriteToTFRecord(
+                os.path.join(out_dir, "beam-floor", "examples"), file_name_suffix=".gz"
+            )
+    query = MetricsFilter().with_name(f"pass{len(passes) - 1}")
+    (result,) = pipeline.result.metrics().query(query)["counters"]
+    return result.committed
+
+
+BEAM_PASSES = {
+    "StatisticsGen": ([["train", "eval"]], False),
+    "Transform": ([["train"], ["train", "eval"]], True),
+}
+
+
 def timed(work: Callable[[], int]) -> tuple[float, int]:
     start = time.perf_counter()
     count = work()
@@ -212,11 +260,18 @@ def one_repetition(rows: int, seed: int) -> dict:
             if count != rows:
                 raise RuntimeError(f"the {name} floor handled {count} rows, not {rows}")
             floors[name] = seconds
+        beam = {}
+        for name, (passes, write) in BEAM_PASSES.items():
+            seconds, count = timed(functools.partial(beam_elements_floor, root, root, passes, write))
+            if count != rows:
+                raise RuntimeError(f"the {name} Beam floor moved {count} elements, not {rows}")
+            beam[name] = seconds
     return {
         "project": {name: project["components"][name] for name in COMPONENTS},
         "stage_s": project["stage_s"],
         "peak_rss_mib": project["peak_rss_mib"],
         "floor": floors,
+        "beam": beam,
         "imports": {"project": import_seconds(PROJECT_IMPORTS), "floor": import_seconds(LIBRARY_IMPORTS)},
     }
 
@@ -237,33 +292,47 @@ def report(rows: int, runs: list[dict]) -> str:
     lines = [
         environment(),
         f"- {rows:,} generated rows of the penguins table; the project's figure is the component's time in "
-        "its data stage run (in_memory, ML Metadata's registration to outcome), the floor the same work by "
-        "its libraries directly on that run's data (see the script's docstring); imports each in a fresh "
-        "interpreter. Medians; ranges where n > 1.\n",
-        "| stage | floor (s) | project (s) | project / floor |",
-        "|---|---|---|---|",
+        "its data stage run (in_memory, ML Metadata's registration to outcome), the libraries' floor the "
+        "same work by its libraries directly on that run's data, Beam's floor Beam moving the same examples "
+        "as elements and doing nothing else, the floor on this stack their sum (see the script's "
+        "docstring); imports each in a fresh interpreter. Medians; ranges where n > 1.\n",
+        "| stage | libraries' floor (s) | Beam's floor (s) | floor on this stack (s) | project (s) "
+        "| project / libraries' floor | project / floor on this stack |",
+        "|---|---|---|---|---|---|---|",
     ]
+
+    def beam(run: dict, name: str) -> float:
+        return run.get("beam", {}).get(name, 0.0)
+
     for name in COMPONENTS:
         floor = [run["floor"][name] for run in runs]
-        project = [run["project"][name] for run in runs]
+        beams = [beam(run, name) for run in runs]
+        stack = [run["floor"][name] + beam(run, name) for run in runs]
+        project = statistics.median(run["project"][name] for run in runs)
         lines.append(
-            f"| {name} | {spread(floor)} | {spread(project)} | "
-            f"{statistics.median(project) / statistics.median(floor):.1f}x |"
+            f"| {name} | {spread(floor)} | {spread(beams) if any(beams) else '-'} | {spread(stack)} | "
+            f"{spread([run['project'][name] for run in runs])} | {project / statistics.median(floor):.1f}x | "
+            f"{project / statistics.median(stack):.1f}x |"
         )
     floor = [run["imports"]["floor"] for run in runs]
     project = [run["imports"]["project"] for run in runs]
     lines.append(
-        f"| imports | {spread(floor)} | {spread(project)} | "
+        f"| imports | {spread(floor)} | - | {spread(floor)} | {spread(project)} | "
+        f"{statistics.median(project) / statistics.median(floor):.1f}x | "
         f"{statistics.median(project) / statistics.median(floor):.1f}x |"
     )
     stage = [run["stage_s"] for run in runs]
     floor_sum = statistics.median(sum(run["floor"].values()) for run in runs)
+    stack_sum = statistics.median(
+        sum(run["floor"].values()) + sum(beam(run, name) for name in COMPONENTS) for run in runs
+    )
     lines += [
         "",
         f"The whole data stage in those runs: {spread(stage)} s, "
         f"{rows / statistics.median(stage):,.0f} rows/s, peak RSS "
-        f"{spread([run['peak_rss_mib'] for run in runs], 0)} MiB; the floors of its three components add up "
-        f"to {floor_sum:.1f} s.",
+        f"{spread([run['peak_rss_mib'] for run in runs], 0)} MiB. The libraries' floors of its three "
+        f"components add up to {floor_sum:.1f} s; their floors on this stack, with Beam moving the examples "
+        f"the components move, to {stack_sum:.1f} s.",
     ]
     return "\n".join(lines) + "\n"
 
