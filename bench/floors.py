@@ -188,9 +188,11 @@ def transform_floor(root: str, out_dir: str) -> int:
 
 
 def beam_elements_floor(root: str, out_dir: str, passes: list[list[str]], write: bool) -> int:
-    """One Beam pipeline that reads each pass's splits of the run's examples through Beam's TFRecord source
-    (GZIP, an element per example) and counts them, and, where `write`, writes the last pass's through
-    Beam's TFRecord sink (GZIP): the elements of the last pass."""
+    """One Beam pipeline that moves the run's examples the way TFX's components do, doing nothing else: each
+    pass's splits read through Beam's TFRecord source (GZIP, an element per example) and batched by
+    `BatchElements` to DECODE_BATCH (TFXIO's Beam source, minus decoding), the batches counted; where
+    `write`, the last pass's batches back to elements and through Beam's TFRecord sink (GZIP), as
+    Transform writes its output. The examples of the last pass."""
     import apache_beam as beam
     from apache_beam.metrics.metric import Metrics, MetricsFilter
 
@@ -198,7 +200,7 @@ def beam_elements_floor(root: str, out_dir: str, passes: list[list[str]], write:
     with beam.Pipeline() as pipeline:
         for index, splits in enumerate(passes):
             counter = Metrics.counter("floor", f"pass{index}")
-            records = (
+            batches = (
                 [
                     pipeline
                     | f"Read{index}{split}"
@@ -208,11 +210,18 @@ def beam_elements_floor(root: str, out_dir: str, passes: list[list[str]], write:
                     for split in splits
                 ]
                 | f"Flatten{index}" >> beam.Flatten()
-                | f"Count{index}" >> beam.Map(lambda record, counter=counter: counter.inc() or record)
+                | f"Batch{index}"
+                >> beam.BatchElements(min_batch_size=DECODE_BATCH, max_batch_size=DECODE_BATCH)
+                | f"Count{index}" >> beam.Map(lambda batch, counter=counter: counter.inc(len(batch)) or batch)
             )
         if write:
-            _ = records | "Write" >> beam.io.WriteToTFRecord(
-                os.path.join(out_dir, "beam-floor", "examples"), file_name_suffix=".gz"
+            _ = (
+                batches
+                | "Elements" >> beam.FlatMap(lambda batch: batch)
+                | "Write"
+                >> beam.io.WriteToTFRecord(
+                    os.path.join(out_dir, "beam-floor", "examples"), file_name_suffix=".gz"
+                )
             )
     query = MetricsFilter().with_name(f"pass{len(passes) - 1}")
     (result,) = pipeline.result.metrics().query(query)["counters"]
