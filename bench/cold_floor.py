@@ -1,0 +1,284 @@
+"""The floor of a cold run on this stack: the default task's work done by its libraries on Beam, without
+TFX, in one fresh process, beside a cold `python -m pipeline run` on the same machine in the same session.
+
+    .venv/bin/python -m bench.cold_floor --repeats 3     (part of: make bench)
+
+A repetition runs the pipeline cold (an empty output root; wall time and the CLI's seconds per component),
+then, in a fresh interpreter and on that run's own artifacts, one after another as a run does them:
+
+- imports: TensorFlow, Beam, TFX, tf.Transform, TFDV and TFMA, the libraries a run uses, in a fresh
+  interpreter of their own (beside the run's own import line, `bench.local_run.IMPORTS`, timed the same way);
+- StatisticsGen: TFDV's `GenerateStatistics` over each split read by TFXIO's Beam source, written out;
+- Transform: tf.Transform's `AnalyzeDataset` over the train split with the project's `preprocessing_fn`,
+  `WriteTransformFn`, and `TransformDataset` over both splits, encoded and written as TFRecords;
+- Trainer: the Trainer's work without TFX (`bench.run_floors.trainer_floor`: the input pipeline, the
+  model, `fit` for the run's steps, the SavedModel with its serving signatures);
+- Evaluator: TFMA's `ExtractEvaluateAndWriteResults` with the run's own EvalConfig on the eval split read
+  by TFXIO's Beam source, the run's model, as TFX's executor runs it on a first run;
+- ServingCheck: the model loaded and served in a fresh interpreter (`components.serving_probe`, which
+  imports no project code), as the component does on purpose.
+
+Each is timed the first time it runs in the process, as a cold run's components are. What a cold run adds
+to this is TFX's: its orchestration, ML Metadata, each executor's own steps, and the project's gates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench.results import environment, spread, write_section
+
+TITLE = "Floor of a cold run (`python -m bench.cold_floor`)"
+LIBRARIES = (
+    "tensorflow",
+    "apache_beam",
+    "tfx",
+    "tensorflow_transform",
+    "tensorflow_data_validation",
+    "tensorflow_model_analysis",
+)
+COMPONENTS = ("StatisticsGen", "Transform", "Trainer", "Evaluator", "ServingCheck")
+PIPELINE = "penguin_species"  # the default task's pipeline
+REQUESTS = 10
+
+
+def _execution_property(root: str, component: str, name: str) -> str:
+    """An exec property of the run's `component` execution, as ML Metadata holds it."""
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = os.path.join(root, "metadata.sqlite")
+    store = metadata_store.MetadataStore(config)
+    for execution in store.get_executions():
+        if store.get_execution_types_by_id([execution.type_id])[0].name.endswith(component):
+            return execution.custom_properties[name].string_value
+    raise LookupError(f"no {component} execution in {root}")
+
+
+def statistics_floor(examples: str, schema, out_dir: str) -> None:
+    import apache_beam as beam
+    import tensorflow_data_validation as tfdv
+    from tfx_bsl.public import tfxio
+
+    with beam.Pipeline() as pipeline:
+        for split in ("train", "eval"):
+            source = tfxio.TFExampleRecord(os.path.join(examples, f"Split-{split}", "*"), schema=schema)
+            _ = (
+                pipeline
+                | f"Read{split}" >> source.BeamSource()
+                | f"Statistics{split}" >> tfdv.GenerateStatistics(tfdv.StatsOptions(schema=schema))
+                | f"Write{split}" >> tfdv.WriteStatisticsToBinaryFile(os.path.join(out_dir, f"{split}.pb"))
+            )
+
+
+def transform_floor(examples: str, schema, custom_config: dict, out_dir: str) -> None:
+    import apache_beam as beam
+    import tensorflow_transform.beam as tft_beam
+    from tfx_bsl.coders import example_coder
+    from tfx_bsl.public import tfxio
+
+    from trainer_module.preprocessing import preprocessing_fn
+
+    def sources(split: str):
+        return tfxio.TFExampleRecord(os.path.join(examples, f"Split-{split}", "*"), schema=schema)
+
+    def encoded(batch_and_keys):
+        return example_coder.RecordBatchToExamplesEncoder().encode(batch_and_keys[0])
+
+    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=os.path.join(out_dir, "tmp")):
+        train = sources("train")
+        transform_fn = (
+            pipeline | "ReadAnalysis" >> train.BeamSource(),
+            train.TensorAdapterConfig(),
+        ) | tft_beam.AnalyzeDataset(lambda inputs: preprocessing_fn(inputs, custom_config))
+        _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(out_dir, "transform_graph"))
+        for split in ("train", "eval"):
+            source = sources(split)
+            data = (pipeline | f"Read{split}" >> source.BeamSource(), source.TensorAdapterConfig())
+            transformed, _ = (data, transform_fn) | f"Transform{split}" >> tft_beam.TransformDataset(
+                output_record_batches=True
+            )
+            _ = (
+                transformed
+                | f"Encode{split}" >> beam.FlatMap(encoded)
+                | f"Write{split}"
+                >> beam.io.WriteToTFRecord(os.path.join(out_dir, split, "examples"), file_name_suffix=".gz")
+            )
+
+
+def evaluator_floor(examples: str, schema, model_dir: str, eval_config_json: str, out_dir: str) -> None:
+    """TFMA's `ExtractEvaluateAndWriteResults` over the eval split read by TFXIO, as TFX's executor runs it
+    on a first run (no baseline: change thresholds rubber-stamped)."""
+    import apache_beam as beam
+    import tensorflow_model_analysis as tfma
+    from google.protobuf import json_format
+    from tfx_bsl.public import tfxio
+    from tfx_bsl.tfxio import tensor_adapter
+
+    eval_config = tfma.utils.update_eval_config_with_defaults(
+        json_format.Parse(eval_config_json, tfma.EvalConfig()), has_baseline=False, rubber_stamp=True
+    )
+    source = tfxio.TFExampleRecord(
+        os.path.join(examples, "Split-eval", "*"),
+        schema=schema,
+        raw_record_column_name=tfma.constants.ARROW_INPUT_COLUMN,
+    )
+    adapter_config = tensor_adapter.TensorAdapterConfig(
+        arrow_schema=source.ArrowSchema(), tensor_representations=source.TensorRepresentations()
+    )
+    with beam.Pipeline() as pipeline:
+        _ = (
+            pipeline
+            | "Read" >> source.BeamSource()
+            | "Evaluate"
+            >> tfma.ExtractEvaluateAndWriteResults(
+                eval_shared_model=tfma.default_eval_shared_model(model_dir, eval_config=eval_config),
+                eval_config=eval_config,
+                output_path=out_dir,
+                tensor_adapter_config=adapter_config,
+            )
+        )
+
+
+def serving_floor(examples: str, model_dir: str, out_dir: str) -> float:
+    """Seconds of the fresh interpreter loading the model and serving REQUESTS eval examples."""
+    import tensorflow as tf
+
+    files = sorted(glob.glob(os.path.join(examples, "Split-eval", "*")))
+    requests = os.path.join(out_dir, "requests.tfrecord")
+    with tf.io.TFRecordWriter(requests) as writer:
+        for record in tf.data.TFRecordDataset(files, "GZIP").take(REQUESTS):
+            writer.write(record.numpy())
+    start = time.perf_counter()
+    probe = subprocess.run(
+        [sys.executable, "-m", "components.serving_probe", model_dir, requests],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    if not json.loads(probe.stdout.strip().splitlines()[-1])["ok"]:
+        raise RuntimeError(f"the model did not serve: {probe.stdout[-500:]}")
+    return time.perf_counter() - start
+
+
+def child(root: str) -> dict:
+    """In a fresh interpreter: each component's work by its libraries, each timed (imports first, untimed:
+    they are timed on their own, in a fresh interpreter, as the run's are)."""
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"  # TFX 1.16's Keras 2, as the pipeline sets it
+    for library in LIBRARIES:
+        __import__(library)
+    seconds = {}
+
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tfx.utils import io_utils, path_utils
+
+    from bench.run_floors import trainer_floor
+
+    outputs = _outputs(root)
+    examples = outputs["CsvExampleGen"]["examples"]
+    schema = io_utils.parse_pbtxt_file(
+        os.path.join(outputs["ImportSchemaGen"]["schema"], "schema.pbtxt"), schema_pb2.Schema()
+    )
+    custom_config = json.loads(_execution_property(root, "Transform", "custom_config"))
+    eval_config = _execution_property(root, "Evaluator", "eval_config")
+    model_dir = path_utils.serving_model_path(outputs["Trainer"]["model"])
+    with tempfile.TemporaryDirectory(prefix="bench-cold-floor-") as scratch:
+        work = {
+            "StatisticsGen": lambda: statistics_floor(examples, schema, scratch),
+            "Transform": lambda: transform_floor(examples, schema, custom_config, scratch),
+            "Trainer": lambda: trainer_floor(outputs, scratch),
+            "Evaluator": lambda: evaluator_floor(examples, schema, model_dir, eval_config, scratch),
+        }
+        for name, run in work.items():
+            start = time.perf_counter()
+            run()
+            seconds[name] = time.perf_counter() - start
+        seconds["ServingCheck"] = serving_floor(examples, model_dir, scratch)
+    return seconds
+
+
+def _outputs(root: str) -> dict:
+    """The latest run's outputs by component, from the run's own output root."""
+    from pipeline.run_summary import latest_run
+
+    return latest_run(os.path.join(root, "metadata.sqlite"), PIPELINE).outputs
+
+
+def one_repetition() -> dict:
+    from bench.floors import import_seconds
+    from bench.local_run import IMPORTS, timed_run
+
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as root:
+        wall, components = timed_run(root)
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.cold_floor", "--child", root],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    floor = json.loads(result.stdout.strip().splitlines()[-1])
+    floor["imports"] = import_seconds(
+        f"import os; os.environ['TF_USE_LEGACY_KERAS'] = '1'; import {', '.join(LIBRARIES)}"
+    )
+    return {"wall": wall, "project": {**components, "imports": import_seconds(IMPORTS)}, "floor": floor}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", metavar="ROOT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child)), flush=True)
+        return
+    runs = []
+    for _ in range(args.repeats):
+        runs.append(one_repetition())
+        print(json.dumps(runs[-1]), flush=True)
+    write_section(TITLE, report(runs))
+
+
+def report(runs: list[dict]) -> str:
+    lines = [
+        environment(),
+        "- The default task (penguin_species, 344 rows), Beam in_memory. Project: a cold `python -m "
+        "pipeline run` (wall time; the CLI's seconds per component) and the run's import line in a fresh "
+        "interpreter. Floor: the same work by the libraries on Beam in one fresh interpreter on that run's "
+        "artifacts, and the libraries' imports in another (see the script's docstring). Medians; ranges "
+        "where n > 1.\n",
+        "| part | floor on this stack (s) | project (s) | project / floor |",
+        "|---|---|---|---|",
+    ]
+    for name in ("imports", *COMPONENTS):
+        floor = [run["floor"][name] for run in runs]
+        project = [run["project"][name] for run in runs]
+        lines.append(
+            f"| {name} | {spread(floor)} | {spread(project)} | "
+            f"{statistics.median(project) / statistics.median(floor):.1f}x |"
+        )
+    others = [sum(v for k, v in run["project"].items() if k not in ("imports", *COMPONENTS)) for run in runs]
+    lines.append(f"| the other components (ExampleGen, schema, gates, Pusher) | - | {spread(others)} | - |")
+    # What the run spends outside its imports and components: the CLI's checks, TFX's orchestration and ML
+    # Metadata between components, the gates and the Pusher's instants, the report, the interpreter's exit.
+    rest = [run["wall"] - sum(run["project"].values()) for run in runs]
+    lines.append(f"| the rest of the run | - | {spread(rest)} | - |")
+    floor_total = [sum(run["floor"].values()) for run in runs]
+    wall = [run["wall"] for run in runs]
+    lines.append(
+        f"| whole run | {spread(floor_total)} | {spread(wall)} | "
+        f"{statistics.median(wall) / statistics.median(floor_total):.1f}x |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
