@@ -40,7 +40,7 @@ help:
 	@echo "make test-fast  run the unit tests only"
 	@echo "make test-next  the suite on the newer stack (TFX 1.21, Python 3.11) in a Debian 13 root (TESTS=...)"
 	@echo "make lint       ruff over the whole tree"
-	@echo "make bench      benchmarks (local run, data stage and run floors, 10M rows, input pipeline, training) into bench/RESULTS.md"
+	@echo "make bench      benchmarks (local run and its floor, data stage and run floors, 10M rows, input pipeline, training) into bench/RESULTS.md"
 	@echo "make bench-gpu  the training-throughput benchmark on this machine's GPU, into bench/RESULTS.md"
 	@echo "make compile    compile for Kubeflow Pipelines / Vertex AI into compiled/ (KFP_OUTPUT_ROOT, KFP_IMAGE)"
 	@echo "make clean      delete $(OUTPUT_ROOT)/ (pushed models, metadata, logs)"
@@ -126,9 +126,10 @@ clean:
 compile: setup
 	$(PY) -m pipeline compile --output-root $(KFP_OUTPUT_ROOT) --image $(KFP_IMAGE)
 
-# About 95 minutes on 2 cores; each script rewrites its own section of bench/RESULTS.md.
+# About 100 minutes on 2 cores; each script rewrites its own section of bench/RESULTS.md.
 bench: setup
 	$(PY) -m bench.local_run --repeats 3
+	$(PY) -m bench.cold_floor --repeats 3
 	$(PY) -m bench.data_stage --rows 10000 100000 1000000 --workers 1 2
 	$(PY) -m bench.floors --rows 1000000 --repeats 3
 	$(PY) -m bench.large_run --rows 1000000 10000000
