@@ -52,9 +52,8 @@ def trained(name: str, build, config: TrainerConfig, classification: bool) -> di
 
 def transformed(transform_dir: str, rows: list) -> dict:
     """The transform graph's layer on `rows` (dicts of feature -> list of values) as serialized examples."""
-    import tensorflow_transform as tft
-
     import tensorflow_data_validation as tfdv
+    import tensorflow_transform as tft
     from tensorflow_transform.tf_metadata import schema_utils
 
     from pipeline.config import DEFAULT_SCHEMA
