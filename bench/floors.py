@@ -234,7 +234,7 @@ def tensorflow_records_floor(root: str, out_dir: str, passes: list[list[str]], w
     import tensorflow as tf
 
     examples = _artifact(root, "CsvExampleGen", "examples")
-    for splits in passes:
+    for index, splits in enumerate(passes):
         count = 0
         files = [
             path
@@ -242,14 +242,18 @@ def tensorflow_records_floor(root: str, out_dir: str, passes: list[list[str]], w
             for path in tf.io.gfile.glob(os.path.join(examples, f"Split-{split}", "*"))
         ]
         records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(DECODE_BATCH)
-        if write:
-            writer = tf.io.TFRecordWriter(os.path.join(out_dir, "tensorflow-floor.gz"), options="GZIP")
+        # Only the last pass is written, as in `beam_elements_floor`.
+        writer = (
+            tf.io.TFRecordWriter(os.path.join(out_dir, "tensorflow-floor.gz"), options="GZIP")
+            if write and index == len(passes) - 1
+            else None
+        )
         for batch in records.as_numpy_iterator():
             count += len(batch)
-            if write:
+            if writer:
                 for record in batch:
                     writer.write(record)
-        if write:
+        if writer:
             writer.close()
     return count
 
@@ -343,7 +347,7 @@ def report(rows: int, runs: list[dict]) -> str:
     ]
 
     def beam(run: dict, name: str) -> float:
-        return run.get("beam", {}).get(name, 0.0)
+        return run["beam"].get(name, 0.0)  # ExampleGen has none
 
     for name in COMPONENTS:
         floor = [run["floor"][name] for run in runs]
