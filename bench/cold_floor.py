@@ -16,8 +16,9 @@ then, in a fresh interpreter and on that run's own artifacts, one after another 
   model, `fit` for the run's steps, the SavedModel with its serving signatures);
 - Evaluator: TFMA's `ExtractEvaluateAndWriteResults` with the run's own EvalConfig on the eval split read
   by TFXIO's Beam source, the run's model, as TFX's executor runs it on a first run;
-- ServingCheck: the model loaded and served in a fresh interpreter (`components.serving_probe`, which
-  imports no project code), as the component does on purpose.
+- ServingCheck: the model loaded and served ten eval examples in a fresh interpreter, by the serving
+  check's own `probe_model` (`components.serving_probe`, which imports no project code), as the component
+  does on purpose.
 
 Each is timed the first time it runs in the process, as a cold run's components are. What a cold run adds
 to this is TFX's: its orchestration, ML Metadata, each executor's own steps, and the project's gates.
@@ -33,7 +34,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 from bench.results import environment, spread, write_section
 
@@ -150,25 +150,19 @@ def evaluator_floor(examples: str, schema, model_dir: str, eval_config_json: str
         )
 
 
-def serving_floor(examples: str, model_dir: str, out_dir: str) -> float:
-    """Seconds of the fresh interpreter loading the model and serving REQUESTS eval examples."""
+def serving_floor(examples: str, model_dir: str) -> int:
+    """The model served REQUESTS eval examples by a fresh interpreter, as the serving check has it served
+    (`components.serving_check.probe_model`); the requests served."""
     import tensorflow as tf
 
+    from components.serving_check import probe_model
+
     files = sorted(glob.glob(os.path.join(examples, "Split-eval", "*")))
-    requests = os.path.join(out_dir, "requests.tfrecord")
-    with tf.io.TFRecordWriter(requests) as writer:
-        for record in tf.data.TFRecordDataset(files, "GZIP").take(REQUESTS):
-            writer.write(record.numpy())
-    start = time.perf_counter()
-    probe = subprocess.run(
-        [sys.executable, "-m", "components.serving_probe", model_dir, requests],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    if not json.loads(probe.stdout.strip().splitlines()[-1])["ok"]:
-        raise RuntimeError(f"the model did not serve: {probe.stdout[-500:]}")
-    return time.perf_counter() - start
+    requests = [record.numpy() for record in tf.data.TFRecordDataset(files, "GZIP").take(REQUESTS)]
+    report = probe_model(model_dir, requests)
+    if not report["ok"]:
+        raise RuntimeError(f"the model did not serve: {report['error']}")
+    return report["requests"]
 
 
 def child(root: str) -> dict:
@@ -182,6 +176,7 @@ def child(root: str) -> dict:
     from tensorflow_metadata.proto.v0 import schema_pb2
     from tfx.utils import io_utils, path_utils
 
+    from bench.floors import timed
     from bench.run_floors import trainer_floor
 
     outputs = _outputs(root)
@@ -198,12 +193,10 @@ def child(root: str) -> dict:
             "Transform": lambda: transform_floor(examples, schema, custom_config, scratch),
             "Trainer": lambda: trainer_floor(outputs, scratch),
             "Evaluator": lambda: evaluator_floor(examples, schema, model_dir, eval_config, scratch),
+            "ServingCheck": lambda: serving_floor(examples, model_dir),
         }
         for name, run in work.items():
-            start = time.perf_counter()
-            run()
-            seconds[name] = time.perf_counter() - start
-        seconds["ServingCheck"] = serving_floor(examples, model_dir, scratch)
+            seconds[name], _ = timed(run)
     return seconds
 
 
