@@ -53,15 +53,15 @@ _FEATURE_TYPES = {pa.int64(): pa.int64(), pa.float64(): pa.float32(), pa.string(
 
 
 def csv_reader(
-    path: str, column_types: dict[str, pa.DataType], block_bytes: int = BLOCK_BYTES
+    path: str, column_types: dict[str, pa.DataType], block_bytes: int | None = None
 ) -> pcsv.CSVStreamingReader:
-    """A CSV file in record batches of about `block_bytes`, the columns of the given types; empty cells are
-    nulls and quoted values may hold newlines."""
+    """A CSV file in record batches of about `block_bytes` (default BLOCK_BYTES), the columns of the given
+    types; empty cells are nulls and quoted values may hold newlines."""
     # Local files are read by pyarrow itself; others (gs://, s3://...) through TFX's filesystem layer.
     source = path if "://" not in path else pa.PythonFile(open_binary(path), mode="r")
     return pcsv.open_csv(
         source,
-        read_options=pcsv.ReadOptions(block_size=block_bytes),
+        read_options=pcsv.ReadOptions(block_size=block_bytes or BLOCK_BYTES),
         parse_options=pcsv.ParseOptions(newlines_in_values=True),
         convert_options=pcsv.ConvertOptions(
             column_types=column_types, null_values=[""], strings_can_be_null=True

@@ -14,7 +14,6 @@ from tfx.components import (
     Pusher,
     StatisticsGen,
     Trainer,
-    Transform,
     Tuner,
 )
 from tfx.dsl.components.base import executor_spec
@@ -38,6 +37,7 @@ from components.data_gate import DataGate
 from components.drift_gate import DriftGate
 from components.evaluator import Evaluator as BaselineAwareEvaluator
 from components.schema_importer import VersionedImportSchemaGen
+from components.transform import Transform
 from components.served_baseline import ServedBaseline
 from components.serving_check import ServingCheck
 from pipeline.config import PipelineConfig

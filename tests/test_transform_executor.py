@@ -1,0 +1,121 @@
+"""The batched Transform executor writes what TFX's Transform executor writes: the same vocabularies, the
+same transformed examples in the same splits and files, from examples in several files per split with
+missing values; and its TFRecord framing is TensorFlow's, byte for byte."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+import tensorflow as tf
+from tfx.components.transform import executor as tfx_transform
+from tfx.types import standard_artifacts
+from tfx_bsl.coders import example_coder
+
+from components import csv_example_gen, transform
+from pipeline.data import write_generated_penguins
+from tests.test_csv_example_gen import run_executor as run_example_gen
+
+SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "..", "schemas", "penguins")
+CUSTOM_CONFIG = {"labels": [["species", "classification"]], "code_fingerprint": "test", "spans": None}
+SPLITS = ("train", "eval")
+
+
+def run_transform(executor_class, examples_dir, out_dir) -> None:
+    examples = standard_artifacts.Examples()
+    examples.uri = str(examples_dir)
+    examples.split_names = json.dumps(list(SPLITS))
+    schema = standard_artifacts.Schema()
+    schema.uri = SCHEMA_DIR
+    graph = standard_artifacts.TransformGraph()
+    graph.uri = str(out_dir / "graph")
+    transformed = standard_artifacts.Examples()
+    transformed.uri = str(out_dir / "examples")
+    executor = executor_class(executor_class.Context(tmp_dir=str(out_dir / "tmp"), unique_id="1"))
+    executor.Do(
+        {"examples": [examples], "schema": [schema]},
+        {"transform_graph": [graph], "transformed_examples": [transformed]},
+        {
+            "preprocessing_fn": "trainer_module.preprocessing.preprocessing_fn",
+            "custom_config": json.dumps(CUSTOM_CONFIG),
+            "disable_statistics": 1,
+            "force_tf_compat_v1": 0,
+        },
+    )
+
+
+def transformed_rows(out_dir, split) -> tuple[list[str], np.ndarray, list[str]]:
+    """A split's transformed examples: their feature names, their rows sorted, and the files they are in."""
+    files = sorted(glob.glob(f"{out_dir}/examples/Split-{split}/*"))
+    rows, names = [], None
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        features = tf.train.Example.FromString(record.numpy()).features.feature
+        names = names or sorted(features)
+        rows.append([getattr(features[n], features[n].WhichOneof("kind")).value[0] for n in names])
+    rows = np.array(rows, dtype=np.float64)
+    return names, rows[np.lexsort(np.round(rows, 4).T[::-1])], [os.path.basename(f) for f in files]
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    root = tmp_path_factory.mktemp("transform")
+    write_generated_penguins(root / "data" / "penguins.csv", 3000, seed=3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(csv_example_gen, "BLOCK_BYTES", 16 << 10)  # several files per split, as at scale
+        run_example_gen(csv_example_gen.Executor(), root / "data", root / "examples")
+    run_transform(tfx_transform.Executor, root / "examples", root / "tfx")
+    run_transform(transform.Executor, root / "examples", root / "ours")
+    return root
+
+
+def test_the_input_has_several_files_per_split_and_missing_values(both):
+    assert all(len(glob.glob(f"{both}/examples/Split-{split}/*")) >= 3 for split in SPLITS)
+    record = tf.data.TFRecordDataset(glob.glob(f"{both}/examples/Split-train/*"), compression_type="GZIP")
+    decoded = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch([r.numpy() for r in record])
+    # ExampleGen writes an empty cell as a feature without values
+    assert pc.sum(pc.equal(pc.list_value_length(decoded.column("sex")), 0)).as_py() > 0
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_the_same_transformed_examples_in_the_same_files_as_tfx(both, split):
+    tfx_names, tfx_rows, tfx_files = transformed_rows(both / "tfx", split)
+    names, rows, files = transformed_rows(both / "ours", split)
+    assert (names, files) == (tfx_names, tfx_files)
+    assert len(rows) == len(tfx_rows) > 500
+    # The analyzers' sums are float32 and their order follows the batches: values agree within rounding.
+    np.testing.assert_allclose(rows, tfx_rows, rtol=1e-5, atol=1e-6)
+    categorical = [i for i, n in enumerate(names) if n in ("island_xf", "sex_xf", "species_xf")]
+    np.testing.assert_array_equal(rows[:, categorical], tfx_rows[:, categorical])
+
+
+def test_the_same_vocabularies_as_tfx(both):
+    assets = sorted(glob.glob(f"{both}/tfx/graph/transform_fn/assets/*"))
+    assert assets
+    for path in assets:
+        with open(path, "rb") as tfx_file, open(path.replace("/tfx/", "/ours/"), "rb") as ours:
+            assert ours.read() == tfx_file.read(), os.path.basename(path)
+
+
+def test_tfrecord_framing_is_tensorflows_byte_for_byte(tmp_path):
+    records = [b"", b"x", bytes(range(256)) * 40, "penguin".encode()]
+    path = str(tmp_path / "tf.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+    with open(path, "rb") as written:
+        assert transform.tfrecords(records) == written.read()
+
+
+def test_files_are_read_in_order_in_batches_of_the_given_size(tmp_path):
+    path = str(tmp_path / "records.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for i in range(25):
+            writer.write(str(i).encode())
+    batches = list(transform.read_batches(path, 10))
+    assert [len(b) for b in batches] == [10, 10, 5]
+    assert [int(r) for b in batches for r in b] == list(range(25))
+    assert transform.batch_size(None) == 1000 and transform.batch_size(7) == 7
