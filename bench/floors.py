@@ -19,16 +19,14 @@ run's own inputs and outputs, the floor of each component:
 - imports: `import tensorflow, apache_beam, tfx, tensorflow_transform, tensorflow_data_validation` in a
   fresh interpreter, beside the project's own (`import pipeline.local_runner`), each in a fresh process.
 
-TFX's StatisticsGen and Transform are Beam pipelines that read examples through Beam's TFRecord source, one
-element per example, and Transform writes its output through Beam's TFRecord sink, again one element per
-example. So each also gets Beam's floor: what moving the same examples as Beam elements costs over moving
-them with TensorFlow's reader and writer, as the libraries' floors do. That is a Beam pipeline, run in
-this process as a run's in_memory mode runs it, that reads the examples and writes them and does nothing
-else (`beam_elements_floor`), less the same reading and writing by TensorFlow (`tensorflow_records_floor`):
-StatisticsGen reads both splits; Transform reads the train split (its analysis pass) and both splits (its
-transformation pass) and writes as many examples. The project's CsvExampleGen writes blocks of examples,
-not one element per example, so its Beam floor is nil. A component's floor on this stack, TFX 1.16's
-components on Beam, is its libraries' floor plus Beam's.
+TFX's StatisticsGen is a Beam pipeline that reads examples through Beam's TFRecord source, one element per
+example. So it also gets Beam's floor: what moving the same examples as Beam elements costs over reading
+them with TensorFlow's reader, as the libraries' floors do. That is a Beam pipeline, run in this process as
+a run's in_memory mode runs it, that reads both splits and does nothing else (`beam_elements_floor`), less
+the same reading by TensorFlow (`tensorflow_records_floor`). The project's CsvExampleGen and Transform
+(components/transform.py) move examples in blocks and batches, not one element per example, so their Beam
+floor is nil. A component's floor on this stack, TFX 1.16's components on Beam, is its libraries' floor
+plus Beam's.
 
 Reading files the run has just written is served from the page cache, as it is for the run's components.
 """
@@ -187,81 +185,49 @@ def transform_floor(root: str, out_dir: str) -> int:
     )
 
 
-def beam_elements_floor(root: str, out_dir: str, passes: list[list[str]], write: bool) -> int:
-    """One Beam pipeline that moves the run's examples the way TFX's components do, doing nothing else: each
-    pass's splits read through Beam's TFRecord source (GZIP, an element per example) and batched by
-    `BatchElements` to DECODE_BATCH (TFXIO's Beam source, minus decoding), the batches counted; where
-    `write`, the last pass's batches back to elements and through Beam's TFRecord sink (GZIP), as
-    Transform writes its output. The examples of the last pass."""
+def beam_elements_floor(root: str, splits: list[str]) -> int:
+    """One Beam pipeline that reads the run's examples the way TFX's StatisticsGen does, doing nothing else:
+    the splits read through Beam's TFRecord source (GZIP, an element per example) and batched by
+    `BatchElements` to DECODE_BATCH (TFXIO's Beam source, minus decoding), the batches counted. The
+    examples read."""
     import apache_beam as beam
     from apache_beam.metrics.metric import Metrics, MetricsFilter
 
     examples = _artifact(root, "CsvExampleGen", "examples")
     with beam.Pipeline() as pipeline:
-        for index, splits in enumerate(passes):
-            counter = Metrics.counter("floor", f"pass{index}")
-            batches = (
-                [
-                    pipeline
-                    | f"Read{index}{split}"
-                    >> beam.io.ReadFromTFRecord(
-                        os.path.join(examples, f"Split-{split}", "*"), coder=beam.coders.BytesCoder()
-                    )
-                    for split in splits
-                ]
-                | f"Flatten{index}" >> beam.Flatten()
-                | f"Batch{index}"
-                >> beam.BatchElements(min_batch_size=DECODE_BATCH, max_batch_size=DECODE_BATCH)
-                | f"Count{index}" >> beam.Map(lambda batch, counter=counter: counter.inc(len(batch)) or batch)
-            )
-        if write:
-            _ = (
-                batches
-                | "Elements" >> beam.FlatMap(lambda batch: batch)
-                | "Write"
-                >> beam.io.WriteToTFRecord(
-                    os.path.join(out_dir, "beam-floor", "examples"), file_name_suffix=".gz"
+        counter = Metrics.counter("floor", "read")
+        _ = (
+            [
+                pipeline
+                | f"Read{split}"
+                >> beam.io.ReadFromTFRecord(
+                    os.path.join(examples, f"Split-{split}", "*"), coder=beam.coders.BytesCoder()
                 )
-            )
-    query = MetricsFilter().with_name(f"pass{len(passes) - 1}")
-    (result,) = pipeline.result.metrics().query(query)["counters"]
+                for split in splits
+            ]
+            | "Flatten" >> beam.Flatten()
+            | "Batch" >> beam.BatchElements(min_batch_size=DECODE_BATCH, max_batch_size=DECODE_BATCH)
+            | "Count" >> beam.Map(lambda batch: counter.inc(len(batch)) or batch)
+        )
+    (result,) = pipeline.result.metrics().query(MetricsFilter().with_name("read"))["counters"]
     return result.committed
 
 
-def tensorflow_records_floor(root: str, out_dir: str, passes: list[list[str]], write: bool) -> int:
-    """What `beam_elements_floor` does, through TensorFlow's TFRecord reader (batches of DECODE_BATCH) and
-    writer, as the libraries' floors read and write: the records of the last pass."""
+def tensorflow_records_floor(root: str, splits: list[str]) -> int:
+    """What `beam_elements_floor` does, through TensorFlow's TFRecord reader (batches of DECODE_BATCH), as
+    the libraries' floors read: the records read."""
     import tensorflow as tf
 
     examples = _artifact(root, "CsvExampleGen", "examples")
-    for index, splits in enumerate(passes):
-        count = 0
-        files = [
-            path
-            for split in splits
-            for path in tf.io.gfile.glob(os.path.join(examples, f"Split-{split}", "*"))
-        ]
-        records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(DECODE_BATCH)
-        # Only the last pass is written, as in `beam_elements_floor`.
-        writer = (
-            tf.io.TFRecordWriter(os.path.join(out_dir, "tensorflow-floor.gz"), options="GZIP")
-            if write and index == len(passes) - 1
-            else None
-        )
-        for batch in records.as_numpy_iterator():
-            count += len(batch)
-            if writer:
-                for record in batch:
-                    writer.write(record)
-        if writer:
-            writer.close()
-    return count
+    files = [
+        path for split in splits for path in tf.io.gfile.glob(os.path.join(examples, f"Split-{split}", "*"))
+    ]
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(DECODE_BATCH)
+    return sum(len(batch) for batch in records.as_numpy_iterator())
 
 
-BEAM_PASSES = {
-    "StatisticsGen": ([["train", "eval"]], False),
-    "Transform": ([["train"], ["train", "eval"]], True),
-}
+# The splits each component reads through Beam's TFRecord source, an element per example.
+BEAM_READS = {"StatisticsGen": ["train", "eval"]}
 
 
 def timed(work: Callable[[], int]) -> tuple[float, int]:
@@ -302,13 +268,13 @@ def one_repetition(rows: int, seed: int) -> dict:
                 raise RuntimeError(f"the {name} floor handled {count} rows, not {rows}")
             floors[name] = seconds
         beam = {}
-        for name, (passes, write) in BEAM_PASSES.items():
+        for name, splits in BEAM_READS.items():
             seconds = {}
             for kind, work in (("beam", beam_elements_floor), ("tensorflow", tensorflow_records_floor)):
-                seconds[kind], count = timed(functools.partial(work, root, root, passes, write))
+                seconds[kind], count = timed(functools.partial(work, root, splits))
                 if count != rows:
                     raise RuntimeError(f"the {name} {kind} records floor moved {count} records, not {rows}")
-            # What Beam's elements cost over TensorFlow's reader and writer, which the libraries' floor uses.
+            # What Beam's elements cost over TensorFlow's reader, which the libraries' floor uses.
             beam[name] = seconds["beam"] - seconds["tensorflow"]
     return {
         "project": {name: project["components"][name] for name in COMPONENTS},
@@ -337,8 +303,8 @@ def report(rows: int, runs: list[dict]) -> str:
         environment(),
         f"- {rows:,} generated rows of the penguins table; the project's figure is the component's time in "
         "its data stage run (in_memory, ML Metadata's registration to outcome), the libraries' floor the "
-        "same work by its libraries directly on that run's data, Beam's floor what moving the same examples "
-        "as Beam elements and doing nothing else costs over TensorFlow's TFRecord reader and writer, the "
+        "same work by its libraries directly on that run's data, Beam's floor what reading the same examples "
+        "as Beam elements and doing nothing else costs over TensorFlow's TFRecord reader, the "
         "floor on this stack their sum (see the script's docstring); imports each in a fresh interpreter. "
         "Medians; ranges where n > 1.\n",
         "| stage | libraries' floor (s) | Beam's floor (s) | floor on this stack (s) | project (s) "
@@ -347,7 +313,7 @@ def report(rows: int, runs: list[dict]) -> str:
     ]
 
     def beam(run: dict, name: str) -> float:
-        return run["beam"].get(name, 0.0)  # ExampleGen has none
+        return run["beam"].get(name, 0.0)  # nil where the project's component moves examples in batches
 
     for name in COMPONENTS:
         floor = [run["floor"][name] for run in runs]

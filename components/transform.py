@@ -20,19 +20,19 @@ Left out: tfx_bsl's telemetry counters of raw records and record batches (Beam m
 from __future__ import annotations
 
 import struct
-from unittest import mock
 from collections.abc import Iterator
+from unittest import mock
 
 import apache_beam as beam
-from apache_beam import coders
 import google_crc32c
 import pyarrow as pa
 import tensorflow as tf
+from apache_beam import coders
 from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
 from tfx.components.transform import component as transform_component
-from tfx.components.transform import labels
 from tfx.components.transform import executor as transform_executor
+from tfx.components.transform import labels
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx_bsl.coders import batch_util, example_coder
@@ -173,7 +173,9 @@ class Processor(transform_executor.TransformProcessor):
     @beam.ptransform_fn
     def _EncodeAndWrite(pcoll, schema, file_format, output_path):
         if file_format != labels.FORMAT_TFRECORD:
-            return pcoll | transform_executor.TransformProcessor._EncodeAndWrite(schema, file_format, output_path)
+            return pcoll | transform_executor.TransformProcessor._EncodeAndWrite(
+                schema, file_format, output_path
+            )
         return (
             pcoll
             | "EncodeBatches" >> beam.ParDo(_EncodeBatch(schema))

@@ -37,9 +37,9 @@ from components.data_gate import DataGate
 from components.drift_gate import DriftGate
 from components.evaluator import Evaluator as BaselineAwareEvaluator
 from components.schema_importer import VersionedImportSchemaGen
-from components.transform import Transform
 from components.served_baseline import ServedBaseline
 from components.serving_check import ServingCheck
+from components.transform import Transform
 from pipeline.config import PipelineConfig
 from pipeline.spans import SPAN_PATTERN
 from trainer_module.features import (

@@ -101,7 +101,7 @@ def test_the_same_vocabularies_as_tfx(both):
 
 
 def test_tfrecord_framing_is_tensorflows_byte_for_byte(tmp_path):
-    records = [b"", b"x", bytes(range(256)) * 40, "penguin".encode()]
+    records = [b"", b"x", bytes(range(256)) * 40, b"penguin"]
     path = str(tmp_path / "tf.tfrecord")
     with tf.io.TFRecordWriter(path) as writer:
         for record in records:
