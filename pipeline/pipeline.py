@@ -12,7 +12,6 @@ from tfx.components import (
     FileBasedExampleGen,
     ImportExampleGen,
     Pusher,
-    StatisticsGen,
     Trainer,
     Tuner,
 )
@@ -39,6 +38,7 @@ from components.evaluator import Evaluator as BaselineAwareEvaluator
 from components.schema_importer import VersionedImportSchemaGen
 from components.served_baseline import ServedBaseline
 from components.serving_check import ServingCheck
+from components.statistics_gen import StatisticsGen
 from components.transform import Transform
 from pipeline.config import PipelineConfig
 from pipeline.spans import SPAN_PATTERN
