@@ -19,14 +19,9 @@ run's own inputs and outputs, the floor of each component:
 - imports: `import tensorflow, apache_beam, tfx, tensorflow_transform, tensorflow_data_validation` in a
   fresh interpreter, beside the project's own (`import pipeline.local_runner`), each in a fresh process.
 
-TFX's StatisticsGen is a Beam pipeline that reads examples through Beam's TFRecord source, one element per
-example. So it also gets Beam's floor: what moving the same examples as Beam elements costs over reading
-them with TensorFlow's reader, as the libraries' floors do. That is a Beam pipeline, run in this process as
-a run's in_memory mode runs it, that reads both splits and does nothing else (`beam_elements_floor`), less
-the same reading by TensorFlow (`tensorflow_records_floor`). The project's CsvExampleGen and Transform
-(components/transform.py) move examples in blocks and batches, not one element per example, so their Beam
-floor is nil. A component's floor on this stack, TFX 1.16's components on Beam, is its libraries' floor
-plus Beam's.
+The project's ExampleGen, StatisticsGen and Transform move examples through Beam in blocks and batches
+(components/csv_example_gen.py, components/batched_examples.py), so Beam's cost of moving one element per
+example, which TFX's own StatisticsGen and Transform pay, is not part of their work.
 
 Reading files the run has just written is served from the page cache, as it is for the run's components.
 """
@@ -34,7 +29,6 @@ Reading files the run has just written is served from the page cache, as it is f
 from __future__ import annotations
 
 import argparse
-import functools
 import glob
 import json
 import os
@@ -185,51 +179,6 @@ def transform_floor(root: str, out_dir: str) -> int:
     )
 
 
-def beam_elements_floor(root: str, splits: list[str]) -> int:
-    """One Beam pipeline that reads the run's examples the way TFX's StatisticsGen does, doing nothing else:
-    the splits read through Beam's TFRecord source (GZIP, an element per example) and batched by
-    `BatchElements` to DECODE_BATCH (TFXIO's Beam source, minus decoding), the batches counted. The
-    examples read."""
-    import apache_beam as beam
-    from apache_beam.metrics.metric import Metrics, MetricsFilter
-
-    examples = _artifact(root, "CsvExampleGen", "examples")
-    with beam.Pipeline() as pipeline:
-        counter = Metrics.counter("floor", "read")
-        _ = (
-            [
-                pipeline
-                | f"Read{split}"
-                >> beam.io.ReadFromTFRecord(
-                    os.path.join(examples, f"Split-{split}", "*"), coder=beam.coders.BytesCoder()
-                )
-                for split in splits
-            ]
-            | "Flatten" >> beam.Flatten()
-            | "Batch" >> beam.BatchElements(min_batch_size=DECODE_BATCH, max_batch_size=DECODE_BATCH)
-            | "Count" >> beam.Map(lambda batch: counter.inc(len(batch)) or batch)
-        )
-    (result,) = pipeline.result.metrics().query(MetricsFilter().with_name("read"))["counters"]
-    return result.committed
-
-
-def tensorflow_records_floor(root: str, splits: list[str]) -> int:
-    """What `beam_elements_floor` does, through TensorFlow's TFRecord reader (batches of DECODE_BATCH), as
-    the libraries' floors read: the records read."""
-    import tensorflow as tf
-
-    examples = _artifact(root, "CsvExampleGen", "examples")
-    files = [
-        path for split in splits for path in tf.io.gfile.glob(os.path.join(examples, f"Split-{split}", "*"))
-    ]
-    records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(DECODE_BATCH)
-    return sum(len(batch) for batch in records.as_numpy_iterator())
-
-
-# The splits each component reads through Beam's TFRecord source, an element per example.
-BEAM_READS = {"StatisticsGen": ["train", "eval"]}
-
-
 def timed(work: Callable[[], int]) -> tuple[float, int]:
     start = time.perf_counter()
     count = work()
@@ -267,21 +216,11 @@ def one_repetition(rows: int, seed: int) -> dict:
             if count != rows:
                 raise RuntimeError(f"the {name} floor handled {count} rows, not {rows}")
             floors[name] = seconds
-        beam = {}
-        for name, splits in BEAM_READS.items():
-            seconds = {}
-            for kind, work in (("beam", beam_elements_floor), ("tensorflow", tensorflow_records_floor)):
-                seconds[kind], count = timed(functools.partial(work, root, splits))
-                if count != rows:
-                    raise RuntimeError(f"the {name} {kind} records floor moved {count} records, not {rows}")
-            # What Beam's elements cost over TensorFlow's reader, which the libraries' floor uses.
-            beam[name] = seconds["beam"] - seconds["tensorflow"]
     return {
         "project": {name: project["components"][name] for name in COMPONENTS},
         "stage_s": project["stage_s"],
         "peak_rss_mib": project["peak_rss_mib"],
         "floor": floors,
-        "beam": beam,
         "imports": {"project": import_seconds(PROJECT_IMPORTS), "floor": import_seconds(LIBRARY_IMPORTS)},
     }
 
@@ -302,48 +241,33 @@ def report(rows: int, runs: list[dict]) -> str:
     lines = [
         environment(),
         f"- {rows:,} generated rows of the penguins table; the project's figure is the component's time in "
-        "its data stage run (in_memory, ML Metadata's registration to outcome), the libraries' floor the "
-        "same work by its libraries directly on that run's data, Beam's floor what reading the same examples "
-        "as Beam elements and doing nothing else costs over TensorFlow's TFRecord reader, the "
-        "floor on this stack their sum (see the script's docstring); imports each in a fresh interpreter. "
-        "Medians; ranges where n > 1.\n",
-        "| stage | libraries' floor (s) | Beam's floor (s) | floor on this stack (s) | project (s) "
-        "| project / libraries' floor | project / floor on this stack |",
-        "|---|---|---|---|---|---|---|",
+        "its data stage run (in_memory, ML Metadata's registration to outcome), the floor the same work by "
+        "its libraries directly on that run's data (see the script's docstring); imports each in a fresh "
+        "interpreter. Medians; ranges where n > 1.\n",
+        "| stage | floor (s) | project (s) | project / floor |",
+        "|---|---|---|---|",
     ]
-
-    def beam(run: dict, name: str) -> float:
-        return run["beam"].get(name, 0.0)  # nil where the project's component moves examples in batches
-
     for name in COMPONENTS:
         floor = [run["floor"][name] for run in runs]
-        beams = [beam(run, name) for run in runs]
-        stack = [run["floor"][name] + beam(run, name) for run in runs]
-        project = statistics.median(run["project"][name] for run in runs)
+        project = [run["project"][name] for run in runs]
         lines.append(
-            f"| {name} | {spread(floor)} | {spread(beams) if any(beams) else '-'} | {spread(stack)} | "
-            f"{spread([run['project'][name] for run in runs])} | {project / statistics.median(floor):.1f}x | "
-            f"{project / statistics.median(stack):.1f}x |"
+            f"| {name} | {spread(floor)} | {spread(project)} | "
+            f"{statistics.median(project) / statistics.median(floor):.1f}x |"
         )
     floor = [run["imports"]["floor"] for run in runs]
     project = [run["imports"]["project"] for run in runs]
     lines.append(
-        f"| imports | {spread(floor)} | - | {spread(floor)} | {spread(project)} | "
-        f"{statistics.median(project) / statistics.median(floor):.1f}x | "
+        f"| imports | {spread(floor)} | {spread(project)} | "
         f"{statistics.median(project) / statistics.median(floor):.1f}x |"
     )
     stage = [run["stage_s"] for run in runs]
-    floor_sum = statistics.median(sum(run["floor"].values()) for run in runs)
-    stack_sum = statistics.median(
-        sum(run["floor"].values()) + sum(beam(run, name) for name in COMPONENTS) for run in runs
-    )
+    floor_sum = [sum(run["floor"].values()) for run in runs]
     lines += [
         "",
         f"The whole data stage in those runs: {spread(stage)} s, "
         f"{rows / statistics.median(stage):,.0f} rows/s, peak RSS "
-        f"{spread([run['peak_rss_mib'] for run in runs], 0)} MiB. The libraries' floors of its three "
-        f"components add up to {floor_sum:.1f} s; their floors on this stack, with Beam moving the examples "
-        f"the components move, to {stack_sum:.1f} s.",
+        f"{spread([run['peak_rss_mib'] for run in runs], 0)} MiB. The floors of its three components add up "
+        f"to {spread(floor_sum)} s.",
     ]
     return "\n".join(lines) + "\n"
 
