@@ -32,7 +32,7 @@ from tfx_bsl.tfxio import record_based_tfxio, tf_example_record
 from tfx_bsl.tfxio.tfxio import TFXIO
 
 
-def batch_size(desired: int | None) -> int:
+def examples_per_batch(desired: int | None) -> int:
     """Examples per batch: the one asked for, else tfx_bsl's cap (its batching tunes up to it)."""
     return desired or batch_util.GetBatchElementsKwargs(None)["max_batch_size"]
 
@@ -68,12 +68,12 @@ class _DecodeFile(beam.DoFn):
 class BatchedExampleRecord(tf_example_record.TFExampleRecord):
     """tfx_bsl's TFXIO of tf.Examples in TFRecord files, whose Beam source reads and decodes by the batch."""
 
-    def BeamSource(self, batch_size_: int | None = None) -> beam.PTransform:  # noqa: N802 (TFXIO's name)
+    def BeamSource(self, batch_size: int | None = None) -> beam.PTransform:  # noqa: N802 (TFXIO's name)
         schema = self._GetSchemaForDecoding()
         decode = _DecodeFile(
             schema.SerializeToString() if schema is not None else None,
             self.raw_record_column_name,
-            batch_size(batch_size_),
+            examples_per_batch(batch_size),
         )
 
         @beam.ptransform_fn

@@ -217,4 +217,4 @@ def test_files_are_read_in_order_in_batches_of_the_given_size(tmp_path):
     batches = list(batched_examples.read_batches(path, 10))
     assert [len(b) for b in batches] == [10, 10, 5]
     assert [int(r) for b in batches for r in b] == list(range(25))
-    assert batched_examples.batch_size(None) == 1000 and batched_examples.batch_size(7) == 7
+    assert batched_examples.examples_per_batch(None) == 1000 and batched_examples.examples_per_batch(7) == 7
