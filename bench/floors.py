@@ -247,19 +247,18 @@ def report(rows: int, runs: list[dict]) -> str:
         "| stage | floor (s) | project (s) | project / floor |",
         "|---|---|---|---|",
     ]
-    for name in COMPONENTS:
-        floor = [run["floor"][name] for run in runs]
-        project = [run["project"][name] for run in runs]
+    parts = [
+        (name, [run["floor"][name] for run in runs], [run["project"][name] for run in runs])
+        for name in COMPONENTS
+    ]
+    parts.append(
+        ("imports", [run["imports"]["floor"] for run in runs], [run["imports"]["project"] for run in runs])
+    )
+    for name, floor, project in parts:
         lines.append(
             f"| {name} | {spread(floor)} | {spread(project)} | "
             f"{statistics.median(project) / statistics.median(floor):.1f}x |"
         )
-    floor = [run["imports"]["floor"] for run in runs]
-    project = [run["imports"]["project"] for run in runs]
-    lines.append(
-        f"| imports | {spread(floor)} | {spread(project)} | "
-        f"{statistics.median(project) / statistics.median(floor):.1f}x |"
-    )
     stage = [run["stage_s"] for run in runs]
     floor_sum = [sum(run["floor"].values()) for run in runs]
     lines += [
