@@ -19,6 +19,13 @@ run's own inputs and outputs, the floor of each component:
 - imports: `import tensorflow, apache_beam, tfx, tensorflow_transform, tensorflow_data_validation` in a
   fresh interpreter, beside the project's own (`import pipeline.local_runner`), each in a fresh process.
 
+What the components cost whatever the rows (Beam building and running a pipeline, tf.Transform tracing the
+preprocessing_fn and writing its SavedModel) is measured on a small run of FIXED_ROWS rows in the same
+repetition: TFX's own executors of the three components (bench/tfx_executors.py, one fresh process, the
+run's execution properties) and the floors above on that run's data. The data stage's floor on this stack is
+then the floors' work on the rows (each floor at full size less the same floor at FIXED_ROWS) plus each
+component's fixed cost: the less of TFX's executor and the project's component at FIXED_ROWS.
+
 The project's ExampleGen, StatisticsGen and Transform move examples through Beam in blocks and batches
 (components/csv_example_gen.py, components/batched_examples.py), so Beam's cost of moving one element per
 example, which TFX's own StatisticsGen and Transform pay, is not part of their work.
@@ -47,9 +54,10 @@ DECODE_BATCH = 1000  # tfx_bsl's cap on the batches TFDV's and TFT's Beam paths 
 LIBRARY_IMPORTS = "import tensorflow, apache_beam, tfx, tensorflow_transform, tensorflow_data_validation"
 PROJECT_IMPORTS = "import pipeline.local_runner"
 COMPONENTS = ("CsvExampleGen", "StatisticsGen", "Transform")
+FIXED_ROWS = 1_000  # a run where the rows cost next to nothing
 
 
-def _artifact(root: str, component: str, name: str) -> str:
+def artifact_path(root: str, component: str, name: str) -> str:
     (path,) = glob.glob(os.path.join(root, OUTPUTS, "*", component, name, "*"))
     return path
 
@@ -59,7 +67,7 @@ def _schema(root: str):
     from tfx.utils import io_utils
 
     return io_utils.parse_pbtxt_file(
-        os.path.join(_artifact(root, "ImportSchemaGen", "schema"), "schema.pbtxt"), schema_pb2.Schema()
+        os.path.join(artifact_path(root, "ImportSchemaGen", "schema"), "schema.pbtxt"), schema_pb2.Schema()
     )
 
 
@@ -116,7 +124,7 @@ def statistics_gen_floor(root: str) -> int:
     from tensorflow_data_validation.statistics import stats_impl, stats_options
 
     schema = _schema(root)
-    examples = _artifact(root, "CsvExampleGen", "examples")
+    examples = artifact_path(root, "CsvExampleGen", "examples")
     rows = 0
     for split in ("train", "eval"):
         options = stats_options.StatsOptions(schema=schema)
@@ -144,8 +152,8 @@ def transform_floor(root: str, out_dir: str) -> int:
     from tfx_bsl.tfxio.tf_example_record import TFExampleRecord
 
     schema = _schema(root)
-    examples = _artifact(root, "CsvExampleGen", "examples")
-    output = tft.TFTransformOutput(_artifact(root, "Transform", "transform_graph"))
+    examples = artifact_path(root, "CsvExampleGen", "examples")
+    output = tft.TFTransformOutput(artifact_path(root, "Transform", "transform_graph"))
 
     table = pa.Table.from_batches(list(_record_batches(os.path.join(examples, "Split-train", "*"), schema)))
     for name in table.column_names:
@@ -200,27 +208,51 @@ def _import_libraries() -> None:
     import components.csv_example_gen  # noqa: F401
 
 
+def floor_seconds(root: str, rows: int) -> dict[str, float]:
+    """Each component's floor on the data stage run under `root` of `rows` rows."""
+    csv_path = os.path.join(root, "data", "penguins.csv")
+    floors = {}
+    for name, work in (
+        ("CsvExampleGen", lambda: example_gen_floor(csv_path, root)),
+        ("StatisticsGen", lambda: statistics_gen_floor(root)),
+        ("Transform", lambda: transform_floor(root, root)),
+    ):
+        seconds, count = timed(work)
+        if count != rows:
+            raise RuntimeError(f"the {name} floor handled {count} rows, not {rows}")
+        floors[name] = seconds
+    return floors
+
+
+def fixed_costs(seed: int) -> dict:
+    """A FIXED_ROWS run: TFX's executors on it (in a fresh process), the floors and the project on it."""
+    with tempfile.TemporaryDirectory(prefix="bench-fixed-") as root:
+        project = measure(FIXED_ROWS, 1, seed, root=root)
+        command = [sys.executable, "-m", "bench.tfx_executors", root]
+        tfx = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+        return {
+            "tfx": tfx,
+            "floor": floor_seconds(root, FIXED_ROWS),
+            "project": {name: project["components"][name] for name in COMPONENTS},
+        }
+
+
 def one_repetition(rows: int, seed: int) -> dict:
-    """The project's data stage, then each floor on that run's data: seconds per component and floor."""
+    """The project's data stage, then each floor on that run's data: seconds per component and floor; the
+    same on a FIXED_ROWS run, with TFX's executors."""
     _import_libraries()
+    # The small run first: its floors then pay whatever a first call costs, which the floors' work on the
+    # rows (the large floors less the small) then leaves out.
+    fixed = fixed_costs(seed)
     with tempfile.TemporaryDirectory(prefix="bench-floors-") as root:
         project = measure(rows, 1, seed, root=root)
-        csv_path = os.path.join(root, "data", "penguins.csv")
-        floors = {}
-        for name, work in (
-            ("CsvExampleGen", lambda: example_gen_floor(csv_path, root)),
-            ("StatisticsGen", lambda: statistics_gen_floor(root)),
-            ("Transform", lambda: transform_floor(root, root)),
-        ):
-            seconds, count = timed(work)
-            if count != rows:
-                raise RuntimeError(f"the {name} floor handled {count} rows, not {rows}")
-            floors[name] = seconds
+        floors = floor_seconds(root, rows)
     return {
         "project": {name: project["components"][name] for name in COMPONENTS},
         "stage_s": project["stage_s"],
         "peak_rss_mib": project["peak_rss_mib"],
         "floor": floors,
+        "fixed": fixed,
         "imports": {"project": import_seconds(PROJECT_IMPORTS), "floor": import_seconds(LIBRARY_IMPORTS)},
     }
 
@@ -267,6 +299,30 @@ def report(rows: int, runs: list[dict]) -> str:
         f"{rows / statistics.median(stage):,.0f} rows/s, peak RSS "
         f"{spread([run['peak_rss_mib'] for run in runs], 0)} MiB. The floors of its three components add up "
         f"to {spread(floor_sum)} s.",
+        "",
+        f"What the components cost whatever the rows: a run of {FIXED_ROWS:,} rows in each repetition, TFX's "
+        "own executors on it (each `Do`, in one fresh process, in the pipeline's order), the floors and the "
+        "project's components on it:",
+        "",
+        "| component | TFX's executor (s) | floor (s) | project (s) |",
+        "|---|---|---|---|",
+    ]
+    for name in COMPONENTS:
+        columns = [spread([run["fixed"][part][name] for run in runs]) for part in ("tfx", "floor", "project")]
+        lines.append(f"| {name} | {' | '.join(columns)} |")
+    on_rows = [sum(run["floor"].values()) - sum(run["fixed"]["floor"].values()) for run in runs]
+    least_fixed = [
+        sum(min(run["fixed"][part][name] for part in ("tfx", "project")) for name in COMPONENTS)
+        for run in runs
+    ]
+    stage_floor = [work + fixed for work, fixed in zip(on_rows, least_fixed, strict=True)]
+    lines += [
+        "",
+        f"The data stage's floor on this stack at {rows:,} rows: the floors' work on the rows, "
+        f"{spread(on_rows)} s (the floors at {rows:,} rows less the same floors at {FIXED_ROWS:,}), plus "
+        f"each component's fixed cost (the less of TFX's executor and the project's at {FIXED_ROWS:,} rows), "
+        f"{spread(least_fixed)} s: {spread(stage_floor)} s. "
+        f"The project's data stage is {statistics.median(stage) / statistics.median(stage_floor):.2f}x it.",
     ]
     return "\n".join(lines) + "\n"
 

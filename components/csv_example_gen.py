@@ -18,6 +18,7 @@ interleaves the block files).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import random
@@ -223,6 +224,27 @@ def _CsvToSerializedExamples(pipeline: beam.Pipeline, exec_properties: dict, spl
     )
 
 
+def split_indices(records: list[bytes], buckets: list[int], split_config) -> np.ndarray:
+    """The split of each record, as TFX's `_PartitionFn` assigns it, for a block of records at once: the
+    SHA-256 of the record's bytes read as a big-endian integer, modulo the total of the hash buckets, then
+    the split whose cumulative buckets (`buckets`) first exceed it."""
+    total = buckets[-1]
+    if split_config.HasField("partition_feature_name"):
+        return np.array(
+            [
+                base_example_gen_executor._PartitionFn(record, len(buckets), buckets, split_config)  # noqa: SLF001
+                for record in records
+            ],
+            np.int64,
+        )
+    digests = np.frombuffer(b"".join(hashlib.sha256(record).digest() for record in records), np.uint8)
+    # sum(byte_i * 256**(31 - i)) % total with each power reduced first: within int64 up to 2**50 buckets
+    # (each split's are a uint32: 2**18 splits).
+    weights = np.array([pow(256, 31 - i, total) for i in range(32)], np.int64)
+    bucket = (digests.reshape(-1, 32).astype(np.int64) @ weights) % total
+    return np.searchsorted(buckets, bucket, side="right")
+
+
 class _WriteBlock(beam.DoFn):
     """Writes one block's examples, split by TFX's hash and shuffled, as one gzipped TFRecord file per
     split: `<split dir>/data_tfrecord-<file>-<block>.gz` (a retried bundle rewrites the same files)."""
@@ -236,13 +258,9 @@ class _WriteBlock(beam.DoFn):
         import tensorflow as tf
 
         block_id, records = keyed_block
-        splits = [[] for _ in self._split_uris]
-        for record in records:
-            index = base_example_gen_executor._PartitionFn(  # noqa: SLF001 (TFX's own split assignment)
-                record, len(self._buckets), self._buckets, self._split_config
-            )
-            splits[index].append(record)
-        for index, (split_uri, split_records) in enumerate(zip(self._split_uris, splits, strict=True)):
+        indices = split_indices(records, self._buckets, self._split_config)
+        for index, split_uri in enumerate(self._split_uris):
+            split_records = [records[i] for i in np.flatnonzero(indices == index)]
             random.Random(f"{block_id}-{index}").shuffle(split_records)
             with tf.io.TFRecordWriter(
                 os.path.join(split_uri, f"data_tfrecord-{block_id}.gz"), options="GZIP"

@@ -4,9 +4,12 @@ tf.Examples in the same splits, on a CSV with every kind of cell, the column typ
 from __future__ import annotations
 
 import glob
+import itertools
+import random
 
 import pytest
 import tensorflow as tf
+from tfx.components.example_gen import base_example_gen_executor
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
@@ -148,6 +151,25 @@ def test_examples_are_written_as_their_deterministic_serialization(tmp_path):
         assert record == tf.train.Example.FromString(record).SerializeToString(deterministic=True)
     longest = tf.train.Example.FromString(max(records, key=len))
     assert len(longest.features.feature[long_name].bytes_list.value[0]) > 16_384
+
+
+@pytest.mark.parametrize(
+    "hash_buckets",
+    [[2, 1], [1], [10, 40, 30], [700_001, 300_002], [(1 << 32) - 1] * 3],
+)
+def test_a_block_is_split_as_tfx_splits_each_example(hash_buckets):
+    """A block's split indices, computed at once, are TFX's `_PartitionFn` of each record, whatever the
+    number and sizes of the buckets (up to the most a split may have, 2**32 - 1)."""
+    rng = random.Random(0)
+    records = [b""] + [rng.randbytes(rng.randrange(1, 300)) for _ in range(3000)]
+    split = example_gen_pb2.SplitConfig.Split
+    splits = [split(name=f"s{i}", hash_buckets=n) for i, n in enumerate(hash_buckets)]
+    config = example_gen_pb2.SplitConfig(splits=splits)
+    buckets = list(itertools.accumulate(hash_buckets))
+    tfx_indices = [base_example_gen_executor._PartitionFn(r, len(buckets), buckets, config) for r in records]
+    assert csv_example_gen.split_indices(records, buckets, config).tolist() == tfx_indices
+    assert len(set(tfx_indices)) == len(hash_buckets)  # every split drawn
+    assert csv_example_gen.split_indices([], buckets, config).tolist() == []
 
 
 @pytest.mark.parametrize(
