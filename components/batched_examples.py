@@ -26,10 +26,19 @@ import tensorflow as tf
 from apache_beam import coders
 from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from tfx.dsl.io import fileio
 from tfx_bsl.coders import batch_util, example_coder
 from tfx_bsl.tfxio import record_based_tfxio, tf_example_record
 from tfx_bsl.tfxio.tfxio import TFXIO
+
+
+def in_one_worker(options: PipelineOptions) -> bool:
+    """Whether Beam runs a pipeline of these options in one worker (the DirectRunner, in_memory or with one
+    worker process), where what a step's output holds until the next step reads it stays in memory."""
+    runner = options.view_as(StandardOptions).runner
+    direct = options.view_as(DirectOptions)
+    return runner in (None, "DirectRunner", "direct") and direct.direct_num_workers == 1  # 0: one per core
 
 
 def examples_per_batch(desired: int | None) -> int:
@@ -66,35 +75,51 @@ class _DecodeFile(beam.DoFn):
 
 
 class BatchedExampleRecord(tf_example_record.TFExampleRecord):
-    """tfx_bsl's TFXIO of tf.Examples in TFRecord files, whose Beam source reads and decodes by the batch."""
+    """tfx_bsl's TFXIO of tf.Examples in TFRecord files, whose Beam source reads and decodes by the batch.
+
+    `reads`, a dict that the TFXIOs of one pipeline share (projections included), lets a pipeline read the
+    same files and columns once: where it runs in one worker, a second read of them takes the first read's
+    batches, which the runner holds in memory until the second reader's step has run. Elsewhere each reads
+    the files again (as TFX does, so that a distributed runner does not store the first read's output)."""
+
+    def __init__(self, *args, reads: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._reads = reads
 
     def BeamSource(self, batch_size: int | None = None) -> beam.PTransform:  # noqa: N802 (TFXIO's name)
         schema = self._GetSchemaForDecoding()
-        decode = _DecodeFile(
-            schema.SerializeToString() if schema is not None else None,
-            self.raw_record_column_name,
-            examples_per_batch(batch_size),
-        )
+        schema_bytes = schema.SerializeToString() if schema is not None else None
+        size = examples_per_batch(batch_size)
+        decode = _DecodeFile(schema_bytes, self.raw_record_column_name, size)
+        columns = schema.SerializeToString(deterministic=True) if schema is not None else None
+        read = (tuple(self._file_pattern), columns, self.raw_record_column_name, size)
 
         @beam.ptransform_fn
         def source(pipeline):
-            return (
+            shared = self._reads is not None and in_one_worker(pipeline.pipeline.options)
+            key = (pipeline.pipeline, read)
+            if shared and key in self._reads:
+                return self._reads[key] | "ReadBefore" >> beam.Map(lambda batch: batch)
+            batches = (
                 pipeline
                 | "Patterns" >> beam.Create(self._file_pattern)
                 | "Files" >> beam.FlatMap(lambda pattern: sorted(fileio.glob(pattern)))
                 | "SpreadFiles" >> beam.Reshuffle()
                 | "ReadAndDecode" >> beam.ParDo(decode)
             )
+            if shared:
+                self._reads[key] = batches
+            return batches
 
         return source()
 
     def _ProjectImpl(self, tensor_names):  # noqa: N802 (TFXIO's name)
-        return batched(super()._ProjectImpl(tensor_names))
+        return batched(super()._ProjectImpl(tensor_names), self._reads)
 
 
-def batched(tfxio: TFXIO) -> TFXIO:
-    """`tfxio` read by the batch where it is tfx_bsl's TFXIO of tf.Examples in TFRecord files; any other
-    format or payload as it is."""
+def batched(tfxio: TFXIO, reads: dict | None = None) -> TFXIO:
+    """`tfxio` read by the batch where it is tfx_bsl's TFXIO of tf.Examples in TFRecord files (reads shared
+    through `reads`, see BatchedExampleRecord); any other format or payload as it is."""
     if type(tfxio) is not tf_example_record.TFExampleRecord:
         return tfxio
     return BatchedExampleRecord(
@@ -102,6 +127,7 @@ def batched(tfxio: TFXIO) -> TFXIO:
         schema=tfxio._schema,
         raw_record_column_name=tfxio.raw_record_column_name,
         telemetry_descriptors=tfxio.telemetry_descriptors,
+        reads=reads,
     )
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
+from apache_beam.options.pipeline_options import PipelineOptions
 from tfx.components.example_gen import (
     base_example_gen_executor,
     driver,
@@ -43,6 +44,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
+from components.batched_examples import in_one_worker
 from pipeline.storage.streams import open_binary
 
 BLOCK_BYTES = 8 << 20  # pyarrow's read unit: 8 MiB of CSV, about 100,000 rows of the penguins table
@@ -314,17 +316,6 @@ def resolve_spans(exec_properties: dict, output_dict: dict) -> dict:
     return resolved
 
 
-def in_one_worker(beam_pipeline_args: list[str] | None) -> bool:
-    """Whether Beam runs these arguments' pipeline in one worker (the DirectRunner, in_memory or with one
-    worker process): each block then goes from reading to writing without being held."""
-    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
-
-    options = PipelineOptions(beam_pipeline_args or [])
-    runner = options.view_as(StandardOptions).runner
-    direct = options.view_as(DirectOptions)
-    return runner in (None, "DirectRunner", "direct") and direct.direct_num_workers == 1  # 0: one per core
-
-
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """CsvExampleGen's executor with C++ parsing and encoding (module docstring).
 
@@ -363,8 +354,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 | "CsvFiles" >> beam.Create(list(enumerate(paths)))
                 | "ReadAndEncode" >> beam.FlatMap(_keyed_blocks, column_types)
             )
-            if not in_one_worker(self._beam_pipeline_args):
-                # Spreading the blocks over the workers is a shuffle: the runner holds every block first.
+            if not in_one_worker(PipelineOptions(self._beam_pipeline_args or [])):
+                # Spreading the blocks over the workers is a shuffle: the runner holds every block first. In
+                # one worker each block goes from reading to writing without being held.
                 blocks |= "SpreadBlocks" >> beam.Reshuffle()
             _ = blocks | "SplitShuffleWrite" >> beam.ParDo(write)
         payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)

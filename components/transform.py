@@ -48,10 +48,16 @@ class _EncodeBatch(beam.DoFn):
 
 
 class Processor(transform_executor.TransformProcessor):
-    """TFX's Transform pipeline, reading by the batch and writing TFRecords a batch at a time."""
+    """TFX's Transform pipeline, reading by the batch and writing TFRecords a batch at a time; in one worker
+    the transformation pass takes the train split's batches from the analysis pass instead of reading and
+    decoding the split again (where both read the same columns)."""
+
+    def __init__(self):
+        super().__init__()
+        self._reads = {}  # the reads of this processor's pipeline (batched_examples.BatchedExampleRecord)
 
     def _CreateTFXIO(self, dataset, schema):  # noqa: N802 (TFX's name)
-        return batched(super()._CreateTFXIO(dataset, schema))
+        return batched(super()._CreateTFXIO(dataset, schema), self._reads)
 
     @staticmethod
     @beam.ptransform_fn

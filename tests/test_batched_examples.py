@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
+from apache_beam.options.pipeline_options import PipelineOptions
 from tfx.components.statistics_gen import executor as tfx_statistics_gen
 from tfx.components.transform import executor as tfx_transform
 from tfx.types import standard_artifacts
@@ -131,9 +132,23 @@ def statistics(both):
     return tfx, ours, reads
 
 
-def test_transform_reads_the_train_split_to_analyse_and_both_to_transform_by_the_batch(both):
+def test_transform_in_one_worker_reads_each_file_once_by_the_batch(both):
+    """The transformation pass takes the train split's batches from the analysis pass."""
     reads = json.loads((both / "ours" / "reads.json").read_text())
-    assert sorted(reads) == sorted(input_files(both, ["train"]) + input_files(both))
+    assert sorted(reads) == input_files(both)
+
+
+@pytest.fixture(scope="module")
+def two_threads(both):
+    """The project's executor with two Beam workers in this process (threads): each pass reads its files."""
+    two = ("--direct_running_mode=multi_threading", "--direct_num_workers=2")
+    with reads_counted() as reads:
+        run_transform(transform.Executor, both / "examples", both / "two_threads", two)
+    return both / "two_threads", reads
+
+
+def test_transform_in_several_workers_reads_the_train_split_for_each_pass(both, two_threads):
+    assert sorted(two_threads[1]) == sorted(input_files(both, ["train"]) + input_files(both))
 
 
 def test_statistics_gen_reads_each_file_once_by_the_batch(both, statistics):
@@ -174,10 +189,10 @@ def two_workers(both):
 
 
 @pytest.mark.parametrize("split", SPLITS)
-@pytest.mark.parametrize("ours", ["ours", "two_workers"])
+@pytest.mark.parametrize("ours", ["ours", "two_workers", "two_threads"])
 def test_the_same_transformed_examples_in_the_same_files_as_tfx(both, request, ours, split):
-    if ours == "two_workers":
-        request.getfixturevalue("two_workers")
+    if ours != "ours":
+        request.getfixturevalue(ours)
     tfx_names, tfx_rows, tfx_files = transformed_rows(both / "tfx", split)
     names, rows, files = transformed_rows(both / ours, split)
     assert names == tfx_names
@@ -218,3 +233,24 @@ def test_files_are_read_in_order_in_batches_of_the_given_size(tmp_path):
     assert [len(b) for b in batches] == [10, 10, 5]
     assert [int(r) for b in batches for r in b] == list(range(25))
     assert batched_examples.examples_per_batch(None) == 1000 and batched_examples.examples_per_batch(7) == 7
+
+
+@pytest.mark.parametrize(
+    "beam_args, one_worker",
+    [
+        (None, True),
+        ([], True),
+        (["--direct_running_mode=in_memory"], True),
+        (["--direct_running_mode=multi_processing", "--direct_num_workers=1"], True),
+        (["--direct_running_mode=multi_processing", "--direct_num_workers=2"], False),
+        (["--direct_running_mode=multi_processing", "--direct_num_workers=0"], False),  # one per core
+        (["--direct_running_mode=multi_threading", "--direct_num_workers=2"], False),
+        (["--runner=DataflowRunner", "--project=p", "--region=r"], False),
+        (["--runner=FlinkRunner"], False),
+    ],
+)
+def test_one_worker_is_the_direct_runner_with_one_worker(beam_args, one_worker):
+    """In one worker a step's output stays in memory until the next step reads it: ExampleGen streams each
+    block from reading to writing there (spreading blocks, a shuffle, would make the runner hold the whole
+    dataset first), and Transform's passes share the train split's read only there."""
+    assert batched_examples.in_one_worker(PipelineOptions(beam_args or [])) is one_worker

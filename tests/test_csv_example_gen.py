@@ -170,22 +170,3 @@ def test_a_block_is_split_as_tfx_splits_each_example(hash_buckets):
     assert csv_example_gen.split_indices(records, buckets, config).tolist() == tfx_indices
     assert len(set(tfx_indices)) == len(hash_buckets)  # every split drawn
     assert csv_example_gen.split_indices([], buckets, config).tolist() == []
-
-
-@pytest.mark.parametrize(
-    "beam_args, one_worker",
-    [
-        (None, True),
-        ([], True),
-        (["--direct_running_mode=in_memory"], True),
-        (["--direct_running_mode=multi_processing", "--direct_num_workers=1"], True),
-        (["--direct_running_mode=multi_processing", "--direct_num_workers=2"], False),
-        (["--direct_running_mode=multi_processing", "--direct_num_workers=0"], False),  # one per core
-        (["--runner=DataflowRunner", "--project=p", "--region=r"], False),
-        (["--runner=FlinkRunner"], False),
-    ],
-)
-def test_blocks_are_spread_over_workers_only_where_there_are_several(beam_args, one_worker):
-    """In one worker each block streams from reading to writing; spreading blocks (a shuffle) would make
-    the runner hold every block of the file first: the whole dataset in memory."""
-    assert csv_example_gen.in_one_worker(beam_args) is one_worker
