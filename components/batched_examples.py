@@ -32,6 +32,11 @@ from tfx_bsl.coders import batch_util, example_coder
 from tfx_bsl.tfxio import record_based_tfxio, tf_example_record
 from tfx_bsl.tfxio.tfxio import TFXIO
 
+# At most this much of (GZIP'd) example files is read once for two readers. The train split of the penguins
+# table's 1M rows is 14 MB of files, and holding its batches added about 200 MB to the data stage's peak
+# (bench/RESULTS.md): at this bound about 1 GB; beyond it each reader reads the files.
+SHARED_READ_BYTES = 64 << 20
+
 
 def in_one_worker(options: PipelineOptions) -> bool:
     """Whether Beam runs a pipeline of these options in one worker (the DirectRunner, in_memory or with one
@@ -39,6 +44,15 @@ def in_one_worker(options: PipelineOptions) -> bool:
     runner = options.view_as(StandardOptions).runner
     direct = options.view_as(DirectOptions)
     return runner in (None, "DirectRunner", "direct") and direct.direct_num_workers == 1  # 0: one per core
+
+
+def may_hold(file_patterns: list[str], options: PipelineOptions) -> bool:
+    """Whether a pipeline of these options may hold what it read of these files for a second reader: in one
+    worker, and files of at most SHARED_READ_BYTES (their decoded batches take several times that)."""
+    if not in_one_worker(options):
+        return False
+    paths = [path for pattern in file_patterns for path in fileio.glob(pattern)]
+    return sum(fileio.stat(path).length for path in paths) <= SHARED_READ_BYTES
 
 
 def examples_per_batch(desired: int | None) -> int:
@@ -78,9 +92,10 @@ class BatchedExampleRecord(tf_example_record.TFExampleRecord):
     """tfx_bsl's TFXIO of tf.Examples in TFRecord files, whose Beam source reads and decodes by the batch.
 
     `reads`, a dict that the TFXIOs of one pipeline share (projections included), lets a pipeline read the
-    same files and columns once: where it runs in one worker, a second read of them takes the first read's
-    batches, which the runner holds in memory until the second reader's step has run. Elsewhere each reads
-    the files again (as TFX does, so that a distributed runner does not store the first read's output)."""
+    same files and columns once: where it runs in one worker and the files are small enough (`may_hold`), a
+    second read of them takes the first read's batches, which the runner holds in memory until the second
+    reader's step has run. Elsewhere each reads the files again (as TFX does, so that a distributed runner
+    does not store the first read's output)."""
 
     def __init__(self, *args, reads: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -96,7 +111,7 @@ class BatchedExampleRecord(tf_example_record.TFExampleRecord):
 
         @beam.ptransform_fn
         def source(pipeline):
-            shared = self._reads is not None and in_one_worker(pipeline.pipeline.options)
+            shared = self._reads is not None and may_hold(self._file_pattern, pipeline.pipeline.options)
             key = (pipeline.pipeline, read)
             if shared and key in self._reads:
                 return self._reads[key] | "ReadBefore" >> beam.Map(lambda batch: batch)

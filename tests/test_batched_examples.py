@@ -254,3 +254,15 @@ def test_one_worker_is_the_direct_runner_with_one_worker(beam_args, one_worker):
     block from reading to writing there (spreading blocks, a shuffle, would make the runner hold the whole
     dataset first), and Transform's passes share the train split's read only there."""
     assert batched_examples.in_one_worker(PipelineOptions(beam_args or [])) is one_worker
+
+
+def test_a_read_is_held_for_a_second_reader_only_in_one_worker_and_up_to_a_size(both, monkeypatch):
+    train = [f"{both}/examples/Split-train/*"]
+    in_memory = PipelineOptions([])
+    assert batched_examples.may_hold(train, in_memory)
+    assert not batched_examples.may_hold(train, PipelineOptions(["--direct_num_workers=2"]))
+    size = sum(os.path.getsize(path) for path in glob.glob(train[0]))
+    monkeypatch.setattr(batched_examples, "SHARED_READ_BYTES", size)
+    assert batched_examples.may_hold(train, in_memory)
+    monkeypatch.setattr(batched_examples, "SHARED_READ_BYTES", size - 1)
+    assert not batched_examples.may_hold(train, in_memory)
