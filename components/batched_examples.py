@@ -5,7 +5,8 @@ element of its own (in Python: 8 µs an example read here, bench/RESULTS.md).
 `BatchedExampleRecord` is tfx_bsl's TFXIO of tf.Examples in TFRecord files with a Beam source that reads
 each file with TensorFlow's reader, 1,000 examples at a time (tfx_bsl's batch cap, the most TFX's own
 batching gives), and decodes each batch with the decoder TFX uses: one element per batch, the files spread
-over workers (a GZIP'd file cannot be split, so Beam's source reads each in one piece too). Left out:
+over the workers where there are several (a GZIP'd file cannot be split, so Beam's source reads each in one
+piece too); in one worker the files are read in order. Left out:
 tfx_bsl's telemetry counters of raw records and record batches (Beam metrics that no step reads).
 
 `BatchedTFRecordSink` is Beam's file sink for elements that are lists of records: each list framed as
@@ -115,13 +116,14 @@ class BatchedExampleRecord(tf_example_record.TFExampleRecord):
             key = (pipeline.pipeline, read)
             if shared and key in self._reads:
                 return self._reads[key] | "ReadBefore" >> beam.Map(lambda batch: batch)
-            batches = (
+            files = (
                 pipeline
                 | "Patterns" >> beam.Create(self._file_pattern)
                 | "Files" >> beam.FlatMap(lambda pattern: sorted(fileio.glob(pattern)))
-                | "SpreadFiles" >> beam.Reshuffle()
-                | "ReadAndDecode" >> beam.ParDo(decode)
             )
+            if not in_one_worker(pipeline.pipeline.options):
+                files |= "SpreadFiles" >> beam.Reshuffle()
+            batches = files | "ReadAndDecode" >> beam.ParDo(decode)
             if shared:
                 self._reads[key] = batches
             return batches
