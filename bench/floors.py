@@ -12,7 +12,8 @@ run's own inputs and outputs, the floor of each component:
 - StatisticsGen: TensorFlow's TFRecord reader and tfx_bsl's tf.Example decoder (batches of 1,000) and
   TFDV's statistics generators over those record batches (its in-memory path, the accumulators
   merged per batch), with the schema, for each split.
-- Transform: the same reading and decoding; the preprocessing_fn's analyzers over the train split with
+- Transform: the same reading and decoding (each split once: the train split's batches serve the
+  analyzers and the graph); the preprocessing_fn's analyzers over the train split with
   pyarrow.compute (mean and variance of each number column, the value counts of each string column); the
   transform graph that run wrote applied to each batch of each split (TFTransformOutput's layer, traced
   once); the outputs encoded and written as above.
@@ -143,8 +144,8 @@ def statistics_gen_floor(root: str) -> int:
 
 
 def transform_floor(root: str, out_dir: str) -> int:
-    """The analyzers over the train split, then the transform graph over both splits, encoded and written:
-    the rows transformed."""
+    """The analyzers over the train split, then the transform graph over both splits (the train split's
+    batches decoded once for both), encoded and written: the rows transformed."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import tensorflow as tf
@@ -155,7 +156,8 @@ def transform_floor(root: str, out_dir: str) -> int:
     examples = artifact_path(root, "CsvExampleGen", "examples")
     output = tft.TFTransformOutput(artifact_path(root, "Transform", "transform_graph"))
 
-    table = pa.Table.from_batches(list(_record_batches(os.path.join(examples, "Split-train", "*"), schema)))
+    train = list(_record_batches(os.path.join(examples, "Split-train", "*"), schema))
+    table = pa.Table.from_batches(train)
     for name in table.column_names:
         values = pc.list_flatten(table[name])
         if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
@@ -167,8 +169,8 @@ def transform_floor(root: str, out_dir: str) -> int:
     # One traced graph for all batches, as TFT's Beam path runs it (eager calls cost ~30 ms each).
     transform = tf.function(output.transform_features_layer())
 
-    def transformed(pattern: str) -> Iterator:
-        for batch in _record_batches(pattern, schema):
+    def transformed(batches) -> Iterator:
+        for batch in batches:
             outputs = transform(adapter.ToBatchTensors(batch))
             arrays = {}
             for name, tensor in sorted(outputs.items()):
@@ -178,12 +180,10 @@ def transform_floor(root: str, out_dir: str) -> int:
                 )
             yield pa.RecordBatch.from_pydict(arrays)
 
+    evaluation = _record_batches(os.path.join(examples, "Split-eval", "*"), schema)
     return sum(
-        _write_examples(
-            transformed(os.path.join(examples, f"Split-{split}", "*")),
-            os.path.join(out_dir, f"transformed-{split}.gz"),
-        )
-        for split in ("train", "eval")
+        _write_examples(transformed(batches), os.path.join(out_dir, f"transformed-{split}.gz"))
+        for split, batches in (("train", train), ("eval", evaluation))
     )
 
 

@@ -20,8 +20,10 @@ from pipeline.tasks import task_config
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROWS = 1_000_000
-# Measured: 0.9 GiB at 10k and 100k rows, 1.5-1.7 GiB at 1M (bench/RESULTS.md): Beam streams the rows. The
-# bound catches a stage that starts holding the data set in memory (1M rows of tf.Examples are several GiB).
+# Measured: 0.9 GiB at 10k and 100k rows, 1.2-1.3 GiB at 1M (bench/RESULTS.md): Beam streams the rows, and
+# Transform holds only the train split's decoded batches for its second pass (about 0.2 GiB, up to 64 MiB of
+# files). The bound catches a stage that starts holding the data set in memory (1M rows of tf.Examples
+# are several GiB).
 PEAK_MEMORY_BOUND_MIB = 3072
 
 
