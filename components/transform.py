@@ -50,7 +50,8 @@ class _EncodeBatch(beam.DoFn):
 class Processor(transform_executor.TransformProcessor):
     """TFX's Transform pipeline, reading by the batch and writing TFRecords a batch at a time; in one worker
     the transformation pass takes the train split's batches from the analysis pass instead of reading and
-    decoding the split again (where both read the same columns)."""
+    decoding the split again (where both read the same columns, up to batched_examples.SHARED_READ_BYTES of
+    files)."""
 
     def __init__(self):
         super().__init__()
