@@ -51,20 +51,6 @@ PIPELINE = "penguin_species"  # the default task's pipeline
 REQUESTS = 10
 
 
-def _execution_property(root: str, component: str, name: str) -> str:
-    """An exec property of the run's `component` execution, as ML Metadata holds it."""
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = os.path.join(root, "metadata.sqlite")
-    store = metadata_store.MetadataStore(config)
-    for execution in store.get_executions():
-        if store.get_execution_types_by_id([execution.type_id])[0].name.endswith(component):
-            return execution.custom_properties[name].string_value
-    raise LookupError(f"no {component} execution in {root}")
-
-
 def statistics_floor(examples: str, schema, out_dir: str) -> None:
     import apache_beam as beam
     import tensorflow_data_validation as tfdv
@@ -178,14 +164,16 @@ def child(root: str) -> dict:
 
     from bench.floors import timed
     from bench.run_floors import trainer_floor
+    from pipeline.run_summary import execution_properties
 
     outputs = _outputs(root)
     examples = outputs["CsvExampleGen"]["examples"]
     schema = io_utils.parse_pbtxt_file(
         os.path.join(outputs["ImportSchemaGen"]["schema"], "schema.pbtxt"), schema_pb2.Schema()
     )
-    custom_config = json.loads(_execution_property(root, "Transform", "custom_config"))
-    eval_config = _execution_property(root, "Evaluator", "eval_config")
+    properties = execution_properties(os.path.join(root, "metadata.sqlite"))
+    custom_config = json.loads(properties["Transform"]["custom_config"])
+    eval_config = properties["Evaluator"]["eval_config"]
     model_dir = path_utils.serving_model_path(outputs["Trainer"]["model"])
     with tempfile.TemporaryDirectory(prefix="bench-cold-floor-") as scratch:
         work = {

@@ -18,26 +18,6 @@ import time
 from bench.data_stage import OUTPUTS
 
 
-def _execution_properties(root: str) -> dict[str, dict]:
-    """Each component's execution properties as its run recorded them in ML Metadata, by component."""
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = os.path.join(root, OUTPUTS, "metadata.sqlite")
-    store = metadata_store.MetadataStore(config)
-    type_names = {t.id: t.name for t in store.get_execution_types()}
-    properties = {}
-    for execution in store.get_executions():
-        component = type_names[execution.type_id].rsplit(".", 1)[-1]
-        values = {}
-        for name, value in execution.custom_properties.items():
-            kind = value.WhichOneof("value")
-            values[name] = getattr(value, kind) if kind in ("int_value", "string_value") else None
-        properties[component] = values
-    return properties
-
-
 def _artifact(artifact_type, uri: str, splits: tuple[str, ...] = ()):
     artifact = artifact_type()
     artifact.uri = uri
@@ -54,8 +34,9 @@ def run_tfx_executors(root: str) -> dict[str, float]:
     from tfx.types import standard_artifacts as types
 
     from bench.floors import artifact_path
+    from pipeline.run_summary import execution_properties
 
-    properties = _execution_properties(root)
+    properties = execution_properties(os.path.join(root, OUTPUTS, "metadata.sqlite"))
     schema = _artifact(types.Schema, artifact_path(root, "ImportSchemaGen", "schema"))
     splits = ("train", "eval")
     seconds = {}
@@ -86,9 +67,8 @@ def run_tfx_executors(root: str) -> dict[str, float]:
         for name, executor_class, inputs, outputs, recorded_as in steps:
             context = executor_class.Context(tmp_dir=os.path.join(out, "tmp", name), unique_id=name)
             executor = executor_class(context)
-            exec_properties = {k: v for k, v in properties[recorded_as].items() if v is not None}
             start = time.perf_counter()
-            executor.Do(inputs, outputs, exec_properties)
+            executor.Do(inputs, outputs, properties[recorded_as])
             seconds[name] = time.perf_counter() - start
     return seconds
 

@@ -160,6 +160,20 @@ def removed_artifacts(location: MetadataLocation | str, pipeline_name: str) -> l
     return sorted(uri for uri in uris if uri and not fileio.exists(uri))
 
 
+def execution_properties(location: MetadataLocation | str) -> dict[str, dict]:
+    """The execution properties of each component class's first execution in the store, by the class's name
+    (e.g. "Transform", "FileBasedExampleGen"), as ML Metadata holds them."""
+    store = open_store(location)
+    type_names = {t.id: t.name for t in store.get_execution_types()}
+    properties = {}
+    for execution in store.get_executions():
+        component = type_names[execution.type_id].rsplit(".", 1)[-1]
+        properties.setdefault(
+            component, {name: _custom_value(execution, name) for name in execution.custom_properties}
+        )
+    return properties
+
+
 def latest_run(location: MetadataLocation | str, pipeline_name: str) -> RunSummary | None:
     summaries = run_summaries(location, pipeline_name)
     return summaries[-1] if summaries else None
