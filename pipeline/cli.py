@@ -610,9 +610,11 @@ def command_kubeflow(args) -> int:
             ids = kfp_client.schedule(
                 written["spec"], connection, name, args.experiment, args.cron, arguments, config.pipeline_root
             )
+            replaced = f"; replaced {', '.join(ids['replaced'])}" if ids["replaced"] else ""
             print(
                 f"Uploaded pipeline {ids['pipeline_id']} version {ids['version_id']}; recurring run "
-                f"{ids['recurring_run_id']} of that version on {args.cron!r} created on {args.host}"
+                f"{ids['recurring_run_id']} of the pipeline's latest version on {args.cron!r} created on "
+                f"{args.host}{replaced}"
             )
     except (kfp_client.KubeflowError, vertex.VertexError) as error:
         raise CommandError(str(error)) from error

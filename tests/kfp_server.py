@@ -23,6 +23,7 @@ class FakeKubeflow(RecordingServer):
         self.pipelines: dict[str, str] = {}  # display name -> id
         self.versions: dict[str, list[str]] = {}  # pipeline id -> version ids
         self.experiments: dict[str, str] = {}
+        self.recurring_runs: dict[str, dict] = {}  # id -> the recurring run as created
 
     def json_body(self, record) -> dict:
         return json.loads(record["body"] or b"{}")
@@ -49,9 +50,10 @@ class FakeKubeflow(RecordingServer):
         if refused:
             return refused
         if method == "GET" and path == f"{API}/pipelines":
-            return 200, {
-                "pipelines": [{"pipeline_id": i, "display_name": n} for n, i in self.pipelines.items()]
-            }
+            predicates = json.loads(record["query"].get("filter", ["{}"])[0]).get("predicates", [])
+            names = {p["stringValue"] for p in predicates if p["key"] == "display_name"}
+            listed = [{"pipeline_id": i, "display_name": n} for n, i in self.pipelines.items()]
+            return 200, {"pipelines": [p for p in listed if not names or p["display_name"] in names]}
         if method == "POST" and path == f"{API}/pipelines/upload":
             name = record["query"]["name"][0]
             pipeline_id = self.pipelines[name] = f"pipeline-{len(self.pipelines) + 1}"
@@ -80,7 +82,23 @@ class FakeKubeflow(RecordingServer):
         if method == "POST" and path == f"{API}/runs":
             return 200, {**self.json_body(record), "run_id": "run-1", "state": "PENDING"}
         if method == "POST" and path == f"{API}/recurringruns":
-            return 200, {**self.json_body(record), "recurring_run_id": "recurring-1", "status": "ENABLED"}
+            body = self.json_body(record)
+            reference = body.get("pipeline_version_reference") or {}
+            if not reference.get("pipeline_id") and not body.get("pipeline_spec"):
+                # The backend's validation (apiserver's server/recurring_run_server.go).
+                return 400, {"error": "InvalidInputError: neither pipeline spec nor id is set", "code": 3}
+            recurring_id = f"recurring-{len(self.recurring_runs) + 1}"
+            self.recurring_runs[recurring_id] = {**body, "recurring_run_id": recurring_id, "status": "ENABLED"}
+            return 200, self.recurring_runs[recurring_id]
+        if method == "GET" and path == f"{API}/recurringruns":
+            experiment = record["query"].get("experiment_id", [None])[0]
+            listed = [r for r in self.recurring_runs.values() if experiment in (None, r.get("experiment_id"))]
+            return 200, {"recurringRuns": listed, "total_size": len(listed)}  # as the proto names it
+        if method == "DELETE" and path.startswith(f"{API}/recurringruns/"):
+            recurring_id = path.rsplit("/", 1)[1]
+            if self.recurring_runs.pop(recurring_id, None) is None:
+                return 404, {"error": f"recurring run {recurring_id} not found", "code": 5}
+            return 200, {}
         return 404, {"error": f"no route for {method} {path}", "code": 5}
 
     def calls(self, method: str, path: str) -> list[dict]:

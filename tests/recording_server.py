@@ -28,6 +28,9 @@ class RecordingServer:
             def do_PUT(self):
                 self._answer()
 
+            def do_DELETE(self):
+                self._answer()
+
             def _answer(self):
                 url = urllib.parse.urlparse(self.path)
                 length = int(self.headers.get("Content-Length") or 0)

@@ -300,7 +300,7 @@ def test_a_pipeline_root_of_its_own_goes_into_both_files_and_every_run(tmp_path)
     assert json.loads(trainer["runtimeValue"]["constant"])["checkpoint_root"] == f"{root}/Trainer/checkpoints"
 
 
-def test_schedule_uploads_a_version_and_recurs_on_it_with_the_cron_expression(tmp_path, capsys):
+def test_schedule_recurs_on_the_pipelines_latest_version_with_the_cron_expression(tmp_path, capsys):
     with FakeKubeflow() as server:
         argv = ["schedule", "--host", server.url, "--cron", "0 0 3 * * *", *kubeflow_args(tmp_path)]
         assert main(argv) == 0
@@ -309,14 +309,31 @@ def test_schedule_uploads_a_version_and_recurs_on_it_with_the_cron_expression(tm
         body = json.loads(recurring["body"])
         assert body["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
         assert int(body["max_concurrency"]) == 1
+        assert body["mode"] == "ENABLE"
         assert body["experiment_id"] == "experiment-1"
-        assert body["pipeline_version_reference"] == {
-            "pipeline_id": "pipeline-1",
-            "pipeline_version_id": "version-pipeline-1-1",
-        }
+        # No version: the backend runs the pipeline's latest version at each trigger.
+        assert body["pipeline_version_reference"] == {"pipeline_id": "pipeline-1"}
         assert body["runtime_config"]["pipeline_root"] == f"{OUTPUT_ROOT}/pipeline"
         assert set(body["runtime_config"]["parameters"]) == {"data_root", "train_args"}
-        assert "recurring run recurring-1 of that version on '0 0 3 * * *'" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "recurring run recurring-1 of the pipeline's latest version on '0 0 3 * * *'" in out
+
+
+def test_a_repeated_schedule_replaces_the_recurring_run_after_creating_the_new_one(tmp_path, capsys):
+    with FakeKubeflow() as server:
+        other = ["schedule", "--host", server.url, "--cron", "0 0 1 * * *", "--task", "penguin_body_mass"]
+        assert main([*other, *kubeflow_args(tmp_path / "other")]) == 0  # another pipeline's schedule
+        argv = ["schedule", "--host", server.url, *kubeflow_args(tmp_path)]
+        assert main([*argv, "--cron", "0 0 3 * * *"]) == 0
+        assert main(["submit", "--host", server.url, *kubeflow_args(tmp_path)]) == 0  # new code
+        assert main([*argv, "--cron", "0 30 4 * * *"]) == 0
+        # One recurring run of each pipeline: the replaced one deleted, the other pipeline's kept.
+        assert sorted(server.recurring_runs) == ["recurring-1", "recurring-3"]
+        assert server.recurring_runs["recurring-3"]["trigger"]["cron_schedule"]["cron"] == "0 30 4 * * *"
+        order = [(r["method"], r["path"].rsplit("/", 1)[1]) for r in server.requests if "recurringruns" in r["path"]]
+        create = order.index(("POST", "recurringruns"), order.index(("GET", "recurringruns"), 4))
+        assert order[create:] == [("POST", "recurringruns"), ("DELETE", "recurring-2")]
+        assert "; replaced recurring-2" in capsys.readouterr().out
 
 
 def test_a_token_and_a_namespace_reach_every_request(tmp_path, capsys, monkeypatch):

@@ -1,5 +1,6 @@
 """Sending the compiled pipeline to a Kubeflow Pipelines API with the kfp client: a pipeline version per
-upload, runs and recurring runs attached to that version, in the user's namespace, with credentials."""
+upload, runs of that version and one recurring run of the pipeline's latest version, in the user's namespace,
+with credentials."""
 
 from __future__ import annotations
 
@@ -174,29 +175,68 @@ def schedule(
     arguments: dict,
     pipeline_root: str,
 ) -> dict:
-    """Uploads the compiled pipeline (a new version) and creates a recurring run of that version on `cron`
-    (six fields, seconds first, as KFP reads it); returns the ids."""
+    """Uploads the compiled pipeline (a new version) and makes the pipeline's one recurring run on `cron`
+    (six fields, seconds first, as KFP reads it); returns the ids, with those of the recurring runs it
+    replaced.
+
+    The recurring run names the pipeline, not a version: KFP's backend (2.5 and later) then runs the
+    pipeline's latest version at each trigger, so a later `submit` of new code is what the schedule runs
+    next, rather than the code of the day it was scheduled. A repeated `schedule` replaces the pipeline's
+    recurring runs in the experiment: the new one is created first, then the old ones are deleted, so the
+    pipeline is never left unscheduled and never scheduled twice once this returns.
+    """
+    import kfp_server_api
+
     client, pipeline_id, version_id, experiment_id = _publish(
         spec_path, connection, pipeline_name, experiment
     )
-    recurring = _call(
-        "create the recurring run",
+    previous = _call(
+        "list the recurring runs",
         connection,
-        lambda: client.create_recurring_run(
-            experiment_id=experiment_id,
-            job_name=f"{pipeline_name} on {cron}",
-            cron_expression=cron,
-            # One run at a time: two runs of a schedule never push over each other.
-            max_concurrency=1,
-            pipeline_id=pipeline_id,
-            version_id=version_id,
-            params=arguments,
-            pipeline_root=pipeline_root,
-        ),
+        lambda: _recurring_runs_of(client, pipeline_id, experiment_id, connection.namespace),
     )
+    body = kfp_server_api.V2beta1RecurringRun(
+        experiment_id=experiment_id,
+        display_name=f"{pipeline_name} on {cron}",
+        mode=kfp_server_api.RecurringRunMode.ENABLE,
+        trigger=kfp_server_api.V2beta1Trigger(cron_schedule=kfp_server_api.V2beta1CronSchedule(cron=cron)),
+        # One run at a time: two runs of a schedule never push over each other.
+        max_concurrency=1,
+        # No version: the latest at each trigger.
+        pipeline_version_reference=kfp_server_api.V2beta1PipelineVersionReference(pipeline_id=pipeline_id),
+        runtime_config=kfp_server_api.V2beta1RuntimeConfig(pipeline_root=pipeline_root, parameters=arguments),
+    )
+    recurring = _call("create the recurring run", connection, lambda: _create_recurring_run(client, body))
+    for old in previous:
+        _call(f"delete the replaced recurring run {old}", connection, lambda: client.delete_recurring_run(old))
     return {
         "pipeline_id": pipeline_id,
         "version_id": version_id,
         "experiment_id": experiment_id,
         "recurring_run_id": recurring.recurring_run_id,
+        "replaced": previous,
     }
+
+
+def _recurring_runs_of(client, pipeline_id: str, experiment_id: str, namespace: str | None) -> list[str]:
+    """The ids of the experiment's recurring runs of the pipeline (of any of its versions)."""
+    found, token = [], ""
+    while True:
+        page = client.list_recurring_runs(
+            page_token=token, page_size=100, experiment_id=experiment_id, namespace=namespace
+        )
+        for recurring in page.recurring_runs or ():
+            reference = recurring.pipeline_version_reference
+            if reference is not None and reference.pipeline_id == pipeline_id:
+                found.append(recurring.recurring_run_id)
+        token = page.next_page_token
+        if not token:
+            return found
+
+
+def _create_recurring_run(client, body):
+    """The generated API's create call (kfp.Client's own requires a version): its name in kfp-server-api
+    2.0 and in 2.1 and later."""
+    service = client.recurring_runs
+    create = getattr(service, "recurring_run_service_create_recurring_run", None) or service.create_recurring_run
+    return create(body)
