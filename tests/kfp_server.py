@@ -88,8 +88,9 @@ class FakeKubeflow(RecordingServer):
                 # The backend's validation (apiserver's server/recurring_run_server.go).
                 return 400, {"error": "InvalidInputError: neither pipeline spec nor id is set", "code": 3}
             recurring_id = f"recurring-{len(self.recurring_runs) + 1}"
-            self.recurring_runs[recurring_id] = {**body, "recurring_run_id": recurring_id, "status": "ENABLED"}
-            return 200, self.recurring_runs[recurring_id]
+            created = {**body, "recurring_run_id": recurring_id, "status": "ENABLED"}
+            self.recurring_runs[recurring_id] = created
+            return 200, created
         if method == "GET" and path == f"{API}/recurringruns":
             experiment = record["query"].get("experiment_id", [None])[0]
             listed = [r for r in self.recurring_runs.values() if experiment in (None, r.get("experiment_id"))]

@@ -330,7 +330,8 @@ def test_a_repeated_schedule_replaces_the_recurring_run_after_creating_the_new_o
         # One recurring run of each pipeline: the replaced one deleted, the other pipeline's kept.
         assert sorted(server.recurring_runs) == ["recurring-1", "recurring-3"]
         assert server.recurring_runs["recurring-3"]["trigger"]["cron_schedule"]["cron"] == "0 30 4 * * *"
-        order = [(r["method"], r["path"].rsplit("/", 1)[1]) for r in server.requests if "recurringruns" in r["path"]]
+        calls = [r for r in server.requests if "recurringruns" in r["path"]]
+        order = [(r["method"], r["path"].rsplit("/", 1)[1]) for r in calls]
         create = order.index(("POST", "recurringruns"), order.index(("GET", "recurringruns"), 4))
         assert order[create:] == [("POST", "recurringruns"), ("DELETE", "recurring-2")]
         assert "; replaced recurring-2" in capsys.readouterr().out

@@ -9,6 +9,7 @@ import socket
 import time
 import urllib.parse
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 CONNECT_TIMEOUT_S = 10
@@ -208,7 +209,7 @@ def schedule(
     )
     recurring = _call("create the recurring run", connection, lambda: _create_recurring_run(client, body))
     for old in previous:
-        _call(f"delete the replaced recurring run {old}", connection, lambda: client.delete_recurring_run(old))
+        _call(f"delete the recurring run {old}", connection, partial(client.delete_recurring_run, old))
     return {
         "pipeline_id": pipeline_id,
         "version_id": version_id,
@@ -238,5 +239,5 @@ def _create_recurring_run(client, body):
     """The generated API's create call (kfp.Client's own requires a version): its name in kfp-server-api
     2.0 and in 2.1 and later."""
     service = client.recurring_runs
-    create = getattr(service, "recurring_run_service_create_recurring_run", None) or service.create_recurring_run
-    return create(body)
+    create = getattr(service, "recurring_run_service_create_recurring_run", None)
+    return (create or service.create_recurring_run)(body)
