@@ -273,3 +273,17 @@ def image_mount_point():
     yield path
     if created:
         path.rmdir()
+
+
+@pytest.fixture(scope="session")
+def pod_mount_points():
+    """The mount points of a KFP task pod's download directories (/gcs, /s3, /minio: the launcher's
+    LocalPathForURI), each an empty directory created when missing and removed after."""
+    from tests.kfp_launcher import LOCAL_DIRS
+
+    created = [Path(p) for p in LOCAL_DIRS.values() if not Path(p).exists()]
+    for path in created:
+        path.mkdir()
+    yield
+    for path in created:
+        path.rmdir()

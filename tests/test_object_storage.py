@@ -18,13 +18,14 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 from pipeline.cli import main
 from pipeline.data import write_penguins_csv
 from tests.conftest import REPO_ROOT, requires_s3
-from tests.kfp_launcher import EXECUTED, Launcher, TaskFailed
+from tests.kfp_launcher import EXECUTED, EXECUTOR_LOGS, Launcher, TaskFailed
 from tests.object_store import s3_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, requires_s3]
@@ -40,7 +41,7 @@ def s3(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def s3_run(s3, tmp_path_factory, image_mount_point):
+def s3_run(s3, tmp_path_factory, image_mount_point, pod_mount_points):
     work = tmp_path_factory.mktemp("kubeflow-s3")
     csv = write_penguins_csv(work / "data", labels=("species",))
     s3.client().upload_file(str(csv), BUCKET, "data/penguins/penguins.csv")
@@ -96,8 +97,13 @@ def test_without_the_project_entrypoint_a_task_that_used_s3_would_be_reported_fa
     output = executor_input["outputs"]["artifacts"]["fingerprint"]["artifacts"][0]
     output["uri"] = f"{fresh}/fingerprint"
     executor_input["outputs"]["outputFile"] = f"{launcher.local_path(fresh)}/output_metadata.json"
+    logs = executor_input["outputs"]["artifacts"][EXECUTOR_LOGS]["artifacts"][0]
+    logs["uri"] = f"{fresh}/{EXECUTOR_LOGS}"
+    pod = launcher.work_dir / "pods" / "control"
+    for entry in (executor_input["outputs"]["outputFile"], launcher.local_path(logs["uri"])):
+        Path(launcher.host_path(entry, pod)).parent.mkdir(parents=True, exist_ok=True)
     with pytest.raises(TaskFailed, match="exited 134") as failed:
-        launcher._execute("control", container, executor_input)  # noqa: SLF001
+        launcher._execute("control", container, executor_input, pod)  # noqa: SLF001
     assert "pure virtual method called" in str(failed.value)
     # The work itself was done: the fingerprint is on the store.
     assert s3.keys_under(BUCKET, f"{fresh.split(f's3://{BUCKET}/', 1)[1]}/fingerprint")

@@ -41,6 +41,7 @@ def test_s3_settings_for_tensorflow_and_beam():
         "AWS_REGION": "eu-west-1",
         "S3_ENDPOINT": "http://minio-service.kubeflow:9000",
         "S3_USE_HTTPS": "0",
+        "AWS_ENDPOINT_URL_S3": "http://minio-service.kubeflow:9000",  # the KFP launcher's AWS SDK
     }
     assert minio.beam_args() == (
         "--s3_region_name=eu-west-1",
@@ -69,6 +70,7 @@ def test_an_s3_root_compiles_with_the_store_settings_in_every_task(tmp_path):
         container = executor["container"]
         assert container["command"] == ["python", "-m", "pipeline.kubeflow.entrypoint"], name
         assert {"name": "S3_ENDPOINT", "value": "http://minio:9000"} in container["env"], name
+        assert {"name": "AWS_ENDPOINT_URL_S3", "value": "http://minio:9000"} in container["env"], name
         assert not any(v["name"].startswith("AWS_SECRET") for v in container["env"])
     statistics = spec["deploymentSpec"]["executors"]["StatisticsGen_executor"]["container"]["args"]
     assert "--s3_endpoint_url=http://minio:9000" in statistics

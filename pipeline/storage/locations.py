@@ -55,11 +55,14 @@ class S3Settings:
             )
 
     def environment(self) -> dict[str, str]:
-        """What TensorFlow's S3 filesystem (tensorflow-io) reads."""
+        """What TensorFlow's S3 filesystem (tensorflow-io: S3_ENDPOINT, S3_USE_HTTPS) and the AWS SDKs
+        (AWS_ENDPOINT_URL_S3: Kubeflow Pipelines' launcher without a `kfp-launcher` providers entry, boto3)
+        read; both read AWS_REGION."""
         values = {"AWS_REGION": self.region}
         if self.endpoint:
             values["S3_ENDPOINT"] = self.endpoint
             values["S3_USE_HTTPS"] = "1" if self.endpoint.startswith("https://") else "0"
+            values["AWS_ENDPOINT_URL_S3"] = self.endpoint
         return values
 
     def beam_args(self) -> tuple[str, ...]:
