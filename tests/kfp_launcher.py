@@ -415,10 +415,6 @@ class Launcher:
                     f"parse bucket config failed: unsupported Cloud bucket: {self.pipeline_root!r} (KFP's "
                     "launcher needs gs://, s3:// or minio://; pass local_root_skips to say what a local root skips)"
                 )
-            if found is not None and found[0] == "gs":
-                raise ValueError(
-                    "mode kfp runs on an s3:// root here (TensorFlow's gs:// has no local server)"
-                )
             self.providers, self.secrets = providers, secrets or {}
         self.repo_root = str(repo_root)
         self.work_dir = Path(work_dir)
@@ -528,6 +524,10 @@ class Launcher:
 
         storage = None
         if self.mode == "kfp" and object_uri(self.pipeline_root):
+            if object_uri(self.pipeline_root)[0] == "gs":
+                raise TaskFailed(
+                    "mode kfp executes on an s3:// root here (TensorFlow's gs:// has no local server)"
+                )
             storage = LauncherStorage(
                 object_uri(self.pipeline_root)[0],
                 self.providers,
