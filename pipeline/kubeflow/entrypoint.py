@@ -10,6 +10,12 @@
   - the `executor-logs` output, which the driver adds to every task when logs are published
     (`driver/driver.go`, `provisionOutputs`; typed `system.Artifact`, unknown to TFX), is kept from TFX: the
     launcher uploads the logs itself and ignores the executor's copy of that output;
+- after the executor, the zero-byte "directory marker" objects (keys ending in `/`) that TensorFlow's gs://
+  filesystem writes for every directory it makes (`GcsFileSystem::CreateDir`: a SavedModel's
+  `Format-Serving/`, `variables/`, `assets/`) removed from the task's gs:// outputs: KFP's launcher
+  downloads every input artifact object by object before the next task starts (`objectstore/object_store.go`,
+  `DownloadBlob`), turns such a key into an empty file and then fails to make the directory of the keys
+  under it; TensorFlow's s3:// (tensorflow-io) writes none, and object stores have no directories to lose;
 - TensorFlow's s3:// filesystem registered, and the task's true exit status: tensorflow-io aborts the
   interpreter's teardown after any S3 access (status 134), which KFP would report as a failed task
   (pipeline/storage/filesystems.py).
@@ -58,13 +64,51 @@ def parse_flags(argv: list[str]):
     return args, beam_args
 
 
+def output_uris(executor_input: dict) -> list[str]:
+    return [
+        artifact["uri"]
+        for artifacts in executor_input.get("outputs", {}).get("artifacts", {}).values()
+        for artifact in artifacts.get("artifacts", [])
+        if artifact.get("uri")
+    ]
+
+
+def remove_directory_markers(uris: list[str], client=None) -> list[str]:
+    """Deletes the zero-byte objects whose names end in `/` at or under each gs:// URI; returns their
+    gs:// names. `client`: a google.cloud.storage.Client (the default credentials' otherwise)."""
+    removed = []
+    for uri in uris:
+        if not uri.startswith("gs://"):
+            continue
+        if client is None:
+            from google.cloud import storage
+
+            client = storage.Client()
+        bucket_name, _, prefix = uri[len("gs://") :].partition("/")
+        bucket = client.bucket(bucket_name)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        markers = [b for b in client.list_blobs(bucket, prefix=prefix) if b.name.endswith("/") and not b.size]
+        for blob in markers:
+            blob.delete()
+            removed.append(f"gs://{bucket_name}/{blob.name}")
+    return removed
+
+
+def main(parsed) -> None:
+    """TFX's entrypoint, then its gs:// outputs made downloadable by KFP's launcher."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor as tfx_entrypoint
+
+    tfx_entrypoint.main(parsed)
+    args, _ = parsed
+    remove_directory_markers(output_uris(json.loads(args.json_serialized_invocation_args)))
+
+
 def run(argv: list[str]) -> int:
     from absl import app
-    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor as tfx_entrypoint
 
     register_s3()
     try:
-        app.run(tfx_entrypoint.main, argv=[sys.argv[0], *argv], flags_parser=parse_flags)
+        app.run(main, argv=[sys.argv[0], *argv], flags_parser=parse_flags)
     except SystemExit as exit_:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)
