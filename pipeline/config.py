@@ -40,37 +40,43 @@ LOCAL_BEAM_ARGS = local_beam_args(1)
 @dataclass(frozen=True)
 class TaskResources:
     """What a task's container asks the cluster for: CPUs, memory (GiB) and GPUs of a type (e.g.
-    NVIDIA_TESLA_T4 on Vertex; self-hosted Kubeflow schedules `nvidia.com/gpu`)."""
+    NVIDIA_TESLA_T4 on Vertex; self-hosted Kubeflow schedules `nvidia.com/gpu`), and the disk (GiB) that
+    self-hosted Kubeflow's launcher copies the task's input artifacts to before it starts (README,
+    "Kubeflow Pipelines"; bench/RESULTS.md measures it)."""
 
     cpu: float
     memory_gb: float
     gpus: int = 0
     gpu_type: str = "NVIDIA_TESLA_T4"
+    disk_gb: float = 2.0
 
     def __post_init__(self):
-        if self.cpu <= 0 or self.memory_gb <= 0 or self.gpus < 0:
+        if self.cpu <= 0 or self.memory_gb <= 0 or self.gpus < 0 or self.disk_gb <= 0:
             raise ValueError(
-                f"task resources need cpu > 0, memory > 0 and gpus >= 0, got cpu={self.cpu!r}, "
-                f"memory={self.memory_gb!r}, gpus={self.gpus!r}"
+                f"task resources need cpu > 0, memory > 0, gpus >= 0 and disk > 0, got cpu={self.cpu!r}, "
+                f"memory={self.memory_gb!r}, gpus={self.gpus!r}, disk={self.disk_gb!r}"
             )
 
     @classmethod
     def parse(cls, text: str) -> tuple[str, TaskResources]:
-        """`Trainer=cpu:4,memory:16,gpus:1,gpu_type:NVIDIA_L4` -> ("Trainer", TaskResources(4, 16, 1, ..))."""
+        """`Trainer=cpu:4,memory:16,gpus:1,gpu_type:NVIDIA_L4,disk:20` -> ("Trainer", TaskResources(..))."""
         task, _, settings = text.partition("=")
-        names = {"cpu": "cpu", "memory": "memory_gb", "gpus": "gpus", "gpu_type": "gpu_type"}
+        names = {
+            "cpu": "cpu",
+            "memory": "memory_gb",
+            "gpus": "gpus",
+            "gpu_type": "gpu_type",
+            "disk": "disk_gb",
+        }
+        usage = f"task resources {text!r}: expected TASK=cpu:N,memory:GIB[,gpus:N,gpu_type:TYPE,disk:GIB]"
         values: dict = {}
         for item in filter(None, settings.split(",")):
             key, _, value = item.partition(":")
             if key not in names or not value:
-                raise ValueError(
-                    f"task resources {text!r}: expected TASK=cpu:N,memory:GIB[,gpus:N,gpu_type:TYPE]"
-                )
+                raise ValueError(usage)
             values[names[key]] = value if key == "gpu_type" else float(value)
         if not task or "cpu" not in values or "memory_gb" not in values:
-            raise ValueError(
-                f"task resources {text!r}: expected TASK=cpu:N,memory:GIB[,gpus:N,gpu_type:TYPE]"
-            )
+            raise ValueError(usage)
         values["gpus"] = int(values.get("gpus", 0))
         return task, cls(**values)
 

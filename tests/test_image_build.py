@@ -14,10 +14,10 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from tests.conftest import REPO_ROOT
 from tests.image_build import Builder, BuildFailed
+from tests.kfp_launcher import load_spec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -105,7 +105,7 @@ def test_the_compiler_stays_in_the_builder_stage(image):
 def test_the_image_compiles_the_pipeline_from_its_own_files(image):
     builder, root, _ = image
     builder.run(root, "python -m pipeline compile --output-root gs://bucket/p --compiled-dir /tmp/compiled")
-    spec = yaml.safe_load((root / "tmp/compiled/penguin-species/pipeline.yaml").read_text())
+    spec = load_spec(root / "tmp/compiled/penguin-species/pipeline.yaml")
     schema = spec["root"]["dag"]["tasks"]["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]
     path = schema["runtimeValue"]["constant"]
     assert path == "/pipeline/schemas/penguins/schema.pbtxt" and (root / path.lstrip("/")).is_file()

@@ -13,7 +13,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline.cli import main
-from tests.kfp_launcher import argo_name_violations
+from tests.kfp_launcher import argo_name_violations, load_spec, platform_spec
 from tests.kfp_server import FakeKubeflow, uploaded_file
 from tests.test_pipeline_e2e import ALL_NODES
 from tests.vertex_server import FakeVertex
@@ -34,7 +34,7 @@ def compiled(tmp_path_factory):
     config = task_config("penguin_species", output_root=OUTPUT_ROOT, train_steps=250)
     written = compile_pipeline(config, str(tmp_path_factory.mktemp("compiled")), image=IMAGE)
     spec = json_format.ParseDict(
-        yaml.safe_load(written["spec"].read_text()),
+        load_spec(written["spec"]),
         pipeline_spec_pb2.PipelineSpec(),
         ignore_unknown_fields=False,
     )
@@ -133,7 +133,7 @@ def test_tasks_request_cpu_and_memory_and_the_heavy_ones_more(compiled):
 def test_every_task_name_is_an_argo_dag_task_name(task, extra, tmp_path):
     """KFP's Argo compiler names each Argo DAG task after the IR task (and `<name>-driver`)."""
     assert main(["compile", "--task", task, *extra, *kubeflow_args(tmp_path)]) == 0
-    spec = yaml.safe_load(next(tmp_path.glob("*/pipeline.yaml")).read_text())
+    spec = load_spec(next(tmp_path.glob("*/pipeline.yaml")))
     assert argo_name_violations(spec) == []
     assert len(spec["root"]["dag"]["tasks"]) >= len(COMPONENTS)
 
@@ -182,7 +182,7 @@ def test_a_users_data_compiles_with_its_schema_label_and_gate(tmp_path):
         *kubeflow_args(tmp_path),
     ]
     assert main(argv) == 0
-    spec = yaml.safe_load((tmp_path / "my-penguins" / "pipeline.yaml").read_text())
+    spec = load_spec(tmp_path / "my-penguins" / "pipeline.yaml")
     tasks = spec["root"]["dag"]["tasks"]
     schema_file = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]["runtimeValue"]["constant"]
     assert schema_file == "/pipeline/schemas/penguin_body_mass/schema.pbtxt"
@@ -230,7 +230,7 @@ def test_task_resources_and_gpus_reach_the_containers(tmp_path):
     argv = ["compile", "--task-resources", "Trainer=cpu:8,memory:30,gpus:2,gpu_type:NVIDIA_L4"]
     argv += ["--task-resources", "StatisticsGen=cpu:4,memory:8"]
     assert main([*argv, *kubeflow_args(tmp_path)]) == 0
-    spec = yaml.safe_load((tmp_path / "penguin-species" / "pipeline.yaml").read_text())
+    spec = load_spec(tmp_path / "penguin-species" / "pipeline.yaml")
     executors = spec["deploymentSpec"]["executors"]
     assert executors["Trainer_executor"]["container"]["resources"] == {
         "cpuLimit": 8.0,
@@ -293,7 +293,7 @@ def test_a_pipeline_root_of_its_own_goes_into_both_files_and_every_run(tmp_path)
         assert main(argv) == 0
         (run,) = server.calls("POST", "/runs")
     assert json.loads(run["body"])["runtime_config"]["pipeline_root"] == root
-    spec = yaml.safe_load((tmp_path / "penguin-species" / "pipeline.yaml").read_text())
+    spec = load_spec(tmp_path / "penguin-species" / "pipeline.yaml")
     job = json.loads((tmp_path / "penguin-species" / "pipeline_job.json").read_text())
     assert spec["defaultPipelineRoot"] == job["runtimeConfig"]["gcsOutputDirectory"] == root
     trainer = spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["custom_config"]
@@ -402,7 +402,7 @@ def test_spans_read_the_newest_at_submit_time_or_when_a_scheduled_run_starts(tmp
         assert main(["submit", *base]) == 0
         assert main(["schedule", "--cron", "0 0 * * * *", *base]) == 0
     uploads = server.calls("POST", "/pipelines/upload") + server.calls("POST", "/pipelines/upload_version")
-    run_spec, recurring_spec = (yaml.safe_load(uploaded_file(upload)) for upload in uploads)
+    run_spec, recurring_spec = (next(yaml.safe_load_all(uploaded_file(upload))) for upload in uploads)
     for spec in (run_spec, recurring_spec):
         assert "span-{SPAN}/*" in example_gen_parameter(spec, "input_config")
     # submit: the newest span now, as a static range; the schedule: whatever is newest at run time.
@@ -469,7 +469,7 @@ def test_submit_needs_a_host_or_vertex(tmp_path, capsys):
 
 def test_the_inference_path_compiles_with_a_scoring_task_for_each_outcome(tmp_path):
     assert main(["compile", "--inference-data", "gs://bucket/to-score", *kubeflow_args(tmp_path)]) == 0
-    spec = yaml.safe_load((tmp_path / "penguin-species" / "pipeline.yaml").read_text())
+    spec = load_spec(tmp_path / "penguin-species" / "pipeline.yaml")
     tasks = spec["root"]["dag"]["tasks"]
     assert {"InferenceExampleGen", "InferenceStatisticsGen", "InferenceGate"} <= set(tasks)
     # After a push, the new version scores; after a refused candidate, the served one: two tasks under
@@ -496,7 +496,7 @@ def test_an_image_task_scores_its_examples_described_by_the_schema_features_alon
     assert (
         main(["compile", "--task", "digits", "--inference-data", "gs://b/new", *kubeflow_args(tmp_path)]) == 0
     )
-    spec = yaml.safe_load((tmp_path / "digits" / "pipeline.yaml").read_text())
+    spec = load_spec(tmp_path / "digits" / "pipeline.yaml")
     tasks = spec["root"]["dag"]["tasks"]
     executor = spec["components"][tasks["InferenceExampleGen"]["componentRef"]["name"]]["executorLabel"]
     container = spec["deploymentSpec"]["executors"][executor]["container"]
@@ -505,3 +505,23 @@ def test_an_image_task_scores_its_examples_described_by_the_schema_features_alon
     options = json.loads(statistics["runtimeValue"]["constant"])
     # The image and its label; an unlabelled image's `file` is carried into the predictions, not described.
     assert options["_feature_allowlist"] == ["image", "label"]
+
+
+def test_every_task_gets_a_volume_of_its_size_for_the_launchers_downloads(tmp_path):
+    """Self-hosted KFP's launcher copies every input artifact into the pod (/gcs/..., /s3/...) before the
+    task starts: each task mounts an emptyDir there, in the platform document KFP's driver reads."""
+    argv = ["compile", *kubeflow_args(tmp_path), "--task-resources", "Trainer=cpu:2,memory:4,disk:20"]
+    assert main(argv) == 0
+    path = tmp_path / "penguin-species" / "pipeline.yaml"
+    spec, platform = load_spec(path), platform_spec(path)
+    json_format.ParseDict({"platforms": {"kubernetes": platform}}, pipeline_spec_pb2.PlatformSpec())
+    executors = platform["deploymentSpec"]["executors"]
+    assert set(executors) == {component["executorLabel"] for component in spec["components"].values()}
+    for label, settings in executors.items():
+        (volume,) = settings["emptyDirMounts"]
+        assert volume["mountPath"] == "/gcs"
+        assert volume["sizeLimit"] == ("20480Mi" if label == "Trainer_executor" else "2048Mi"), label
+    # A local root (which Kubeflow does not run) has no platform document.
+    local = ["compile", "--output-root", str(tmp_path / "out"), "--compiled-dir", str(tmp_path / "local")]
+    assert main([*local, "--image", IMAGE]) == 0
+    assert platform_spec(tmp_path / "local" / "penguin-species" / "pipeline.yaml") == {}

@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-import yaml
 
 from pipeline.cli import main
 from pipeline.storage.filesystems import s3_unavailable
 from pipeline.storage.locations import LocationError, S3Settings, check_location
 from tests.conftest import requires_s3
+from tests.kfp_launcher import load_spec
 
 
 @pytest.mark.parametrize("location", ["outputs", "/data/x", "gs://bucket/root", "s3://bucket/root"])
@@ -64,7 +64,7 @@ def test_a_minio_root_is_one_line_at_compile(tmp_path, capsys):
 def test_an_s3_root_compiles_with_the_store_settings_in_every_task(tmp_path):
     argv = ["compile", "--output-root", "s3://mlpipeline/penguin", "--s3-endpoint", "http://minio:9000"]
     assert main([*argv, "--compiled-dir", str(tmp_path), "--image", "registry.local/p:1"]) == 0
-    spec = yaml.safe_load((tmp_path / "penguin-species" / "pipeline.yaml").read_text())
+    spec = load_spec(tmp_path / "penguin-species" / "pipeline.yaml")
     assert spec["defaultPipelineRoot"] == "s3://mlpipeline/penguin/pipeline"
     for name, executor in spec["deploymentSpec"]["executors"].items():
         container = executor["container"]

@@ -10,8 +10,11 @@
 - every task name must be an Argo DAG task name (KFP's backend uses them as such);
 - the image must be immutable: KFP's cache key holds the image string, so a rebuilt `:latest` would hand
   out results computed with the old code;
-- every task asks for its CPUs, memory and GPUs, and runs the project's entrypoint (TFX's, with a true exit
-  status after S3 use), with the S3 store's settings in its environment when a location is s3://.
+- every task asks for its CPUs, memory and GPUs, and runs the project's entrypoint (TFX's, with the
+  ExecutorInput self-hosted KFP builds repaired and a true exit status after S3 use), with the S3 store's
+  settings in its environment when a location is s3:// (TensorFlow's, Beam's and the KFP launcher's);
+- every task gets a volume of its size for the input artifacts self-hosted KFP's launcher copies to the pod
+  before the task starts (the `platforms.kubernetes` document of pipeline.yaml).
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ PIPELINE_JOB_FILE = "pipeline_job.json"  # PipelineJob: what Vertex AI Pipelines
 # KFP's Argo compiler turns every task name into an Argo DAG task name (and `<name>-driver`).
 ARGO_TASK_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
 MUTABLE_TAGS = ("latest",)
+# Where KFP's launcher copies a task's input artifacts (component.LocalPathForURI), by the root's scheme.
+DOWNLOAD_DIRS = {"gs": "/gcs", "s3": "/s3"}
+DOWNLOAD_VOLUME = "kfp-downloads"
 # Every task's command: TFX's v2 entrypoint, wrapped for a true exit status (pipeline/kubeflow/entrypoint.py).
 ENTRYPOINT = ["python", "-m", "pipeline.kubeflow.entrypoint"]
 
@@ -155,7 +161,11 @@ def compile_pipeline(
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     spec_path, job_path = Path(output_dir, PIPELINE_SPEC_FILE), Path(output_dir, PIPELINE_JOB_FILE)
     header = f"# PIPELINE DEFINITION\n# Name: {pipeline.pipeline_info.pipeline_name}\n"
-    spec_path.write_text(header + yaml.safe_dump(spec, sort_keys=True))
+    documents = [spec]
+    platform = download_volumes(config, spec)
+    if platform:
+        documents.append({"platforms": {"kubernetes": platform}})
+    spec_path.write_text(header + yaml.safe_dump_all(documents, sort_keys=True))
     job_path.write_text(json.dumps(job, indent=1, sort_keys=True))
     return {"spec": spec_path, "job": job_path}
 
@@ -174,6 +184,28 @@ def resources(config: PipelineConfig, task: str) -> dict:
         spec.accelerator.type = wanted.gpu_type
         spec.accelerator.count = wanted.gpus
     return json_format.MessageToDict(spec)
+
+
+def download_volumes(config: PipelineConfig, spec: dict) -> dict:
+    """The `platforms.kubernetes` settings of pipeline.yaml (kfp-kubernetes' KubernetesExecutorConfig, read
+    by KFP's driver: `backend/src/v2/driver/k8s.go`): for every task, an emptyDir volume of its `disk_gb`
+    where the launcher downloads its input artifacts (`/gcs`, `/s3`: component.LocalPathForURI), so that the
+    copies land on a volume of known size rather than the node's root disk. Nothing for a local root,
+    which Kubeflow does not run."""
+    scheme = config.pipeline_root.split("://", 1)[0] if "://" in config.pipeline_root else None
+    if scheme not in DOWNLOAD_DIRS:
+        return {}
+    executors = {}
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
+        mebibytes = max(1, round(config.resources(name).disk_gb * 1024))
+        volume = {
+            "volumeName": DOWNLOAD_VOLUME,
+            "mountPath": DOWNLOAD_DIRS[scheme],
+            "sizeLimit": f"{mebibytes}Mi",
+        }
+        executors[label] = {"emptyDirMounts": [volume]}
+    return {"deploymentSpec": {"executors": executors}}
 
 
 def _point_parameters_at_their_producers(tasks: dict) -> None:
