@@ -47,6 +47,7 @@ from tests.kfp_launcher import (
     argo_name_violations,
     load_spec,
     object_uri,
+    platform_spec,
 )
 from tests.object_store import s3_server
 
@@ -76,6 +77,7 @@ class Scenario:
     spec: dict
     store: object = None  # the S3 server of mode kfp
     local_root: Path | None = None  # mode vertex's root
+    platform: dict = dataclasses.field(default_factory=dict)  # pipeline.yaml's platforms.kubernetes
 
     def local(self, uri: str) -> Path:
         """A local copy of what `uri` holds (a directory or file on the store in mode kfp)."""
@@ -175,8 +177,8 @@ def scenarios(tmp_path_factory, image_mount_point, pod_mount_points, s3) -> dict
             data.add("to-score/more.csv", lambda p: unlabelled_rows(p, SCORED[3] - SCORED[1], seed=5))
         runs.append(launcher.run())
         runs.append(launcher.run())
-        spec = load_spec(compiled[mode] / "pipeline.yaml")
-        return Scenario(mode, runs, spec, s3 if mode == "kfp" else None, root)
+        path = compiled[mode] / "pipeline.yaml"
+        return Scenario(mode, runs, load_spec(path), s3 if mode == "kfp" else None, root, platform_spec(path))
 
     with ThreadPoolExecutor(len(MODES)) as pool:
         return dict(zip(MODES, pool.map(scenario, MODES), strict=True))
@@ -324,3 +326,13 @@ def test_the_launcher_downloads_every_input_artifact_before_the_task_runs(scenar
     assert first["DataFingerprint"].downloaded_bytes == 0  # no input artifacts
     # The Trainer's inputs hold the transformed examples and the transform graph: more than the raw ones.
     assert first["Trainer"].downloaded_bytes > first["StatisticsGen"].downloaded_bytes
+    # Each within the volume the compiled spec gives the task for them, mounted where they land.
+    spec, executors = scenarios["kfp"].spec, scenarios["kfp"].platform["deploymentSpec"]["executors"]
+    for run in scenarios["kfp"].runs:
+        for task, record in run.tasks.items():
+            label = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]][
+                "executorLabel"
+            ]
+            (volume,) = executors[label]["emptyDirMounts"]
+            assert volume["mountPath"] == "/s3"
+            assert record.downloaded_bytes < int(volume["sizeLimit"].removesuffix("Mi")) * 2**20, task
