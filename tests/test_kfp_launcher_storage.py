@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.kubeflow.entrypoint import remove_directory_markers
 from tests.kfp_launcher import BACKENDS, LauncherStorage, TaskFailed
-from tests.object_store import gcs_server, s3_server
+from tests.object_store import gcs_server, s3_server, tensorflow_gcs
 
 BUCKET = "artifacts"
 MODEL = "root/p/run/Trainer/salt/model"
@@ -130,3 +130,69 @@ def test_the_entrypoint_removes_directory_markers_from_gs_outputs(tmp_path):
             f"{MODEL}/Format-Serving/variables/variables.index",
             f"{MODEL}_run/",
         ]
+
+
+TENSORFLOW_SAVES = """
+import sys
+import tensorflow as tf
+
+class Scale(tf.Module):
+    def __init__(self):
+        self.weights = tf.Variable([1.0, 2.0])
+
+    @tf.function(input_signature=[tf.TensorSpec([2], tf.float32)])
+    def __call__(self, x):
+        return x * self.weights
+
+tf.saved_model.save(Scale(), sys.argv[1])
+print(tf.saved_model.load(sys.argv[1])(tf.constant([3.0, 4.0])).numpy().tolist())
+"""
+TENSORFLOW_LOADS = """
+import sys
+import tensorflow as tf
+
+print(tf.saved_model.load(sys.argv[1])(tf.constant([1.0, 1.0])).numpy().tolist())
+"""
+
+
+def test_tensorflows_gs_filesystem_writes_markers_that_the_entrypoint_removes(tmp_path):
+    """TensorFlow's own gs:// (through tests/gcs_proxy.py to fake-gcs-server) saving a SavedModel where the
+    Trainer saves one: the markers the launcher's download fails on appear; after the entrypoint's removal
+    none remain and the model loads from what is left."""
+    import os
+    import subprocess
+    import sys
+
+    with tensorflow_gcs(tmp_path) as (gcs, tensorflow_environment):
+        client = gcs.client()
+        client.create_bucket("artifacts")
+        environment = {**os.environ, **tensorflow_environment}
+        model = f"gs://artifacts/{MODEL}/Format-Serving"
+        saved = subprocess.run(
+            [sys.executable, "-c", TENSORFLOW_SAVES, model], env=environment, capture_output=True, text=True
+        )
+        assert saved.returncode == 0, saved.stderr[-3000:]
+        assert saved.stdout.strip().endswith("[3.0, 8.0]")
+        names = {blob.name: blob.size for blob in client.list_blobs("artifacts")}
+        assert {f"{MODEL}/Format-Serving/", f"{MODEL}/Format-Serving/variables/"} <= set(names)
+        assert all(size == 0 for name, size in names.items() if name.endswith("/"))
+
+        removed = remove_directory_markers([f"gs://artifacts/{MODEL}"], client)
+        assert sorted(removed) == sorted(
+            f"gs://artifacts/{name}" for name in names if name.endswith("/") and name.startswith(MODEL)
+        )
+        left = [blob.name for blob in client.list_blobs("artifacts")]
+        assert f"{MODEL}/Format-Serving/saved_model.pb" in left
+        assert not [name for name in left if name.startswith(MODEL) and name.endswith("/")]
+        loaded = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                TENSORFLOW_LOADS,
+                model,
+            ],
+            env=environment,
+            capture_output=True,
+            text=True,
+        )
+        assert loaded.returncode == 0 and loaded.stdout.strip().endswith("[1.0, 2.0]"), loaded.stderr[-3000:]

@@ -98,7 +98,7 @@ def test_an_s3_root_is_one_line_where_tensorflow_has_no_s3_filesystem(command, t
 def test_beam_reads_examples_from_gcs_through_the_emulator(tmp_path):
     """Beam's gs:// (apache-beam[gcp]) against fake-gcs-server on loopback (STORAGE_EMULATOR_HOST): the
     pipeline's Beam stages read TFRecords of examples this way. Beam's gs:// writes end in a batch request
-    the emulator does not answer, and TensorFlow's gs:// cannot be pointed at an emulator (README)."""
+    the emulator does not answer. (TensorFlow's gs:// reaches it only through tests/gcs_proxy.py.)"""
     import apache_beam as beam
     import tensorflow as tf
     from apache_beam.testing.util import assert_that, equal_to
