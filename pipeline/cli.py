@@ -19,6 +19,7 @@ from pipeline.configure import (
     registry_config,
     state_root,
 )
+from pipeline.storage.locations import KFP_S3_SECRET
 from pipeline.storage.metadata import MetadataError
 
 # Names only: importing pipeline.tasks would pull in TensorFlow before the output is captured.
@@ -215,9 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     kubeflow.add_argument(
         "--task-resources",
         action="append",
-        metavar="TASK=cpu:N,memory:GIB[,gpus:N,gpu_type:TYPE]",
-        help="a task's CPUs, memory and GPUs on the cluster, e.g. Trainer=cpu:4,memory:16,gpus:1 "
-        "(repeatable; default: 2 CPUs and 4 GiB for Transform, Trainer, Evaluator, 1 and 2 for the others)",
+        metavar="TASK=cpu:N,memory:GIB[,gpus:N,gpu_type:TYPE,disk:GIB]",
+        help="a task's CPUs, memory, GPUs and download disk on the cluster, e.g. "
+        "Trainer=cpu:4,memory:16,gpus:1 (repeatable; default: 2 CPUs and 4 GiB for Transform, Trainer, "
+        "Evaluator, 1 and 2 for the others, 2 GiB of disk each)",
+    )
+    kubeflow.add_argument(
+        "--s3-secret",
+        default=KFP_S3_SECRET,
+        metavar="NAME",
+        help="with an s3:// location: the Kubernetes secret the tasks take the store's keys from (keys "
+        f"accesskey, secretkey; default: {KFP_S3_SECRET}, Kubeflow's MinIO; none: the cluster gives them)",
     )
     kubeflow.add_argument(
         "--compiled-dir", default="compiled", help="where the compiled files go (default: compiled/)"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pipeline.config import PipelineConfig, TaskResources, local_beam_args
 from pipeline.storage.filesystems import s3_unavailable
-from pipeline.storage.locations import LocationError, S3Settings, check_location, scheme
+from pipeline.storage.locations import KFP_S3_SECRET, LocationError, S3Settings, check_location, scheme
 from pipeline.storage.metadata import MetadataError, MetadataLocation
 from pipeline.tasks import DEFAULT_TASK, task_config
 from trainer_module.features import CLASSIFICATION
@@ -75,6 +75,8 @@ class ConfigRequest:
     # An S3-compatible store's endpoint (MinIO) and region, for s3:// locations; keys from AWS_* variables.
     s3_endpoint: str | None = None
     s3_region: str = "us-east-1"
+    # Cluster: the Kubernetes secret holding the S3 keys ("none": the cluster gives them otherwise).
+    s3_secret: str = KFP_S3_SECRET
     # The ML Metadata store: a SQLite path or mysql://USER@HOST:PORT/DATABASE (None: the output root's
     # metadata.sqlite); a MySQL password from this file, else PIPELINE_METADATA_PASSWORD.
     metadata: str | None = None
@@ -262,7 +264,8 @@ def _s3_settings(request: ConfigRequest) -> S3Settings | None:
     if unavailable:
         raise ConfigError(unavailable)
     try:
-        return S3Settings(endpoint=request.s3_endpoint, region=request.s3_region)
+        secret = None if request.s3_secret == "none" else request.s3_secret
+        return S3Settings(endpoint=request.s3_endpoint, region=request.s3_region, secret=secret)
     except LocationError as error:
         raise ConfigError(str(error)) from error
 

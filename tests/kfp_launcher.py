@@ -10,23 +10,24 @@ Mode "kfp", self-hosted Kubeflow Pipelines:
 
 | Field or step | What the driver or launcher does | Go file, function (2.5.0 / 2.17.0) |
 |---|---|---|
-| pipeline root | a root that is not gs://, s3:// or minio:// is refused ("unsupported Cloud bucket") | objectstore/config.go, ParseBucketPathToConfig (both) |
+| pipeline root | a root that is not gs://, s3:// or minio:// is refused ("unrecognized pipeline root format" for a path, "unsupported Cloud bucket" for another scheme) | objectstore/config.go, ParseBucketPathToConfig (both) |
 | input parameters | run parameters (with the spec's defaults), `runtimeValue` constants, upstream output parameters | driver/driver.go resolveInputs / driver/resolve.go resolveInputs |
 | input artifact `name` | the upstream artifact's ML Metadata id, a decimal string | metadata/converter.go, toRuntimeArtifact (both) |
 | input artifact `type` | always `{"instanceSchema": ""}`: "TODO: figure out how to get schema" | metadata/client.go, GetOutputArtifactsByExecutionId + OutputArtifact.ToRuntimeArtifact (both) |
-| input artifact `metadata` | ML Metadata's custom properties read back: numbers as doubles, booleans stored as 1/0, lists and structs stored wrapped as {"list": ...} / {"struct": ...} and never unwrapped, a null refused at record time; `display_name` (the output key) and `store_session_info` (JSON) added | metadata/converter.go StructValueToMLMDValue, propertiesToMetadata; metadata/client.go RecordArtifact (both) |
+| input artifact `metadata` | ML Metadata's custom properties read back: numbers as doubles, booleans stored as 1/0, lists and structs stored wrapped as {"list": ...} / {"struct": ...} and never unwrapped, a null refused at record time; `display_name` (the output key) and `store_session_info` (the root driver's session: `{"Provider": ..., "Params": {...}}`, sorted keys; `{"fromEnv": "true"}` without providers) added where absent | metadata/converter.go StructValueToMLMDValue, propertiesToMetadata; metadata/client.go RecordArtifact (both) |
 | output artifacts | `<root>/<pipeline>/<run id>/<task>/<uuid>/<key>`, typed as compiled; `name` empty (2.5.0) / the output key (2.15.0 and later) | driver/driver.go, provisionOutputs |
-| `executor-logs` output | added to every task when logs are published (the default: `--publish_logs` "true", `PUBLISH_LOGS: "true"` in the API server's manifest), typed `system.Artifact`; the launcher writes the task's output to it and uploads it, ignoring the executor's copy (2.17.0: URI suffixed with the retry index, `executor-logs-0`) | driver/driver.go provisionOutputs; component/launcher_v2.go getLogWriter, uploadOutputArtifacts |
+| `executor-logs` output | added to every task when logs are published (the default: `--publish_logs` "true", `PUBLISH_LOGS: "true"` in the API server's manifest), typed `system.Artifact`; the launcher writes the task's output to it and uploads it; the executor's copy is merged like any output's (2.5.0) / ignored (2.17.0: #13334), and the URI suffixed with the retry index, `executor-logs-0` (2.17.0) | driver/driver.go provisionOutputs; component/launcher_v2.go getLogWriter, uploadOutputArtifacts |
 | `outputs.outputFile` | `/tmp/kfp_outputs/output_metadata.json` (2.5.0) / the task root's local path + `/output_metadata.json` (2.15.0 and later) | driver/driver.go, provisionOutputs |
 | output parameter files | `/tmp/kfp/outputs/<key>` (both) | driver/driver.go, provisionOutputs |
 | cache key | input artifact names, input parameter values, output artifact specs (name, type, metadata: `executor-logs` included), output parameter types, image, command and arguments; sha256 of Go's re-marshalled protojson | cacheutils/cache.go, GenerateCacheKey, GenerateFingerPrint (both) |
-| the launcher's storage client | the `kfp-launcher` ConfigMap's `providers` (endpoint, region, forcePathStyle default true, disableSSL, credentials from a secret or the environment); without it the AWS SDK's environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), path-style only for an IP endpoint; never TensorFlow's S3_ENDPOINT | config/s3.go ProvideSessionInfo; objectstore/object_store.go OpenBucket, createS3BucketSession (2.5.0) / newS3Client (2.17.0) |
-| downloads | before the command runs, every input artifact under gs://, s3:// or minio:// is copied object by object to its local path (`/gcs/`, `/s3/`, `/minio/` + bucket and key): a key ending in `/` becomes an empty file and the next key under it fails (`not a directory`); keys that only share the prefix (`.../model_run` for `.../model`) are written beside it (2.5.0) or skipped (2.17.0) | component/launcher_v2.go downloadArtifacts, LocalPathForURI; objectstore/object_store.go DownloadBlob, downloadFile (2.17.0: isBlobKeyUnderPrefix) |
+| the launcher's storage client | the `kfp-launcher` ConfigMap's `providers` (endpoint, region, forcePathStyle default true, disableSSL, credentials from a secret or the environment; with `fromEnv` 2.5.0 keeps none of them and takes the SDK's chain alone); without it the AWS SDK's environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), path-style only for an IP endpoint; never TensorFlow's S3_ENDPOINT | config/s3.go ProvideSessionInfo; objectstore/object_store.go OpenBucket, createS3BucketSession (2.5.0) / newS3Client (2.17.0) |
+| downloads | before the command runs, every input artifact (2.5.0: the first of each input's list; 2.14.0 and later: all) under gs://, s3:// or minio:// is copied object by object to its local path (`/gcs/`, `/s3/`, `/minio/` + bucket and key): a key ending in `/` becomes an empty file and the next key under it fails (`not a directory`); keys that only share the prefix (`.../model_run` for `.../model`) are written beside it (2.5.0) or skipped, and a key with a `..` segment fails the task (2.17.0) | component/launcher_v2.go downloadArtifacts, LocalPathForURI; objectstore/object_store.go DownloadBlob, downloadFile (2.17.0: isBlobKeyUnderPrefix) |
 | output folders | the parent directory of every output's and parameter file's local path | component/launcher_v2.go, prepareOutputFolders |
-| output parameters | the ExecutorOutput's `parameterValues` win; a parameter missing there is read from its file, and a missing file fails the task | component/launcher_v2.go, collectOutputParameters |
+| output parameters | the ExecutorOutput's `parameterValues` win; a parameter missing there is read from its file as its type (TextToPbValue), and a missing file fails the task | component/launcher_v2.go, collectOutputParameters |
 | output artifacts | the ExecutorOutput's URI and metadata merged over the provisioned artifact; a local path that exists is uploaded; each recorded in ML Metadata (metadata as above) | component/launcher_v2.go uploadOutputArtifacts, mergeRuntimeArtifacts; metadata/client.go RecordArtifact |
 | `triggerPolicy.condition` | the CEL expressions TFX compiles, on the inputs; a false condition or a skipped upstream skips the task | driver/driver.go / driver/container.go (expression/expression.go) |
 | `lifecycle.preCacheCheck` | never run (Vertex only) | (no reference in backend/) |
+| `platforms.kubernetes` | the executor's `secretAsEnv` mapped into the container's environment (a missing secret or key keeps the pod from starting); `emptyDirMounts` mounted on the main container, where the launcher runs (here: the pod's own directories, their size recorded, not enforced) | driver/driver.go extendPodSpecPatch / driver/k8s.go extendPodSpecPatch |
 
 Each task runs as in its pod: its own /tmp (where `/tmp/kfp_outputs` and `/tmp/kfp/outputs` are), its own
 `/s3` (or `/gcs`, `/minio`) for the launcher's downloads and its output folders, the checkout at the image's
@@ -80,11 +81,16 @@ class Backend:
     output_file_in_task_root: bool  # outputs.outputFile under the task root's local path (2.15.0, #12256)
     logs_retry_suffix: bool  # executor-logs URI suffixed -<retry index> by the launcher (2.17.0, #13175)
     only_keys_under_prefix: bool  # DownloadBlob skips keys that merely share the prefix (2.17.0, #12928)
+    downloads_every_artifact: bool  # every artifact of an input's list, not only the first (2.14.0, #11725)
+    logs_merged: bool  # the executor's copy of executor-logs merged like any output (before #13334)
+    structured_from_env: (
+        bool  # providers' endpoint, region, path style kept with credentials.fromEnv (2.15.0)
+    )
 
 
 BACKENDS = {
-    "2.5.0": Backend("2.5.0", False, False, False, False),
-    "2.17.0": Backend("2.17.0", True, True, True, True),
+    "2.5.0": Backend("2.5.0", False, False, False, False, False, True, False),
+    "2.17.0": Backend("2.17.0", True, True, True, True, True, False, True),
 }
 LEGACY_OUTPUT_FILE = "/tmp/kfp_outputs/output_metadata.json"  # component.OutputMetadataFilepath
 
@@ -104,6 +110,7 @@ class TaskRecord:
     peak_mib: float = 0.0  # the task's peak resident memory
     downloaded_bytes: int = 0  # what the launcher copied to the pod's disk before the command
     download_s: float = 0.0
+    disk_bytes: int = 0  # what the pod's download directory (/s3) held when the task ended
 
 
 @dataclasses.dataclass
@@ -163,6 +170,25 @@ def cache_fingerprint(executor_input: dict, output_parameter_types: dict, contai
     key = {k: v for k, v in key.items() if v}
     text = json.dumps(key, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def text_to_value(text: str, kind: str):
+    """metadata.TextToPbValue: a parameter file's text as its declared type."""
+    booleans = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}
+    try:
+        if kind == "STRING":
+            return text
+        if kind == "NUMBER_INTEGER":
+            return float(int(text.strip()))
+        if kind == "NUMBER_DOUBLE":
+            return float(text.strip())
+        if kind == "BOOLEAN":
+            return booleans[text.strip().lower()]
+        if kind in ("LIST", "STRUCT"):
+            return json.loads(text)
+    except (ValueError, KeyError) as error:
+        raise TaskFailed(f"failed to parse output parameter of type {kind}: {text[:100]!r}") from error
+    raise TaskFailed(f"unknown output parameter type {kind}")
 
 
 def to_store(metadata: dict) -> dict:
@@ -259,9 +285,22 @@ class LauncherStorage:
     config/s3.go and objectstore/object_store.go configure it: the `kfp-launcher` ConfigMap's `providers`
     when it has one for the scheme, else the AWS SDK's environment of the task's container."""
 
-    def __init__(self, scheme: str, providers: dict | None, secrets: dict, environment: dict):
+    def __init__(
+        self,
+        scheme: str,
+        providers: dict | None,
+        secrets: dict,
+        environment: dict,
+        backend: Backend | None = None,
+    ):
+        backend = backend or BACKENDS["2.17.0"]
         provider = (providers or {}).get(scheme) or {}
         default = provider.get("default")
+        if default is not None and (default.get("credentials") or {}).get("fromEnv"):
+            if not backend.structured_from_env:
+                default = None  # 2.5.0: createS3BucketSession returns nil with fromEnv: the SDK's chain alone
+        # The root driver's ProvideSessionInfo, recorded with every artifact (store_session_info).
+        self.session_info = {"Provider": scheme, "Params": {"fromEnv": "true"}}
         if default is not None:
             credentials = default.get("credentials") or {}
             if not credentials:
@@ -279,6 +318,23 @@ class LauncherStorage:
                         f"{reference.get('secretKeyKey')!r}"
                     )
             endpoint = default.get("endpoint")
+            params = {
+                "endpoint": endpoint or "",
+                "region": default.get("region") or "",
+                "disableSSL": str(bool(default.get("disableSSL"))).lower(),
+                "forcePathStyle": str(default.get("forcePathStyle", True)).lower(),
+                "fromEnv": str(bool(credentials.get("fromEnv"))).lower(),
+            }
+            if not credentials.get("fromEnv"):
+                reference = credentials.get("secretRef") or {}
+                params.update(
+                    secretName=reference.get("secretName", ""),
+                    accessKeyKey=reference.get("accessKeyKey", ""),
+                    secretKeyKey=reference.get("secretKeyKey", ""),
+                )
+            if backend.structured_from_env:
+                params["maxRetries"] = "5"
+            self.session_info["Params"] = dict(sorted(params.items()))
             if endpoint and "://" not in endpoint:
                 endpoint = ("http://" if default.get("disableSSL") else "https://") + endpoint
             region = default.get("region")
@@ -310,7 +366,6 @@ class LauncherStorage:
                 s3={"addressing_style": "path" if path_style else "virtual"}, retries={"max_attempts": 1}
             ),
         )
-        self.session_info = {"Provider": scheme, "Params": {"endpoint": endpoint or "", "region": region}}
 
     @staticmethod
     def _environment_keys(environment: dict) -> tuple[str, str]:
@@ -336,6 +391,8 @@ class LauncherStorage:
                 key == blob_dir or key.startswith(blob_dir.rstrip("/") + "/")
             ):
                 continue
+            if backend.only_keys_under_prefix and ".." in key.split("/"):
+                raise TaskFailed(f"failed to download input artifact: path traversal detected in key {key}")
             local_file = os.path.normpath(os.path.join(local_dir, os.path.relpath(key, blob_dir)))
             parent = os.path.dirname(local_file)
             try:
@@ -407,15 +464,17 @@ class Launcher:
             self.pipeline_root = self.spec.get("defaultPipelineRoot")
         if not self.pipeline_root:
             raise ValueError(f"{spec_path} names no pipeline root: the cluster's default would apply")
-        self.store = None
+        self.platform = {}
         if mode == "kfp":
+            self.platform = platform_spec(spec_path)
             found = object_uri(self.pipeline_root)
             if found is None and not local_root_skips:
                 raise ValueError(
-                    f"parse bucket config failed: unsupported Cloud bucket: {self.pipeline_root!r} (KFP's "
-                    "launcher needs gs://, s3:// or minio://; pass local_root_skips to say what a local root skips)"
+                    f"parse bucket config failed: unrecognized pipeline root format: {self.pipeline_root!r} "
+                    "(KFP's launcher needs gs://, s3:// or minio://; pass local_root_skips to say what a local "
+                    "root skips)"
                 )
-            self.providers, self.secrets = providers, secrets or {}
+        self.providers, self.secrets = providers, secrets or {}
         self.repo_root = str(repo_root)
         self.work_dir = Path(work_dir)
         self.env = env or {}
@@ -460,9 +519,23 @@ class Launcher:
             "metadata": from_store(self.store_ids[recorded["name"]]),
         }
 
-    def task_environment(self, container: dict) -> dict:
-        """The task container's environment as the cluster gives it: the compiled `env` and the cluster's."""
-        return {**{v["name"]: v["value"] for v in container.get("env", [])}, **self.env}
+    def task_environment(self, container: dict, label: str) -> dict:
+        """The task container's environment as the cluster gives it: the compiled `env`, the cluster's, and
+        in mode kfp the secrets the platform document maps to variables (driver/k8s.go, secretAsEnv; a
+        missing secret or key keeps the pod from starting)."""
+        values = {**{v["name"]: v["value"] for v in container.get("env", [])}, **self.env}
+        for mapping in (
+            self.platform.get("deploymentSpec", {}).get("executors", {}).get(label, {}).get("secretAsEnv", [])
+        ):
+            name = mapping.get("secretNameParameter", {}).get("runtimeValue", {}).get("constant")
+            name = name or mapping.get("secretName")
+            for pair in mapping.get("keyToEnv", []):
+                if pair["secretKey"] not in self.secrets.get(name, {}):
+                    raise TaskFailed(
+                        f"CreateContainerConfigError: secret {name!r} has no key {pair['secretKey']!r}"
+                    )
+                values[pair["envVar"]] = self.secrets[name][pair["secretKey"]]
+        return values
 
     def _task(self, name: str, task: dict, run_parameters: dict, run: RunRecord) -> TaskRecord:
         upstream = [run.tasks[d] for d in task.get("dependentTasks", [])]
@@ -499,7 +572,8 @@ class Launcher:
         executor_input = self.executor_input(component, task_root, parameter_values, artifacts)
         log = ""
         if self.mode == "vertex" and "lifecycle" in executor and "preCacheCheck" in executor["lifecycle"]:
-            log += self._execute(name + " preCacheCheck", executor, executor_input, pod, check=True)[0]
+            label = component["executorLabel"]
+            log += self._execute(name + " preCacheCheck", executor, executor_input, pod, label, check=True)[0]
             written = json.loads(
                 Path(self.host_path(executor_input["outputs"]["outputFile"], pod)).read_text()
             )
@@ -532,21 +606,34 @@ class Launcher:
                 object_uri(self.pipeline_root)[0],
                 self.providers,
                 self.secrets,
-                self.task_environment(executor),
+                self.task_environment(executor, component["executorLabel"]),
+                self.backend,
             )
         if self.backend.logs_retry_suffix and EXECUTOR_LOGS in executor_input["outputs"]["artifacts"]:
             logs = executor_input["outputs"]["artifacts"][EXECUTOR_LOGS]["artifacts"][0]
             logs["uri"] += "-0"  # launcher_v2.go: the retry index, 0 on the first attempt
         downloaded, download_s = self._download_inputs(executor_input, pod, storage)
         self._prepare_output_folders(executor_input, pod)
-        text, peak_mib = self._execute(name, executor, executor_input, pod)
+        text, peak_mib = self._execute(name, executor, executor_input, pod, component["executorLabel"])
         log += text
         written = self._executor_output(executor_input, pod)
         parameters = self._collect_output_parameters(executor_input, written, outputs, pod)
         recorded = self._record_outputs(executor_input, written, pod, storage, text)
+        disk = sum(
+            f.stat().st_size for top in LOCAL_DIRS.values() for f in (pod / top[1:]).rglob("*") if f.is_file()
+        )
         shutil.rmtree(pod, ignore_errors=True)
         result = TaskRecord(
-            EXECUTED, recorded, parameters, executor_input, fingerprint, log, peak_mib, downloaded, download_s
+            EXECUTED,
+            recorded,
+            parameters,
+            executor_input,
+            fingerprint,
+            log,
+            peak_mib,
+            downloaded,
+            download_s,
+            disk,
         )
         if fingerprint:
             self.cache[fingerprint] = result
@@ -616,7 +703,7 @@ class Launcher:
             return 0, 0.0
         started, total = time.monotonic(), 0
         for artifacts in executor_input["inputs"]["artifacts"].values():
-            for artifact in artifacts["artifacts"][: None if self.backend.only_keys_under_prefix else 1]:
+            for artifact in artifacts["artifacts"][: None if self.backend.downloads_every_artifact else 1]:
                 found = object_uri(artifact["uri"])
                 if found is None:
                     continue  # "does not have a recognized storage URI ... Skipping downloading"
@@ -652,9 +739,7 @@ class Launcher:
                 raise TaskFailed(
                     f"failed to read output parameter {key}: open {parameter['outputFile']}: no such file"
                 )
-            text = path.read_text()
-            kind = outputs["parameters"][key]["parameterType"]
-            values[key] = float(text.strip()) if kind.startswith("NUMBER") else text
+            values[key] = text_to_value(path.read_text(), outputs["parameters"][key]["parameterType"])
         return values
 
     def _record_outputs(self, executor_input: dict, written: dict, pod: Path, storage, log: str) -> dict:
@@ -663,7 +748,7 @@ class Launcher:
         recorded = {}
         for key, provisioned in executor_input["outputs"]["artifacts"].items():
             artifact = copy.deepcopy(provisioned["artifacts"][0])
-            if key != EXECUTOR_LOGS:
+            if key != EXECUTOR_LOGS or self.backend.logs_merged:
                 produced = written.get("artifacts", {}).get(key, {}).get("artifacts", [{}])[0]
                 artifact["uri"] = produced.get("uri") or artifact["uri"]
                 artifact["metadata"] = {**artifact.get("metadata", {}), **produced.get("metadata", {})}
@@ -679,7 +764,13 @@ class Launcher:
         return recorded
 
     def _execute(
-        self, name: str, container: dict, executor_input: dict, pod: Path, check: bool = False
+        self,
+        name: str,
+        container: dict,
+        executor_input: dict,
+        pod: Path,
+        label: str = "",
+        check: bool = False,
     ) -> tuple[str, float]:
         """Runs the container's command (its preCacheCheck with `check`) with the container's environment;
         in mode kfp the task's output goes to its executor-logs file too, as the launcher's log writer does."""
@@ -691,7 +782,7 @@ class Launcher:
             raise ValueError(f"{name}: a placeholder other than {{{{$}}}} in {argv}")
         env = {
             **os.environ,
-            **self.task_environment(container),
+            **self.task_environment(container, label),
             "PATH": f"{IMAGE_WORKDIR}/.venv/bin:{os.environ['PATH']}",
             "VIRTUAL_ENV": f"{IMAGE_WORKDIR}/.venv",
             "TF_USE_LEGACY_KERAS": "1",

@@ -42,6 +42,13 @@ class S3Server:
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
+def secret_of(server: S3Server) -> dict[str, str]:
+    """The store's keys as a Kubernetes secret holds them (KFP's MinIO secret's key names)."""
+    from pipeline.storage.locations import SECRET_KEYS
+
+    return {key: server.keys[variable] for key, variable in SECRET_KEYS.items()}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,8 +8,10 @@ from __future__ import annotations
 import pytest
 
 from pipeline.kubeflow.entrypoint import remove_directory_markers
-from tests.kfp_launcher import BACKENDS, LauncherStorage, TaskFailed
-from tests.object_store import gcs_server, s3_server, tensorflow_gcs
+from pipeline.storage.locations import KFP_S3_SECRET
+from tests.conftest import requires_s3
+from tests.kfp_launcher import BACKENDS, Launcher, LauncherStorage, TaskFailed
+from tests.object_store import gcs_server, s3_server, secret_of, tensorflow_gcs
 
 BUCKET = "artifacts"
 MODEL = "root/p/run/Trainer/salt/model"
@@ -196,3 +198,49 @@ def test_tensorflows_gs_filesystem_writes_markers_that_the_entrypoint_removes(tm
             text=True,
         )
         assert loaded.returncode == 0 and loaded.stdout.strip().endswith("[1.0, 2.0]"), loaded.stderr[-3000:]
+
+
+def test_with_from_env_credentials_only_2_17_keeps_the_providers_endpoint(s3, tmp_path):
+    """config/s3.go + object_store.go: 2.5.0's createS3BucketSession returns nil with fromEnv, so the
+    provider's endpoint is lost and the SDK's environment decides; 2.17.0 keeps it."""
+    providers = {
+        "s3": {"default": {"endpoint": s3.endpoint, "region": "us-east-1", "credentials": {"fromEnv": True}}}
+    }
+    keys_only = environment(s3, AWS_ENDPOINT_URL_S3=None)
+    storage = LauncherStorage("s3", providers, {}, keys_only, BACKENDS["2.17.0"])
+    storage.download_blob(BUCKET, str(tmp_path / "model"), MODEL, BACKENDS["2.17.0"])
+    assert storage.session_info == {
+        "Provider": "s3",
+        "Params": {
+            "disableSSL": "false",
+            "endpoint": s3.endpoint,
+            "forcePathStyle": "true",
+            "fromEnv": "true",
+            "maxRetries": "5",
+            "region": "us-east-1",
+        },
+    }
+    with pytest.raises(TaskFailed, match="no endpoint"):
+        LauncherStorage("s3", providers, {}, keys_only, BACKENDS["2.5.0"])
+    assert LauncherStorage("s3", None, {}, environment(s3)).session_info == {
+        "Provider": "s3",
+        "Params": {"fromEnv": "true"},
+    }
+
+
+@requires_s3
+def test_the_tasks_take_the_store_keys_from_the_secret_the_compiled_spec_names(s3, tmp_path):
+    from pipeline.cli import main
+
+    argv = ["compile", "--output-root", f"s3://{BUCKET}/root", "--s3-endpoint", s3.endpoint]
+    assert main([*argv, "--compiled-dir", str(tmp_path), "--image", "registry.local/p:1"]) == 0
+    launcher = Launcher(tmp_path / "penguin-species" / "pipeline.yaml", "kfp", ".", tmp_path / "work")
+    container = launcher.spec["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
+    with pytest.raises(TaskFailed, match="secret 'mlpipeline-minio-artifact' has no key 'accesskey'"):
+        launcher.task_environment(container, "Trainer_executor")
+    launcher.secrets = {KFP_S3_SECRET: secret_of(s3)}
+    task_environment = launcher.task_environment(container, "Trainer_executor")
+    assert task_environment["AWS_ACCESS_KEY_ID"] == s3.keys["AWS_ACCESS_KEY_ID"]
+    # With the compiled environment and the secret alone, the launcher's client reaches the store.
+    storage = LauncherStorage("s3", None, {}, task_environment)
+    assert storage.download_blob(BUCKET, str(tmp_path / "model"), MODEL, BACKENDS["2.17.0"]) > 0

@@ -36,6 +36,7 @@ import pytest
 
 from pipeline.data import write_generated_penguins
 from pipeline.storage.filesystems import s3_unavailable
+from pipeline.storage.locations import KFP_S3_SECRET
 from tests.conftest import REPO_ROOT
 from tests.kfp_launcher import (
     CACHED,
@@ -49,7 +50,7 @@ from tests.kfp_launcher import (
     object_uri,
     platform_spec,
 )
-from tests.object_store import s3_server
+from tests.object_store import s3_server, secret_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -95,9 +96,10 @@ class Scenario:
 
     def served_versions(self) -> list[str]:
         if self.store is None:
-            return sorted(p.name for p in (self.local_root / "serving_model").iterdir())
-        keys = self.store.keys_under(BUCKET, "root/serving_model/")
-        return sorted({k.split("/")[2] for k in keys})
+            names = [p.name for p in (self.local_root / "root" / "serving_model").iterdir()]
+        else:
+            names = [k.split("/")[2] for k in self.store.keys_under(BUCKET, "root/serving_model/")]
+        return sorted({name for name in names if name.isdigit()})  # not models.config
 
 
 def unlabelled_rows(path: Path, rows: int, seed: int) -> None:
@@ -165,10 +167,10 @@ def scenarios(tmp_path_factory, image_mount_point, pod_mount_points, s3) -> dict
     def scenario(mode: str) -> Scenario:
         root, data = roots[mode], files[mode]
         spec_file = "pipeline_job.json" if mode == "vertex" else "pipeline.yaml"
-        # The store's keys reach the tasks from the cluster's secret (environment); the endpoint and region
-        # come from the compiled spec alone.
-        keys = s3.keys if mode == "kfp" else {}
-        launcher = Launcher(compiled[mode] / spec_file, mode, REPO_ROOT, root / "logs", env=keys)
+        # The store's keys reach the tasks from the cluster's secret, which the compiled spec names; the
+        # endpoint and region come from the compiled spec alone.
+        secrets = {KFP_S3_SECRET: secret_of(s3)} if mode == "kfp" else {}
+        launcher = Launcher(compiled[mode] / spec_file, mode, REPO_ROOT, root / "logs", secrets=secrets)
         runs = [launcher.run()]
         data.add("data/span-1/more.csv", lambda p: write_generated_penguins(p, ROWS[2] - ROWS[1], seed=2))
         runs.append(launcher.run())
@@ -335,4 +337,5 @@ def test_the_launcher_downloads_every_input_artifact_before_the_task_runs(scenar
             ]
             (volume,) = executors[label]["emptyDirMounts"]
             assert volume["mountPath"] == "/s3"
-            assert record.downloaded_bytes < int(volume["sizeLimit"].removesuffix("Mi")) * 2**20, task
+            assert record.disk_bytes >= record.downloaded_bytes, task
+            assert record.disk_bytes < int(volume["sizeLimit"].removesuffix("Mi")) * 2**20, task

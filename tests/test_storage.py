@@ -11,7 +11,7 @@ from pipeline.cli import main
 from pipeline.storage.filesystems import s3_unavailable
 from pipeline.storage.locations import LocationError, S3Settings, check_location
 from tests.conftest import requires_s3
-from tests.kfp_launcher import load_spec
+from tests.kfp_launcher import load_spec, platform_spec
 
 
 @pytest.mark.parametrize("location", ["outputs", "/data/x", "gs://bucket/root", "s3://bucket/root"])
@@ -74,6 +74,21 @@ def test_an_s3_root_compiles_with_the_store_settings_in_every_task(tmp_path):
         assert not any(v["name"].startswith("AWS_SECRET") for v in container["env"])
     statistics = spec["deploymentSpec"]["executors"]["StatisticsGen_executor"]["container"]["args"]
     assert "--s3_endpoint_url=http://minio:9000" in statistics
+    # The keys from Kubeflow's MinIO secret, as every task's AWS variables.
+    executors = platform_spec(tmp_path / "penguin-species" / "pipeline.yaml")["deploymentSpec"]["executors"]
+    assert set(executors) == set(spec["deploymentSpec"]["executors"])
+    for settings in executors.values():
+        (keys,) = settings["secretAsEnv"]
+        assert keys["secretNameParameter"] == {"runtimeValue": {"constant": "mlpipeline-minio-artifact"}}
+        assert keys["keyToEnv"] == [
+            {"secretKey": "accesskey", "envVar": "AWS_ACCESS_KEY_ID"},
+            {"secretKey": "secretkey", "envVar": "AWS_SECRET_ACCESS_KEY"},
+        ]
+        assert settings["emptyDirMounts"][0]["mountPath"] == "/s3"
+    none = tmp_path / "none"
+    assert main([*argv, "--compiled-dir", str(none), "--image", "r/p:1", "--s3-secret", "none"]) == 0
+    executors = platform_spec(none / "penguin-species" / "pipeline.yaml")["deploymentSpec"]["executors"]
+    assert not any("secretAsEnv" in settings for settings in executors.values())
 
 
 @pytest.mark.skipif(s3_unavailable() is None, reason="this stack has TensorFlow's s3:// filesystem")

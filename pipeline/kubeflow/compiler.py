@@ -14,7 +14,8 @@
   ExecutorInput self-hosted KFP builds repaired and a true exit status after S3 use), with the S3 store's
   settings in its environment when a location is s3:// (TensorFlow's, Beam's and the KFP launcher's);
 - every task gets a volume of its size for the input artifacts self-hosted KFP's launcher copies to the pod
-  before the task starts (the `platforms.kubernetes` document of pipeline.yaml).
+  before the task starts, and on s3:// the store's keys from a secret (the `platforms.kubernetes` document
+  of pipeline.yaml).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from pipeline.config import REPO_ROOT, PipelineConfig
+from pipeline.storage.locations import SECRET_KEYS
 
 DEFAULT_IMAGE = "ghcr.io/penguin-tfx/penguin-tfx:0.1.0"
 # Where the Dockerfile puts the project inside the image.
@@ -162,7 +164,7 @@ def compile_pipeline(
     spec_path, job_path = Path(output_dir, PIPELINE_SPEC_FILE), Path(output_dir, PIPELINE_JOB_FILE)
     header = f"# PIPELINE DEFINITION\n# Name: {pipeline.pipeline_info.pipeline_name}\n"
     documents = [spec]
-    platform = download_volumes(config, spec)
+    platform = platform_settings(config, spec)
     if platform:
         documents.append({"platforms": {"kubernetes": platform}})
     spec_path.write_text(header + yaml.safe_dump_all(documents, sort_keys=True))
@@ -186,15 +188,35 @@ def resources(config: PipelineConfig, task: str) -> dict:
     return json_format.MessageToDict(spec)
 
 
-def download_volumes(config: PipelineConfig, spec: dict) -> dict:
-    """The `platforms.kubernetes` settings of pipeline.yaml (kfp-kubernetes' KubernetesExecutorConfig, read
-    by KFP's driver: `backend/src/v2/driver/k8s.go`): for every task, an emptyDir volume of its `disk_gb`
-    where the launcher downloads its input artifacts (`/gcs`, `/s3`: component.LocalPathForURI), so that the
-    copies land on a volume of known size rather than the node's root disk. Nothing for a local root,
-    which Kubeflow does not run."""
+def platform_settings(config: PipelineConfig, spec: dict) -> dict:
+    """The `platforms.kubernetes` settings of pipeline.yaml (kfp-kubernetes' KubernetesExecutorConfig, which
+    KFP's driver applies to each task's pod: `backend/src/v2/driver/k8s.go`), for a root on object storage
+    (nothing for a local root, which Kubeflow does not run):
+
+    - an emptyDir of the task's `disk_gb` where the launcher copies its input artifacts (`/gcs`, `/s3`:
+      component.LocalPathForURI). KFP's Argo compiler mounts an emptyDir there anyway (`s3-scratch`, of no
+      set size); this one, mounted at the same path, replaces it with a size limit, past which the kubelet
+      evicts the pod and says so, rather than the copies filling the node's disk unannounced. It holds the
+      downloads, the task's logs and (backend 2.15 and later) TFX's temporary directory beside the output
+      file.
+    - for an s3:// root, the store's keys from the secret `config.s3.secret` as AWS_ACCESS_KEY_ID and
+      AWS_SECRET_ACCESS_KEY, which TensorFlow, Beam and the launcher read.
+    """
     scheme = config.pipeline_root.split("://", 1)[0] if "://" in config.pipeline_root else None
     if scheme not in DOWNLOAD_DIRS:
         return {}
+    keys = []
+    if scheme == "s3" and config.s3 and config.s3.secret:
+        secret = config.s3.secret
+        keys = [
+            {
+                # As kfp-kubernetes writes it: the parameter (read first by 2.5.0 and later), and the
+                # deprecated name.
+                "secretName": secret,
+                "secretNameParameter": {"runtimeValue": {"constant": secret}},
+                "keyToEnv": [{"secretKey": key, "envVar": variable} for key, variable in SECRET_KEYS.items()],
+            }
+        ]
     executors = {}
     for name, task in spec["root"]["dag"]["tasks"].items():
         label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
@@ -204,7 +226,7 @@ def download_volumes(config: PipelineConfig, spec: dict) -> dict:
             "mountPath": DOWNLOAD_DIRS[scheme],
             "sizeLimit": f"{mebibytes}Mi",
         }
-        executors[label] = {"emptyDirMounts": [volume]}
+        executors[label] = {"emptyDirMounts": [volume], **({"secretAsEnv": keys} if keys else {})}
     return {"deploymentSpec": {"executors": executors}}
 
 

@@ -12,6 +12,10 @@ import re
 from dataclasses import dataclass
 
 OBJECT_STORES = ("gs", "s3")
+# The Kubernetes secret a cluster's tasks take the S3 keys from: Kubeflow Pipelines' own, for its MinIO. Its
+# keys are named as KFP names them (SECRET_KEYS).
+KFP_S3_SECRET = "mlpipeline-minio-artifact"
+SECRET_KEYS = {"accesskey": "AWS_ACCESS_KEY_ID", "secretkey": "AWS_SECRET_ACCESS_KEY"}
 
 
 class LocationError(ValueError):
@@ -43,10 +47,13 @@ def check_location(location: str, what: str = "location") -> str:
 class S3Settings:
     """How to reach an S3-compatible store: its endpoint (MinIO, or another S3 service; None: AWS) and its
     region. Keys come from the usual AWS variables (AWS_ACCESS_KEY_ID,
-    AWS_SECRET_ACCESS_KEY), never from the configuration, so they stay out of compiled specs."""
+    AWS_SECRET_ACCESS_KEY), never from the configuration, so they stay out of compiled specs: on a cluster
+    each task takes them from the Kubernetes secret `secret` (keys `accesskey`, `secretkey`; None: the
+    cluster gives them otherwise, e.g. a role bound to the service account)."""
 
     endpoint: str | None = None
     region: str = "us-east-1"
+    secret: str | None = KFP_S3_SECRET
 
     def __post_init__(self):
         if self.endpoint is not None and scheme(self.endpoint) not in ("http", "https"):
