@@ -45,9 +45,10 @@ from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
 from components.batched_examples import in_one_worker
-from pipeline.storage.streams import open_binary
+from pipeline.storage.streams import native_file, open_binary
 
 BLOCK_BYTES = 8 << 20  # pyarrow's read unit: 8 MiB of CSV, about 100,000 rows of the penguins table
+HEADER_BYTES = 1 << 20  # what csv_header reads of a remote file: its header line must fit
 
 # Narrowest first: a column takes the first type all of its values parse as.
 _INFERRED = (pa.int64(), pa.float64(), pa.string())
@@ -56,14 +57,14 @@ _FEATURE_TYPES = {pa.int64(): pa.int64(), pa.float64(): pa.float32(), pa.string(
 
 
 def csv_reader(
-    path: str, column_types: dict[str, pa.DataType], block_bytes: int | None = None
+    path: str, column_types: dict[str, pa.DataType], block_bytes: int | None = None, source=None
 ) -> pcsv.CSVStreamingReader:
     """A CSV file in record batches of about `block_bytes` (default BLOCK_BYTES), the columns of the given
-    types; empty cells are nulls and quoted values may hold newlines."""
-    # Local files are read by pyarrow itself; others (gs://, s3://...) through TFX's filesystem layer.
-    source = path if "://" not in path else pa.PythonFile(open_binary(path), mode="r")
+    types; empty cells are nulls and quoted values may hold newlines. `source`: the file's bytes (a pyarrow
+    file) when already at hand."""
+    # Local files are read by pyarrow itself; others (gs://, s3://...) copied here first (native_file).
     return pcsv.open_csv(
-        source,
+        source or native_file(path),
         read_options=pcsv.ReadOptions(block_size=block_bytes or BLOCK_BYTES),
         parse_options=pcsv.ParseOptions(newlines_in_values=True),
         convert_options=pcsv.ConvertOptions(
@@ -74,8 +75,12 @@ def csv_reader(
 
 def csv_header(path: str) -> list[str]:
     """The column names of a CSV file as the reader sees them: a UTF-8 byte order mark dropped, any line
-    ending (LF, CRLF, CR), quoted names unquoted."""
-    return csv_reader(path, {}, block_bytes=1 << 16).schema.names
+    ending (LF, CRLF, CR), quoted names unquoted. Of a remote file, only its first MiB is read."""
+    source = None
+    if "://" in path:
+        with open_binary(path) as stream:
+            source = pa.BufferReader(stream.read(HEADER_BYTES))
+    return csv_reader(path, {}, block_bytes=1 << 16, source=source).schema.names
 
 
 def _parses_as(values: pa.Array, arrow_type: pa.DataType) -> bool:

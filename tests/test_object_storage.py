@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.data import write_penguins_csv
+from pipeline.data import write_generated_penguins, write_penguins_csv
 from pipeline.storage.locations import KFP_S3_SECRET
 from tests.conftest import REPO_ROOT, requires_s3
 from tests.kfp_launcher import EXECUTED, EXECUTOR_LOGS, LEGACY_OUTPUT_FILE, Launcher, TaskFailed
@@ -211,16 +211,51 @@ class ServingPoller:
             time.sleep(0.02)
 
 
-def push(s3, base: str, model_dir, seconds: float = 0.0, die: bool = False):
-    argv = [sys.executable, "-c", SLOW_PUSH, base, str(model_dir), str(seconds), *(["die"] if die else [])]
-    env = {
+def store_environment(s3) -> dict:
+    """A process's environment for TensorFlow's s3:// on the test's store."""
+    return {
         **os.environ,
         **s3.keys,
         "S3_ENDPOINT": s3.endpoint,
         "S3_USE_HTTPS": "0",
         "AWS_REGION": "us-east-1",
     }
+
+
+def push(s3, base: str, model_dir, seconds: float = 0.0, die: bool = False):
+    argv = [sys.executable, "-c", SLOW_PUSH, base, str(model_dir), str(seconds), *(["die"] if die else [])]
+    env = store_environment(s3)
     return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+# ExampleGen's reading of one CSV file on the store: its header, its column types, its examples.
+READ_CSV = """
+import sys
+from pipeline.storage.filesystems import finish, register_s3
+
+register_s3()
+from components.csv_example_gen import csv_header, infer_column_types, serialized_examples
+
+path = sys.argv[1]
+types = infer_column_types([path], csv_header(path))
+print(sum(1 for _ in serialized_examples(path, types)), flush=True)
+finish(0)
+"""
+
+
+def test_examplegen_reads_a_csv_of_several_megabytes_from_the_store(s3, tmp_path):
+    """From pyarrow's read-ahead thread, TensorFlow's s3:// read of a file this size never returned (the
+    1M-row benchmark hung in ExampleGen): the reader reads remote files on its own thread."""
+    csv = tmp_path / "penguins.csv"
+    write_generated_penguins(csv, 100_000, seed=0)
+    assert csv.stat().st_size > 4_000_000
+    s3.client().upload_file(str(csv), BUCKET, "large/penguins.csv")
+    argv = [sys.executable, "-c", READ_CSV, f"s3://{BUCKET}/large/penguins.csv"]
+    read = subprocess.run(
+        argv, cwd=REPO_ROOT, env=store_environment(s3), capture_output=True, text=True, timeout=120
+    )
+    assert read.returncode == 0, read.stderr[-3000:]
+    assert read.stdout.split()[-1] == "100000"
 
 
 def cli(s3, *argv):
