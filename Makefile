@@ -40,7 +40,7 @@ help:
 	@echo "make test-fast  run the unit tests only"
 	@echo "make test-next  the suite on the newer stack (TFX 1.21, Python 3.11) in a Debian 13 root (TESTS=...)"
 	@echo "make lint       ruff over the whole tree"
-	@echo "make bench      benchmarks (local run and its floor, data stage and run floors, 10M rows, input pipeline, training) into bench/RESULTS.md"
+	@echo "make bench      benchmarks (local run and its floor, data stage and run floors, 10M rows, input pipeline, training, Kubeflow downloads) into bench/RESULTS.md"
 	@echo "make bench-gpu  the training-throughput benchmark on this machine's GPU, into bench/RESULTS.md"
 	@echo "make compile    compile for Kubeflow Pipelines / Vertex AI into compiled/ (KFP_OUTPUT_ROOT, KFP_IMAGE)"
 	@echo "make clean      delete $(OUTPUT_ROOT)/ (pushed models, metadata, logs)"
@@ -126,7 +126,7 @@ clean:
 compile: setup
 	$(PY) -m pipeline compile --output-root $(KFP_OUTPUT_ROOT) --image $(KFP_IMAGE)
 
-# About 100 minutes on 2 cores; each script rewrites its own section of bench/RESULTS.md.
+# About 105 minutes on 2 cores; each script rewrites its own section of bench/RESULTS.md.
 bench: setup
 	$(PY) -m bench.local_run --repeats 3
 	$(PY) -m bench.cold_floor --repeats 3
@@ -137,6 +137,7 @@ bench: setup
 	$(PY) -m bench.input_pipeline --rows 100000 --repeats 3
 	$(PY) -m bench.training_throughput --repeats 3
 	$(PY) -m bench.batch_inference --rows 100000 1000000 --repeats 3
+	$(PY) -m bench.kfp_downloads --rows 1000000
 
 bench-gpu: setup
 	@nvidia-smi --query-gpu=name --format=csv,noheader >/dev/null 2>&1 || { echo "error: no GPU here (nvidia-smi found none); make bench-gpu needs one"; exit 1; }

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from bench.results import environment, write_section
+from pipeline.config import DEFAULT_RESOURCES
 
 TITLE = "Kubeflow launcher downloads (`python -m bench.kfp_downloads`)"
 BUCKET = "bench"
@@ -96,14 +97,24 @@ def report(result: dict) -> str:
     total = sum(t["downloaded_mib"] for t in result["tasks"].values())
     seconds = sum(t["download_s"] for t in result["tasks"].values())
     lines.append(f"\n- In all {total:,.0f} MiB copied in {seconds:.1f} s before the tasks started.")
+    name, most = max(((n, t["disk_mib"]) for n, t in result["tasks"].items()), key=lambda item: item[1])
+    per_million = most / (result["rows"] / 1e6)
+    disk = DEFAULT_RESOURCES.disk_gb
+    lines.append(
+        f"- The most a task's download volume held: {most:.1f} MiB ({name}), {per_million:.0f} MiB per "
+        f"million rows of this table: the default {disk:g} GiB per task holds about "
+        f"{disk * 1024 / per_million:.0f} "
+        "million rows (the served baseline adds its model to the Evaluator's share)."
+    )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--from-json", help="write the section from a measurement printed earlier")
     args = parser.parse_args()
-    result = measure(args.rows)
+    result = json.loads(Path(args.from_json).read_text()) if args.from_json else measure(args.rows)
     print(json.dumps(result), flush=True)
     write_section(TITLE, report(result))
 
