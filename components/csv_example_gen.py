@@ -14,12 +14,21 @@ before any example is written); an empty cell is the feature with an empty value
 hold commas and newlines. Only empty cells are missing values ("NA" stays a string, as TFX reads it). The
 order differs: TFX shuffles across the whole split, this executor within each block (the Trainer's reader
 interleaves the block files).
+
+With label columns in its `custom_config` (label_config), a row whose label cell is empty is left out: a
+training or evaluation example needs its label, and one made up (Transform's 0 for a number, the
+out-of-vocabulary class for a string) would be learnt from and scored against. The rows read and those left
+out are counted (Beam counters) and recorded on the examples (ROWS_READ, UNLABELLED_ROWS, LABELS); the data
+gate stops the run past the allowed share (components/data_gate.py). Without labels (the inference data),
+every row is kept.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
+import json
 import os
 import random
 from collections.abc import Iterator
@@ -30,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 from apache_beam.options.pipeline_options import PipelineOptions
+from google.protobuf import struct_pb2
 from tfx.components.example_gen import (
     base_example_gen_executor,
     driver,
@@ -122,11 +132,49 @@ def missing_or_list(column: pa.Array, arrow_type: pa.DataType) -> pa.ListArray:
     return pa.ListArray.from_arrays(lists.offsets, lists.values, mask=pc.is_null(column))
 
 
-def example_blocks(path: str, column_types: dict[str, pa.DataType | None]) -> Iterator[list[bytes]]:
-    """The tf.Examples of one CSV file, serialized, a list per block of the file."""
+# The examples artifact's custom properties: the rows read, those left out for an empty label, the labels.
+ROWS_READ, UNLABELLED_ROWS, LABELS = "rows_read", "unlabelled_rows", "label_columns"
+_COUNTERS = "CsvExampleGen"
+
+
+def label_config(labels) -> example_gen_pb2.CustomConfig:
+    """ExampleGen's `custom_config`: the label columns whose empty cells leave a row out."""
+    config = example_gen_pb2.CustomConfig()
+    struct = struct_pb2.Struct()
+    struct.update({"labels": list(labels)})
+    config.custom_config.Pack(struct)
+    return config
+
+
+def configured_labels(exec_properties: dict) -> list[str]:
+    text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if not text:
+        return []
+    struct = struct_pb2.Struct()
+    proto_utils.json_to_proto(text, example_gen_pb2.CustomConfig()).custom_config.Unpack(struct)
+    return [str(label) for label in struct["labels"]] if "labels" in struct else []
+
+
+def unlabelled_note(unlabelled: int, rows: int, labels: list[str]) -> str:
+    """One line naming the rows left out for an empty label, e.g. "8 of 406 rows have no mpg: ..."."""
+    return (
+        f"{unlabelled:,} of {rows:,} rows have no {' or '.join(labels)}: not used for training or evaluation"
+    )
+
+
+def example_blocks(
+    path: str, column_types: dict[str, pa.DataType | None], labels: tuple[str, ...] = ()
+) -> Iterator[list[bytes]]:
+    """The tf.Examples of one CSV file, serialized, a list per block of the file; with `labels`, the rows
+    whose label cells are all filled in (counted in Beam counters where Beam runs it)."""
     encoder = example_coder.RecordBatchToExamplesEncoder()
     read_types = {name: arrow_type or pa.string() for name, arrow_type in column_types.items()}
     for batch in csv_reader(path, read_types):
+        if labels:
+            rows = batch.num_rows
+            batch = batch.filter(functools.reduce(pc.and_, [pc.is_valid(batch.column(n)) for n in labels]))
+            beam.metrics.Metrics.counter(_COUNTERS, ROWS_READ).inc(rows)
+            beam.metrics.Metrics.counter(_COUNTERS, UNLABELLED_ROWS).inc(rows - batch.num_rows)
         entries = [
             _untyped_entries(name, batch.num_rows)
             if column_types[name] is None
@@ -200,9 +248,11 @@ def _with_length_prefix(bodies: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(headers, bodies, _NO_SEPARATOR)
 
 
-def serialized_examples(path: str, column_types: dict[str, pa.DataType | None]) -> Iterator[bytes]:
+def serialized_examples(
+    path: str, column_types: dict[str, pa.DataType | None], labels: tuple[str, ...] = ()
+) -> Iterator[bytes]:
     """The tf.Examples of one CSV file, serialized, one by one."""
-    for block in example_blocks(path, column_types):
+    for block in example_blocks(path, column_types, labels):
         yield from block
 
 
@@ -227,7 +277,8 @@ def _CsvToSerializedExamples(pipeline: beam.Pipeline, exec_properties: dict, spl
     return (
         pipeline
         | "CsvFiles" >> beam.Create(paths)
-        | "ReadAndEncode" >> beam.FlatMap(serialized_examples, column_types)
+        | "ReadAndEncode"
+        >> beam.FlatMap(serialized_examples, column_types, tuple(configured_labels(exec_properties)))
     )
 
 
@@ -276,9 +327,11 @@ class _WriteBlock(beam.DoFn):
                     writer.write(record)
 
 
-def _keyed_blocks(indexed_path: tuple[int, str], column_types: dict) -> Iterator[tuple[str, list[bytes]]]:
+def _keyed_blocks(
+    indexed_path: tuple[int, str], column_types: dict, labels: tuple[str, ...] = ()
+) -> Iterator[tuple[str, list[bytes]]]:
     file_index, path = indexed_path
-    for block_index, block in enumerate(example_blocks(path, column_types)):
+    for block_index, block in enumerate(example_blocks(path, column_types, labels)):
         yield f"{file_index:05d}-{block_index:05d}", block
 
 
@@ -321,6 +374,17 @@ def resolve_spans(exec_properties: dict, output_dict: dict) -> dict:
     return resolved
 
 
+def _counters(result) -> dict[str, int]:
+    """This executor's Beam counters: committed where the runner reports them, else attempted."""
+    found = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(_COUNTERS))["counters"]
+    return {
+        counter.key.metric.name: int(
+            counter.committed if counter.committed is not None else counter.attempted
+        )
+        for counter in found
+    }
+
+
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """CsvExampleGen's executor with C++ parsing and encoding (module docstring).
 
@@ -353,17 +417,26 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         buckets = list(itertools.accumulate(split.hash_buckets for split in splits))
         write = _WriteBlock(split_uris, buckets, output_config.split_config)
         paths, column_types = _split_columns(exec_properties, input_config.splits[0].pattern)
+        labels = configured_labels(exec_properties)
+        missing = sorted(set(labels) - set(column_types))
+        if missing:
+            raise RuntimeError(f"the data has no label column {', '.join(missing)}")
         with self._make_beam_pipeline() as pipeline:
             blocks = (
                 pipeline
                 | "CsvFiles" >> beam.Create(list(enumerate(paths)))
-                | "ReadAndEncode" >> beam.FlatMap(_keyed_blocks, column_types)
+                | "ReadAndEncode" >> beam.FlatMap(_keyed_blocks, column_types, tuple(labels))
             )
             if not in_one_worker(PipelineOptions(self._beam_pipeline_args or [])):
                 # Spreading the blocks over the workers is a shuffle: the runner holds every block first. In
                 # one worker each block goes from reading to writing without being held.
                 blocks |= "SpreadBlocks" >> beam.Reshuffle()
             _ = blocks | "SplitShuffleWrite" >> beam.ParDo(write)
+        if labels:
+            counts = _counters(pipeline.result)
+            examples.set_int_custom_property(ROWS_READ, counts.get(ROWS_READ, 0))
+            examples.set_int_custom_property(UNLABELLED_ROWS, counts.get(UNLABELLED_ROWS, 0))
+            examples.set_string_custom_property(LABELS, json.dumps(labels))
         payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
         if payload_format:
             examples_utils.set_payload_format(examples, payload_format)

@@ -1,19 +1,26 @@
-"""The data gate: stops the pipeline when ExampleValidator found anomalies.
+"""The data gate: stops the pipeline when ExampleValidator found anomalies, or when too many rows had no
+label.
 
 ExampleValidator records anomalies but never fails, and its `blessed` property is a per-split JSON value
 that `tfx.dsl.Cond` cannot test. The gate reads the anomalies itself and raises `DataValidationError` with
-one line naming each anomalous feature and why. Its output is the schema the rest of the pipeline uses, so
-Transform, Trainer and everything after them cannot run on data the gate refused.
+one line naming each anomalous feature and why. ExampleGen leaves out rows whose label is empty and counts
+them (components/csv_example_gen.py); past `max_unlabelled_share` of the rows read the gate stops the run
+with one line, below it the count goes on with its output (`unlabelled_note`). Its output is the schema the
+rest of the pipeline uses, so Transform, Trainer and everything after them cannot run on data the gate
+refused.
 """
 
+import json
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
-from tfx.types.standard_artifacts import ExampleAnomalies, Schema
+from tfx.types.standard_artifacts import ExampleAnomalies, Examples, Schema
 from tfx.utils import io_utils
+
+from components.csv_example_gen import LABELS, ROWS_READ, UNLABELLED_ROWS, unlabelled_note
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 SCHEMA_FILE = "schema.pbtxt"
@@ -78,14 +85,52 @@ def gate_message(
     )
 
 
+NOTE = "unlabelled_note"  # the validated schema's custom property: the rows left out without a label
+
+
+def unlabelled_rows(examples) -> tuple[int, int, list[str]] | None:
+    """(rows left out for an empty label, rows read, label columns) as ExampleGen recorded them; None where
+    it did not count (image data, an older run)."""
+    properties = examples.mlmd_artifact.custom_properties
+    if ROWS_READ not in properties:
+        return None
+    return (
+        examples.get_int_custom_property(UNLABELLED_ROWS),
+        examples.get_int_custom_property(ROWS_READ),
+        json.loads(examples.get_string_custom_property(LABELS)),
+    )
+
+
+def unlabelled_check(counted: tuple[int, int, list[str]] | None, max_share: float) -> str:
+    """The note on the rows left out ("" when none were), or DataValidationError past `max_share`."""
+    if counted is None or not counted[0]:
+        return ""
+    unlabelled, rows, labels = counted
+    note = unlabelled_note(unlabelled, rows, labels)
+    if unlabelled > max_share * rows:
+        raise DataValidationError(
+            f"Data gate: {note} ({unlabelled / rows:.1%} of the rows, over the {max_share:.0%} allowed); "
+            "nothing was trained or pushed. Fill in the labels or remove those rows, or allow more with "
+            "--max-unlabelled-share."
+        )
+    return note
+
+
 @component
 def DataGate(
     anomalies: InputArtifact[ExampleAnomalies],
     schema: InputArtifact[Schema],
+    examples: InputArtifact[Examples],
     validated_schema: OutputArtifact[Schema],
+    max_unlabelled_share: Parameter[float] = 0.05,
 ) -> None:
-    """Fails on any anomaly; otherwise passes the schema on as `validated_schema`."""
+    """Fails on any anomaly, or on more than `max_unlabelled_share` of the rows without a label; otherwise
+    passes the schema on as `validated_schema`, with the note on the rows left out."""
     summary = anomaly_summary(load_anomalies_at(anomalies.uri))
     if summary:
         raise DataValidationError(gate_message(summary))
+    note = unlabelled_check(unlabelled_rows(examples), max_unlabelled_share)
     pass_schema_on(schema, validated_schema)
+    if note:
+        print(f"Data gate: {note}", flush=True)
+        validated_schema.set_string_custom_property(NOTE, note)

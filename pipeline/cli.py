@@ -145,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_argument("--tune-trials", type=int, default=4, help="models tried by the search (4)")
     tuning.add_argument("--tune-steps", type=int, default=100, help="training steps per trial (100)")
     gates = run.add_argument_group("evaluation gates")
+    gates.add_argument(
+        "--max-unlabelled-share",
+        type=float,
+        metavar="SHARE",
+        help="rows with an empty label cell are left out of training and evaluation; the data gate stops "
+        "the run when more than this share of the rows has none (0.05)",
+    )
     gates.add_argument("--min-accuracy", type=float, help="classification: lowest eval accuracy (0.9)")
     gates.add_argument(
         "--max-accuracy-drop", type=float, help="classification: allowed drop vs the baseline (0)"
@@ -405,6 +412,8 @@ def print_summary(out, summary, config, durations: dict[str, float]) -> None:
         counts = results.examples_per_split(outputs["StatisticsGen"]["statistics"])
         span = f" (span {summary.span})" if summary.span is not None else ""
         out.write("Examples:  " + ", ".join(f"{split} {n}" for split, n in counts.items()) + span + "\n")
+    if summary.unlabelled_note:
+        out.write(f"Labels:    {summary.unlabelled_note}\n")
     if "anomalies" in outputs.get("ExampleValidator", {}):
         found = results.anomalies(outputs["ExampleValidator"]["anomalies"])
         out.write(f"Anomalies: {len(found) or 'none'}\n")

@@ -191,6 +191,9 @@ class PipelineConfig:
     # `max_rmse_increase` above the baseline's; mean absolute error no worse than the baseline's.
     min_accuracy: float = 0.9
     max_accuracy_drop: float = 0.0
+    # Rows whose label cell is empty are left out by ExampleGen (counted); the data gate stops the run when
+    # more than this share of the rows read has none.
+    max_unlabelled_share: float = 0.05
     min_auc: float = 0.8
     max_rmse: float | None = None
     max_rmse_increase: float = 0.0
@@ -213,6 +216,8 @@ class PipelineConfig:
     def __post_init__(self):
         if self.train_steps <= 0:
             raise ValueError(f"train_steps must be positive, got {self.train_steps!r}")
+        if not 0.0 <= self.max_unlabelled_share < 1.0:
+            raise ValueError(f"max_unlabelled_share must be in [0, 1), got {self.max_unlabelled_share!r}")
         if self.span_range is not None and not 0 <= self.span_range[0] <= self.span_range[1]:
             raise ValueError(
                 f"span_range must be (first, last) with 0 <= first <= last, got {self.span_range!r}"

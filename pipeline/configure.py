@@ -48,6 +48,7 @@ class ConfigRequest:
     slices: tuple[str, ...] = ()
     min_accuracy: float | None = None
     max_accuracy_drop: float | None = None
+    max_unlabelled_share: float | None = None
     min_auc: float | None = None
     max_rmse: float | None = None
     max_rmse_increase: float | None = None
@@ -185,7 +186,7 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
     if "images" in changes and task != CLASSIFICATION:
         raise ConfigError(f"label {label!r} of image data must name classes (a string or small integer)")
 
-    for gate in GATES:
+    for gate in (*GATES, "max_unlabelled_share"):
         if getattr(request, gate) is not None:
             changes[gate] = getattr(request, gate)
     gate_note = ""

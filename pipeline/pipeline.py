@@ -254,6 +254,8 @@ def _example_gen(config: PipelineConfig, data_root) -> FileBasedExampleGen:
         custom_executor_spec=executor_spec.BeamExecutorSpec(csv_example_gen.Executor),
         **spans,
         output_config=_two_to_one(),
+        # Rows with an empty label cell are left out, counted (components/csv_example_gen.py).
+        custom_config=csv_example_gen.label_config(config.labels),
     ).with_id("CsvExampleGen")
 
 
@@ -336,7 +338,10 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     data_gate = DataGate(
-        anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"]
+        anomalies=example_validator.outputs["anomalies"],
+        schema=schema_gen.outputs["schema"],
+        examples=example_gen.outputs["examples"],
+        max_unlabelled_share=config.max_unlabelled_share,
     )
     drift_gate = DriftGate(
         statistics=statistics_gen.outputs["statistics"],

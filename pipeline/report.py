@@ -300,6 +300,8 @@ def _versions() -> str:
 
 def _outcome(report: Report) -> str:
     summary = report.summary
+    if report.stopped_at == "DataGate" and not report.anomalies and summary.unlabelled_note:
+        return f"Stopped by the data gate: {summary.unlabelled_note}, more than allowed; nothing was trained."
     if report.stopped_at == "DataGate":
         count = len(report.anomalies)
         return (
@@ -504,6 +506,8 @@ def _data_section(report: Report) -> str:
         return "<h2>Data</h2><p>No statistics: the run stopped before StatisticsGen.</p>"
     parts = ["<h2>Data</h2>"]
     parts.append(_table(["split", "examples"], [[s, n] for s, n in report.splits.items()], {1}))
+    if report.summary.unlabelled_note:
+        parts.append(f"<p>{_e(report.summary.unlabelled_note)}.</p>")
     drift = f"; drift against {report.drift_baseline}" if report.drift_baseline else ""
     parts.append(f"<p class=muted>Features of the training split{_e(drift)}:</p>")
     header = ["feature", "type", "missing", "values"]

@@ -45,6 +45,15 @@ class RunSummary:
     # Batch inference: the predictions file, its rows and the version that scored them, or a note of why
     # nothing was scored (None: no inference data configured, or it did not run)
     predictions: Predictions | None = None
+    # Rows ExampleGen left out for an empty label: (left out, rows read, label columns); None: not counted
+    unlabelled: tuple[int, int, list[str]] | None = None
+
+    @property
+    def unlabelled_note(self) -> str | None:
+        """ "8 of 406 rows have no mpg: not used for training or evaluation", or None when none were."""
+        from components.csv_example_gen import unlabelled_note
+
+        return unlabelled_note(*self.unlabelled) if self.unlabelled and self.unlabelled[0] else None
 
 
 def open_store(store: MetadataLocation | str) -> metadata_store.MetadataStore:
@@ -61,6 +70,8 @@ def _custom_value(artifact, key):
 
 def run_summaries(location: MetadataLocation | str, pipeline_name: str) -> list[RunSummary]:
     """Every run of `pipeline_name` in the store, oldest first."""
+    from components.csv_example_gen import LABELS, ROWS_READ, UNLABELLED_ROWS
+
     store = open_store(location)
     node_of_execution = {}
     prefix = f"{pipeline_name}."
@@ -92,6 +103,12 @@ def run_summaries(location: MetadataLocation | str, pipeline_name: str) -> list[
                 summary.outputs.setdefault(node, {})[key] = artifact.uri
                 if node == "CsvExampleGen" and key == "examples" and _has_spans(execution):
                     summary.span = _custom_value(artifact, "span")
+                if node == "CsvExampleGen" and key == "examples" and _custom_value(artifact, ROWS_READ):
+                    summary.unlabelled = (
+                        _custom_value(artifact, UNLABELLED_ROWS),
+                        _custom_value(artifact, ROWS_READ),
+                        json.loads(_custom_value(artifact, LABELS)),
+                    )
                 if node == "Evaluator" and _custom_value(artifact, "blessed") is not None:
                     summary.blessed = _custom_value(artifact, "blessed") == 1
                 # A cached Pusher reports an earlier push; only a completed one acted in this run.

@@ -90,11 +90,15 @@ def review_notes(
     distinct = (
         label_stats.string_stats.unique if label_stats and label_stats.HasField("string_stats") else None
     )
-    notes = [
-        f"label {label!r}: task {infer_task(schema, label, distinct)}; required in TRAINING, "
-        "absent in SERVING",
-        f"{int(stats.num_examples)} rows, {len(schema.feature)} columns read",
-    ]
+    task = infer_task(schema, label, distinct)
+    label_line = f"label {label!r}: task {task}; required in TRAINING, absent in SERVING"
+    empty = int(_common_stats(label_stats).num_missing) if label_stats else 0
+    if empty:
+        label_line += (
+            f"; empty in {empty / stats.num_examples:.1%} of rows ({empty} of {int(stats.num_examples)}): "
+            "those rows are left out of training and evaluation (a run stops past --max-unlabelled-share)"
+        )
+    notes = [label_line, f"{int(stats.num_examples)} rows, {len(schema.feature)} columns read"]
     for feature in schema.feature:
         if feature.name == label:
             continue

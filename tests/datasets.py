@@ -31,10 +31,12 @@ def write_breast_cancer(directory: Path) -> Path:
 
 
 def write_diabetes(directory: Path) -> Path:
-    """442 rows, 10 numeric columns with gaps; float label `progression`."""
+    """442 rows, 10 numeric columns with gaps; float label `progression`, empty in 8 rows (1.8%), as a
+    user's table has rows not yet labelled."""
     frame = load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
     frame["progression"] = frame["progression"].astype(float)
     frame = _blank_out(frame, ["bmi", "s5"], 0.03, seed=1)
+    frame = _blank_out(frame, ["progression"], 0.02, seed=2)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "diabetes.csv"
     frame.to_csv(path, index=False)

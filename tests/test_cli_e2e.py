@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,14 @@ def test_diabetes_regression_from_a_drafted_schema(tmp_path):
     import pandas as pd
 
     result, output_root = schema_then_run(tmp_path, write_diabetes, "diabetes", "progression")
+    # 8 of the 442 rows have no label: left out of training and evaluation, and said so.
+    drafted = (tmp_path / "diabetes_schema.pbtxt").read_text()
+    assert "empty in 1.8% of rows (8 of 442): those rows are left out of training and evaluation" in drafted
+    assert (
+        "Labels:    8 of 442 rows have no progression: not used for training or evaluation" in result.stdout
+    )
+    counts = re.findall(r"(\w+) (\d+)", result.stdout.split("Examples:  ")[1].splitlines()[0])
+    assert sum(int(n) for _, n in counts) == 434
     assert "regression gate on 'progression': RMSE <= " in result.stdout
     assert "root_mean_squared_error" in result.stdout and "mean_absolute_error" in result.stdout
     assert "Blessed and pushed:" in result.stdout
@@ -101,6 +110,16 @@ def test_diabetes_regression_from_a_drafted_schema(tmp_path):
     assert served["rmse"] < spread  # better than always predicting the mean, in the label's units
     low, high = served["prediction_range"]
     assert 0 < low < high < 400  # disease progression scores run from 25 to 346
+
+    # Allowed fewer than 8 of 442 unlabelled rows, the same data stops at the data gate with one line.
+    data, schema = tmp_path / "diabetes", tmp_path / "diabetes_schema.pbtxt"
+    refused = cli("run", "--data-root", str(data), "--schema", str(schema), "--label", "progression",
+                  "--output-root", str(output_root), "--max-unlabelled-share", "0.01")  # fmt: skip
+    assert refused.returncode != 0
+    last_line = refused.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: Data gate: 8 of 442 rows have no progression: not used for training")
+    assert "(1.8% of the rows, over the 1% allowed)" in last_line
+    assert len(sorted((output_root / "serving_model").iterdir())) == 1  # nothing new pushed
 
 
 def test_beam_orchestrator_runs_the_bundled_task(tmp_path):

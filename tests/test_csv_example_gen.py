@@ -35,8 +35,8 @@ def tricky_csv(rows: int) -> str:
     return "".join(lines)
 
 
-def run_executor(executor, data_dir, output_dir) -> dict[str, list[bytes]]:
-    examples = standard_artifacts.Examples()
+def run_executor(executor, data_dir, output_dir, labels=(), artifact=None) -> dict[str, list[bytes]]:
+    examples = artifact or standard_artifacts.Examples()
     examples.uri = str(output_dir)
     splits = [
         example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
@@ -55,6 +55,11 @@ def run_executor(executor, data_dir, output_dir) -> dict[str, list[bytes]]:
             ),
             "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
             "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+            **(
+                {"custom_config": proto_utils.proto_to_json(csv_example_gen.label_config(labels))}
+                if labels
+                else {}
+            ),
         },
     )
     return {
@@ -170,3 +175,35 @@ def test_a_block_is_split_as_tfx_splits_each_example(hash_buckets):
     assert csv_example_gen.split_indices(records, buckets, config).tolist() == tfx_indices
     assert len(set(tfx_indices)) == len(hash_buckets)  # every split drawn
     assert csv_example_gen.split_indices([], buckets, config).tolist() == []
+
+
+def test_rows_without_a_label_are_left_out_and_counted(tmp_path):
+    """With a label column, its empty cells' rows are not examples: the rest is exactly what TFX's executor
+    writes from the same table without those rows, and the artifact records how many were read and left
+    out."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "labelled").mkdir()
+    table = tricky_csv(300)
+    (tmp_path / "data" / "a.csv").write_text(table)
+    # "count" is empty on every 7th row: 43 of 300.
+    header, *rows = table.split("\n")[:-1]
+    records, record = [], ""
+    for line in rows:  # quoted newlines: a record ends where its quotes balance
+        record = f"{record}\n{line}" if record else line
+        if record.count('"') % 2 == 0:
+            records.append(record)
+            record = ""
+    kept = [r for r in records if not r.startswith(",")]
+    assert len(records) - len(kept) == 43
+    (tmp_path / "labelled" / "a.csv").write_text("\n".join([header, *kept]) + "\n")
+    examples = standard_artifacts.Examples()
+    ours = run_executor(
+        csv_example_gen.Executor(), tmp_path / "data", tmp_path / "ours", ("count",), examples
+    )
+    assert ours == run_executor(tfx_csv.Executor(), tmp_path / "labelled", tmp_path / "tfx")
+    assert examples.get_int_custom_property(csv_example_gen.ROWS_READ) == 300
+    assert examples.get_int_custom_property(csv_example_gen.UNLABELLED_ROWS) == 43
+    assert examples.get_string_custom_property(csv_example_gen.LABELS) == '["count"]'
+    # Without labels (the inference data) every row is an example.
+    every = run_executor(csv_example_gen.Executor(), tmp_path / "data", tmp_path / "all")
+    assert sum(map(len, every.values())) == 300

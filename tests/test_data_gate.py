@@ -8,8 +8,10 @@ import pytest
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
+from components import csv_example_gen
 from components.data_gate import (
     ANOMALIES_FILE,
+    NOTE,
     SCHEMA_FILE,
     DataGate,
     DataValidationError,
@@ -44,9 +46,20 @@ def write_artifacts(tmp_path, by_split: dict[str, anomalies_pb2.Anomalies]):
     return anomalies, schema, validated
 
 
-def run_gate(anomalies, schema, validated):
+def run_gate(anomalies, schema, validated, counted=None, max_share=0.05):
+    """The gate's executor; `counted`: (rows left out, rows read) as ExampleGen records them on the examples
+    (label "price"), None as an image ExampleGen leaves them (no count)."""
+    examples = standard_artifacts.Examples()
+    if counted is not None:
+        examples.set_int_custom_property(csv_example_gen.UNLABELLED_ROWS, counted[0])
+        examples.set_int_custom_property(csv_example_gen.ROWS_READ, counted[1])
+        examples.set_string_custom_property(csv_example_gen.LABELS, '["price"]')
     executor = DataGate.EXECUTOR_SPEC.executor_class()
-    executor.Do({"anomalies": [anomalies], "schema": [schema]}, {"validated_schema": [validated]}, {})
+    executor.Do(
+        {"anomalies": [anomalies], "schema": [schema], "examples": [examples]},
+        {"validated_schema": [validated]},
+        {"max_unlabelled_share": max_share},
+    )
 
 
 def test_clean_data_passes_the_schema_on(tmp_path):
@@ -111,3 +124,36 @@ def test_an_empty_cell_in_a_required_column_is_an_anomaly_and_a_draft_makes_it_o
     island = next(f for f in drafted.feature if f.name == "island")
     assert island.presence.min_fraction < 1.0 and not island.value_count.HasField("min")
     assert dict(tfdv.validate_statistics(statistics, drafted).anomaly_info) == {}
+
+
+@pytest.mark.parametrize(
+    ("counted", "max_share", "note"),
+    [
+        (None, 0.05, None),  # not counted: image data
+        ((0, 406), 0.05, None),
+        ((8, 406), 0.05, "8 of 406 rows have no price: not used for training or evaluation"),
+        (
+            (20, 400),
+            0.05,
+            "20 of 400 rows have no price: not used for training or evaluation",
+        ),  # at the share
+        ((8, 406), 0.0, "refused"),
+        ((21, 400), 0.05, "refused"),
+    ],
+)
+def test_rows_without_a_label_are_named_and_past_the_share_stop_the_run(tmp_path, counted, max_share, note):
+    artifacts = write_artifacts(tmp_path, {"train": anomalies_proto(), "eval": anomalies_proto()})
+    if note == "refused":
+        with pytest.raises(DataValidationError) as refused:
+            run_gate(*artifacts, counted=counted, max_share=max_share)
+        (line,) = str(refused.value).splitlines()
+        unlabelled, rows = counted
+        assert line.startswith(f"Data gate: {unlabelled} of {rows} rows have no price: not used for training")
+        assert f"({unlabelled / rows:.1%} of the rows, over the {max_share:.0%} allowed)" in line
+        assert "--max-unlabelled-share" in line
+        assert not (tmp_path / "validated").exists()  # nothing passed on
+        return
+    run_gate(*artifacts, counted=counted, max_share=max_share)
+    validated = artifacts[2]
+    assert (tmp_path / "validated" / SCHEMA_FILE).exists()
+    assert (validated.get_string_custom_property(NOTE) or None) == note
