@@ -8,6 +8,7 @@ import os
 import sys
 import time
 
+from pipeline.config import IDENTIFIER_SHARE
 from pipeline.configure import (
     ConfigError,
     ConfigRequest,
@@ -144,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tuning.add_argument("--tune-trials", type=int, default=4, help="models tried by the search (4)")
     tuning.add_argument("--tune-steps", type=int, default=100, help="training steps per trial (100)")
+    run.add_argument(
+        "--max-vocabulary",
+        type=int,
+        metavar="N",
+        help="a string feature keeps its N most frequent values; rarer ones share one out-of-vocabulary "
+        "bucket (default: 10000)",
+    )
     gates = run.add_argument_group("evaluation gates")
     gates.add_argument(
         "--max-unlabelled-share",
@@ -342,6 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--data-root", required=True, help="directory of CSV files with a header row")
     schema.add_argument("--label", required=True, help="the label column (excluded from SERVING)")
     schema.add_argument("--output", help="where to write it (default: schemas/<data dir name>/schema.pbtxt)")
+    schema.add_argument(
+        "--identifier-share",
+        type=float,
+        default=IDENTIFIER_SHARE,
+        metavar="SHARE",
+        help="a string column in which at least this share of the rows holds a value seen only once is an "
+        f"identifier, no model input (default: {IDENTIFIER_SHARE})",
+    )
     for command in (schema, images):
         command.add_argument(
             "--output-root", default="outputs", help="where its log goes, in logs/ (default: outputs)"
@@ -535,7 +551,7 @@ def command_schema(args) -> int:
     if os.path.exists(output):
         raise UsageError(f"{output} already exists; pass --output NEW_FILE, or delete it to draft again")
     try:
-        schema, stats = draft_schema(os.path.abspath(args.data_root), args.label)
+        schema, stats = draft_schema(os.path.abspath(args.data_root), args.label, args.identifier_share)
     except InputDataError as error:  # checked as ExampleGen will read it
         raise CommandError(str(error)) from error
     except LabelError as error:

@@ -37,6 +37,12 @@ def local_beam_args(workers: int = 1) -> tuple[str, ...]:
 LOCAL_BEAM_ARGS = local_beam_args(1)
 
 
+# The schema's annotation tag of an identifier column, and the draft's rule: a string column in which at least
+# this share of the rows holds a value seen only once (a name, an id) is drafted as one.
+IDENTIFIER_TAG = "identifier"
+IDENTIFIER_SHARE = 0.5
+
+
 @dataclass(frozen=True)
 class TaskResources:
     """What a task's container asks the cluster for: CPUs, memory (GiB) and GPUs of a type (e.g.
@@ -194,6 +200,11 @@ class PipelineConfig:
     # Rows whose label cell is empty are left out by ExampleGen (counted); the data gate stops the run when
     # more than this share of the rows read has none.
     max_unlabelled_share: float = 0.05
+    # Transform: a feature's vocabulary keeps its most frequent `max_vocabulary` values, the rest share an
+    # out-of-vocabulary bucket (never the label's). The schema's identifier columns (IDENTIFIER_TAG, drafted
+    # by `schema` past IDENTIFIER_SHARE) are no model input; `predict` still carries them.
+    max_vocabulary: int = 10_000
+    identifiers: tuple[str, ...] = ()
     min_auc: float = 0.8
     max_rmse: float | None = None
     max_rmse_increase: float = 0.0
@@ -216,6 +227,8 @@ class PipelineConfig:
     def __post_init__(self):
         if self.train_steps <= 0:
             raise ValueError(f"train_steps must be positive, got {self.train_steps!r}")
+        if self.max_vocabulary < 1:
+            raise ValueError(f"max_vocabulary must be at least 1, got {self.max_vocabulary!r}")
         if not 0.0 <= self.max_unlabelled_share < 1.0:
             raise ValueError(f"max_unlabelled_share must be in [0, 1), got {self.max_unlabelled_share!r}")
         if self.span_range is not None and not 0 <= self.span_range[0] <= self.span_range[1]:

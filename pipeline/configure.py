@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from pipeline.config import PipelineConfig, TaskResources, local_beam_args
+from pipeline.config import IDENTIFIER_TAG, PipelineConfig, TaskResources, local_beam_args
 from pipeline.storage.filesystems import s3_unavailable
 from pipeline.storage.locations import KFP_S3_SECRET, LocationError, S3Settings, check_location, scheme
 from pipeline.storage.metadata import MetadataError, MetadataLocation
@@ -49,6 +49,7 @@ class ConfigRequest:
     min_accuracy: float | None = None
     max_accuracy_drop: float | None = None
     max_unlabelled_share: float | None = None
+    max_vocabulary: int | None = None
     min_auc: float | None = None
     max_rmse: float | None = None
     max_rmse_increase: float | None = None
@@ -149,6 +150,7 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
     if request.schema:
         changes["schema_path"] = os.path.abspath(request.schema)
     schema = load_schema(changes.get("schema_path", defaults.schema_path))
+    changes["identifiers"] = tuple(f.name for f in schema.feature if IDENTIFIER_TAG in f.annotation.tag)
 
     label = request.label
     if label is None and request.data_root:
@@ -186,7 +188,7 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
     if "images" in changes and task != CLASSIFICATION:
         raise ConfigError(f"label {label!r} of image data must name classes (a string or small integer)")
 
-    for gate in (*GATES, "max_unlabelled_share"):
+    for gate in (*GATES, "max_unlabelled_share", "max_vocabulary"):
         if getattr(request, gate) is not None:
             changes[gate] = getattr(request, gate)
     gate_note = ""

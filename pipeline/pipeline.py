@@ -357,6 +357,9 @@ def create_pipeline(
         "spans": list(config.span_range) if config.span_range else None,
         # Image data: what Transform decodes and the Trainer builds the model for.
         **({"images": config.images.to_dict()} if config.images else {}),
+        # Transform: the columns that are no model input, and the vocabularies' size.
+        "identifiers": list(config.identifiers),
+        "max_vocabulary": config.max_vocabulary,
     }
     transform = Transform(
         examples=example_gen.outputs["examples"],

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.statistics import stats_impl, stats_options
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from components.csv_example_gen import csv_header, csv_reader, infer_column_types, missing_or_list
+from pipeline.config import IDENTIFIER_SHARE, IDENTIFIER_TAG
 from pipeline.csv_check import InputDataError, check_csv, data_files, require_files
 from pipeline.task import infer_task, label_feature
 
@@ -24,13 +26,37 @@ def _relax_optional_value_counts(schema: schema_pb2.Schema) -> None:
             feature.value_count.ClearField("min")
 
 
+def identifier_columns(
+    table: pa.Table, types: dict, label: str, share: float = IDENTIFIER_SHARE
+) -> dict[str, float]:
+    """String columns (never numeric ones, never the label) in which at least `share` of the filled-in rows
+    hold a value seen only once: name -> that share. `table`: one list per cell, as ExampleGen writes it."""
+    found = {}
+    for name in table.column_names:
+        if name == label or types.get(name) != pa.string():
+            continue
+        values = pc.list_flatten(table.column(name))
+        if not len(values):
+            continue
+        counts = pc.value_counts(values).field("counts")
+        once = pc.sum(pc.equal(counts, 1)).as_py() or 0
+        if once >= share * len(values):
+            found[name] = once / len(values)
+    return found
+
+
 def draft_schema(
-    data_root: str, label: str
+    data_root: str, label: str, identifier_share: float = IDENTIFIER_SHARE
 ) -> tuple[schema_pb2.Schema, statistics_pb2.DatasetFeatureStatistics]:
-    """Infers a schema from every file in `data_root` with the label excluded from SERVING. The files are
-    checked (csv_check) and read as ExampleGen reads them, each column with the type it will have."""
-    statistics = csv_statistics(data_root, label)
+    """Infers a schema from every file in `data_root` with the label excluded from SERVING and identifier
+    columns tagged (IDENTIFIER_TAG: no model input, no enumerated domain). The files are checked (csv_check)
+    and read as ExampleGen reads them, each column with the type it will have."""
+    statistics, identifiers = csv_statistics(data_root, label, identifier_share)
     schema = tfdv.infer_schema(statistics, infer_feature_shape=False)
+    for feature in schema.feature:
+        if feature.name in identifiers:
+            feature.annotation.tag.append(IDENTIFIER_TAG)
+            feature.ClearField("domain")  # every new id would be an anomaly
     _relax_optional_value_counts(schema)
     schema.default_environment[:] = [TRAINING, SERVING]
     feature = label_feature(schema, label)
@@ -40,10 +66,13 @@ def draft_schema(
     return schema, statistics.datasets[0]
 
 
-def csv_statistics(data_root: str, label: str) -> statistics_pb2.DatasetFeatureStatisticsList:
+def csv_statistics(
+    data_root: str, label: str, identifier_share: float = IDENTIFIER_SHARE
+) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, dict[str, float]]:
     """TFDV's statistics of the CSV files of `data_root`, an empty cell counted as missing (as TFDV's own
-    CSV reader counts it). Read with ExampleGen's reader (pyarrow: a byte order mark, CR line endings and
-    quoted newlines handled as it handles them) and typed as ExampleGen types each column."""
+    CSV reader counts it), and its identifier columns (identifier_columns). Read with ExampleGen's reader
+    (pyarrow: a byte order mark, CR line endings and quoted newlines handled as it handles them) and typed as
+    ExampleGen types each column."""
     paths = require_files(data_files(data_root), data_root)
     for path in paths:
         check_csv(path, {label})
@@ -67,7 +96,11 @@ def csv_statistics(data_root: str, label: str) -> statistics_pb2.DatasetFeatureS
         for batch in csv_reader(path, read_types)
     ]
     table = pa.Table.from_batches(batches).combine_chunks()
-    return stats_impl.generate_statistics_in_memory(table.to_batches()[0], stats_options.StatsOptions())
+    identifiers = identifier_columns(table, types, label, identifier_share)
+    return (
+        stats_impl.generate_statistics_in_memory(table.to_batches()[0], stats_options.StatsOptions()),
+        identifiers,
+    )
 
 
 def _numeric_range(stats: statistics_pb2.FeatureNameStatistics) -> str | None:
@@ -109,6 +142,13 @@ def review_notes(
             empty = common.num_missing / stats.num_examples if stats.num_examples else 0.0
             required = f"may be missing (empty in {empty:.1%} of rows)"
         line = f"{feature.name}: {kind}, {required}"
+        if IDENTIFIER_TAG in feature.annotation.tag:
+            notes.append(
+                f"{line}; an identifier (most of its values occur once, as names and ids do): no model input "
+                "by default, carried into predict's output; to use it as a feature, remove its "
+                f"'annotation {{ tag: \"{IDENTIFIER_TAG}\" }}'"
+            )
+            continue
         if feature.domain:
             domain = next(d for d in schema.string_domain if d.name == feature.domain)
             line += f"; only these values are allowed: {', '.join(domain.value)}"

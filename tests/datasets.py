@@ -31,9 +31,10 @@ def write_breast_cancer(directory: Path) -> Path:
 
 
 def write_diabetes(directory: Path) -> Path:
-    """442 rows, 10 numeric columns with gaps; float label `progression`, empty in 8 rows (1.8%), as a
-    user's table has rows not yet labelled."""
+    """442 rows, 10 numeric columns with gaps, a `patient` id per row; float label `progression`, empty in 8
+    rows (1.8%), as a user's table has rows not yet labelled."""
     frame = load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
+    frame.insert(0, "patient", [f"patient-{i:04d}" for i in range(len(frame))])
     frame["progression"] = frame["progression"].astype(float)
     frame = _blank_out(frame, ["bmi", "s5"], 0.03, seed=1)
     frame = _blank_out(frame, ["progression"], 0.02, seed=2)

@@ -91,11 +91,14 @@ def test_breast_cancer_binary_classification_from_a_drafted_schema(tmp_path):
 
 def test_diabetes_regression_from_a_drafted_schema(tmp_path):
     import pandas as pd
+    import tensorflow_transform as tft
 
     result, output_root = schema_then_run(tmp_path, write_diabetes, "diabetes", "progression")
     # 8 of the 442 rows have no label: left out of training and evaluation, and said so.
     drafted = (tmp_path / "diabetes_schema.pbtxt").read_text()
     assert "empty in 1.8% of rows (8 of 442): those rows are left out of training and evaluation" in drafted
+    # The patient id is drafted as an identifier: no model input, but carried by predict.
+    assert "# patient: BYTES, required; an identifier" in drafted
     assert (
         "Labels:    8 of 442 rows have no progression: not used for training or evaluation" in result.stdout
     )
@@ -110,6 +113,17 @@ def test_diabetes_regression_from_a_drafted_schema(tmp_path):
     assert served["rmse"] < spread  # better than always predicting the mean, in the label's units
     low, high = served["prediction_range"]
     assert 0 < low < high < 400  # disease progression scores run from 25 to 346
+
+    transform_graph = next((output_root / "pipeline" / "Transform" / "transform_graph").iterdir())
+    inputs = tft.TFTransformOutput(str(transform_graph)).transformed_feature_spec()
+    assert "bmi_xf" in inputs and "patient_xf" not in inputs
+    scored = tmp_path / "scored.csv"
+    predicted = cli("predict", "--data-root", str(tmp_path / "diabetes"), "--output", str(scored),
+                    "--pipeline-name", "diabetes", "--output-root", str(output_root))  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    rows = pd.read_csv(scored)
+    assert sorted(rows["patient"]) == [f"patient-{i:04d}" for i in range(442)]  # every row, labelled or not
+    assert rows["predicted_progression"].notna().all()
 
     # Allowed fewer than 8 of 442 unlabelled rows, the same data stops at the data gate with one line.
     data, schema = tmp_path / "diabetes", tmp_path / "diabetes_schema.pbtxt"

@@ -98,3 +98,15 @@ def test_every_label_is_transformed_by_its_task(two_labels):
     assert column(rows, "year_xf") == [2007, 2008, 2009, 2008]  # a regression label keeps its units
     species = [v.decode() for v in output.vocabulary_by_name(vocabulary_name("species"))]
     assert species == ["Adelie", "Gentoo"]  # no longer a label: an ordinary categorical feature
+
+
+def test_identifiers_are_no_model_input_and_vocabularies_are_capped(tmp_path_factory):
+    rows, output = run_transform(
+        tmp_path_factory, {"label_key": "species", "identifiers": ["sex"], "max_vocabulary": 1}
+    )
+    assert "sex_xf" not in rows[0] and "sex_xf" not in output.transformed_feature_spec()
+    # Only the most frequent island is kept; the other shares the out-of-vocabulary bucket.
+    assert [v.decode() for v in output.vocabulary_by_name(vocabulary_name("island"))] == ["Biscoe"]
+    assert column(rows, "island_xf") == [0, 0, 1, 0]
+    # Never the label's vocabulary.
+    assert len(output.vocabulary_by_name(LABEL_VOCABULARY)) == 2

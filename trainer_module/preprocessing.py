@@ -3,7 +3,10 @@
 Every raw feature is handled by its type, so a new column in the schema needs no code:
 - numeric (float or int): z-score; a missing value becomes 0, the training mean;
 - string: a vocabulary index; a missing value (the empty string, which tf.Transform keeps out of
-  vocabularies) and a value unseen in training share the one out-of-vocabulary bucket;
+  vocabularies), a value unseen in training and, past the `max_vocabulary` most frequent values, the rarer
+  ones share the one out-of-vocabulary bucket;
+- an identifier column (`identifiers`: a name, an id, drafted as such from its values) is no model input:
+  no transformed feature, so the model never memorises it (serving still parses it, and `predict` carries it);
 - an image (a PNG, see `ImageInput`): decoded, resized and scaled to [0, 1], [batch, height, width,
   channels]; an optional image (the second of a pair) that is absent becomes a blank image;
 - a similarity task's pair label: 0 or 1 as a float;
@@ -60,8 +63,11 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     labels = label_tasks(custom_config)
     main_label = next(iter(labels))
     image = image_input(custom_config)
+    identifiers = set(custom_config.get("identifiers", ())) - set(labels)
     outputs = {}
     for key, x in inputs.items():
+        if key in identifiers:
+            continue
         if image and key in image.image_features:
             outputs[transformed_name(key)] = decode_images(x, image)
         elif labels.get(key) == REGRESSION or (image and key == image.pair_label):
@@ -82,6 +88,9 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
             outputs[transformed_name(key)] = _to_dense(tft.scale_to_z_score(x), 0.0)
         else:
             outputs[transformed_name(key)] = tft.compute_and_apply_vocabulary(
-                _to_dense(x, ""), num_oov_buckets=1, vocab_filename=vocabulary_name(key)
+                _to_dense(x, ""),
+                top_k=custom_config.get("max_vocabulary"),
+                num_oov_buckets=1,
+                vocab_filename=vocabulary_name(key),
             )
     return outputs
