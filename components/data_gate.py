@@ -4,8 +4,9 @@ label.
 ExampleValidator records anomalies but never fails, and its `blessed` property is a per-split JSON value
 that `tfx.dsl.Cond` cannot test. The gate reads the anomalies itself and raises `DataValidationError` with
 one line naming each anomalous feature and why. ExampleGen leaves out rows whose label is empty and counts
-them (components/csv_example_gen.py); past `max_unlabelled_share` of the rows read the gate stops the run
-with one line, below it the count goes on with its output (`unlabelled_note`). Its output is the schema the
+them (components/csv_example_gen.py; the statistics carry the count); past `max_unlabelled_share` of the
+rows read the gate stops the run with one line, below it the count goes on with its output
+(`unlabelled_note`). Its output is the schema the
 rest of the pipeline uses, so Transform, Trainer and everything after them cannot run on data the gate
 refused.
 """
@@ -17,7 +18,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
-from tfx.types.standard_artifacts import ExampleAnomalies, Examples, Schema
+from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from tfx.utils import io_utils
 
 from components.csv_example_gen import LABELS, ROWS_READ, UNLABELLED_ROWS, unlabelled_note
@@ -88,16 +89,15 @@ def gate_message(
 NOTE = "unlabelled_note"  # the validated schema's custom property: the rows left out without a label
 
 
-def unlabelled_rows(examples) -> tuple[int, int, list[str]] | None:
-    """(rows left out for an empty label, rows read, label columns) as ExampleGen recorded them; None where
-    it did not count (image data, an older run)."""
-    properties = examples.mlmd_artifact.custom_properties
-    if ROWS_READ not in properties:
+def unlabelled_rows(artifact) -> tuple[int, int, list[str]] | None:
+    """(rows left out for an empty label, rows read, label columns) as ExampleGen recorded them on its
+    examples (and StatisticsGen on its statistics); None where it did not count (image data)."""
+    if not artifact.has_custom_property(ROWS_READ):
         return None
     return (
-        examples.get_int_custom_property(UNLABELLED_ROWS),
-        examples.get_int_custom_property(ROWS_READ),
-        json.loads(examples.get_string_custom_property(LABELS)),
+        artifact.get_int_custom_property(UNLABELLED_ROWS),
+        artifact.get_int_custom_property(ROWS_READ),
+        json.loads(artifact.get_string_custom_property(LABELS)),
     )
 
 
@@ -120,7 +120,7 @@ def unlabelled_check(counted: tuple[int, int, list[str]] | None, max_share: floa
 def DataGate(
     anomalies: InputArtifact[ExampleAnomalies],
     schema: InputArtifact[Schema],
-    examples: InputArtifact[Examples],
+    statistics: InputArtifact[ExampleStatistics],
     validated_schema: OutputArtifact[Schema],
     max_unlabelled_share: Parameter[float] = 0.05,
 ) -> None:
@@ -129,7 +129,7 @@ def DataGate(
     summary = anomaly_summary(load_anomalies_at(anomalies.uri))
     if summary:
         raise DataValidationError(gate_message(summary))
-    note = unlabelled_check(unlabelled_rows(examples), max_unlabelled_share)
+    note = unlabelled_check(unlabelled_rows(statistics), max_unlabelled_share)
     pass_schema_on(schema, validated_schema)
     if note:
         print(f"Data gate: {note}", flush=True)

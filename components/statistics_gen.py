@@ -1,6 +1,8 @@
 """TFX's StatisticsGen reading its examples by the batch (`batched_examples.BatchedExampleRecord`) instead of
 through Beam's TFRecord source, one Beam element per example: the same TFDV statistics of the same
-examples."""
+examples. The statistics also carry ExampleGen's count of the rows it read and left out for an empty label
+(components/csv_example_gen.py), which the data gate checks: on Kubeflow the launcher copies every input
+artifact into the task's pod, and the statistics are a small fraction of the examples."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from tfx.components.statistics_gen import component as statistics_gen_component
 from tfx.components.statistics_gen import executor as statistics_gen_executor
 from tfx.components.util import tfxio_utils
 from tfx.dsl.components.base import executor_spec
+from tfx.types import artifact_utils
 
 from components.batched_examples import batched
+from components.csv_example_gen import LABELS, ROWS_READ, UNLABELLED_ROWS
 
 _SPLIT_TFXIO = tfxio_utils.get_split_tfxio
 
@@ -31,6 +35,12 @@ class Executor(statistics_gen_executor.Executor):
     def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802 (TFX's name)
         with mock.patch.object(tfxio_utils, "get_split_tfxio", batched_split_tfxio):
             super().Do(input_dict, output_dict, exec_properties)
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        statistics = artifact_utils.get_single_instance(output_dict["statistics"])
+        if examples.has_custom_property(ROWS_READ):
+            for key in (ROWS_READ, UNLABELLED_ROWS):
+                statistics.set_int_custom_property(key, examples.get_int_custom_property(key))
+            statistics.set_string_custom_property(LABELS, examples.get_string_custom_property(LABELS))
 
 
 class StatisticsGen(statistics_gen_component.StatisticsGen):

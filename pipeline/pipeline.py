@@ -340,7 +340,7 @@ def create_pipeline(
     data_gate = DataGate(
         anomalies=example_validator.outputs["anomalies"],
         schema=schema_gen.outputs["schema"],
-        examples=example_gen.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
         max_unlabelled_share=config.max_unlabelled_share,
     )
     drift_gate = DriftGate(

@@ -47,16 +47,16 @@ def write_artifacts(tmp_path, by_split: dict[str, anomalies_pb2.Anomalies]):
 
 
 def run_gate(anomalies, schema, validated, counted=None, max_share=0.05):
-    """The gate's executor; `counted`: (rows left out, rows read) as ExampleGen records them on the examples
-    (label "price"), None as an image ExampleGen leaves them (no count)."""
-    examples = standard_artifacts.Examples()
+    """The gate's executor; `counted`: (rows left out, rows read) as the statistics carry them from
+    ExampleGen (label "price"), None as an image ExampleGen leaves them (no count)."""
+    statistics = standard_artifacts.ExampleStatistics()
     if counted is not None:
-        examples.set_int_custom_property(csv_example_gen.UNLABELLED_ROWS, counted[0])
-        examples.set_int_custom_property(csv_example_gen.ROWS_READ, counted[1])
-        examples.set_string_custom_property(csv_example_gen.LABELS, '["price"]')
+        statistics.set_int_custom_property(csv_example_gen.UNLABELLED_ROWS, counted[0])
+        statistics.set_int_custom_property(csv_example_gen.ROWS_READ, counted[1])
+        statistics.set_string_custom_property(csv_example_gen.LABELS, '["price"]')
     executor = DataGate.EXECUTOR_SPEC.executor_class()
     executor.Do(
-        {"anomalies": [anomalies], "schema": [schema], "examples": [examples]},
+        {"anomalies": [anomalies], "schema": [schema], "statistics": [statistics]},
         {"validated_schema": [validated]},
         {"max_unlabelled_share": max_share},
     )

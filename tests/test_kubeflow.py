@@ -53,7 +53,7 @@ def test_one_task_per_component_with_the_dependencies_of_the_dag(compiled):
     depends = {name: set(task.dependent_tasks) for name, task in tasks.items()}
     assert depends["DataFingerprint"] == set()
     assert depends["CsvExampleGen"] == {"DataFingerprint"}
-    assert depends["DataGate"] == {"ExampleValidator", "ImportSchemaGen", "CsvExampleGen"}
+    assert depends["DataGate"] == {"ExampleValidator", "ImportSchemaGen", "StatisticsGen"}
     assert depends["DriftGate"] == {"StatisticsGen", "DataGate"}
     assert depends["Transform"] == {"CsvExampleGen", "DriftGate"}
     assert depends["Trainer"] == {"Transform", "DriftGate"}
