@@ -87,3 +87,19 @@ def test_empty_cells_count_as_examples_without_a_value():
     common = statistics.datasets[0].features[0].num_stats.common_stats
     assert (common.num_missing, common.num_non_missing) == (1, 4)  # TFDV's own count: one missing
     assert share_without_value(common) == 3 / 5
+
+
+def test_rows_without_a_label_are_named_on_the_page_and_as_the_data_gates_refusal():
+    from pipeline.run_summary import RunSummary
+
+    summary = RunSummary(run_id="r", node_states={"CsvExampleGen": "COMPLETE"}, unlabelled=(8, 406, ["mpg"]))
+    page = report.Report(config=PipelineConfig(), summary=summary, splits={"train": 265, "eval": 133})
+    assert "<p>8 of 406 rows have no mpg: not used for training or evaluation.</p>" in report._data_section(
+        page
+    )
+    summary.node_states["DataGate"] = "FAILED"
+    assert report._outcome(page) == (
+        "Stopped by the data gate: 8 of 406 rows have no mpg: not used for training or evaluation, more than "
+        "allowed; nothing was trained."
+    )
+    assert RunSummary(run_id="r", unlabelled=(0, 406, ["mpg"])).unlabelled_note is None
