@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import os
+import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,18 +47,97 @@ def identifier_columns(
     return found
 
 
+# The date and time formats the draft recognises (strptime's notation, as TFMD's time_domain records it),
+# most specific first, each with the pattern its values match. A time-zone offset is not read.
+DATE_FORMATS = (
+    ("%Y-%m-%dT%H:%M:%S", r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z?"),
+    ("%Y-%m-%d %H:%M:%S", r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"),
+    ("%Y-%m-%d", r"\d{4}-\d{2}-\d{2}"),
+    ("%Y/%m/%d", r"\d{4}/\d{2}/\d{2}"),
+    ("%Y-%m", r"\d{4}-\d{2}"),
+    ("%d/%m/%Y", r"\d{1,2}/\d{1,2}/\d{4}"),
+    ("%m/%d/%Y", r"\d{1,2}/\d{1,2}/\d{4}"),
+)
+_OFFSET = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?[+-]\d{2}:?\d{2}")
+
+
+def date_format(values: list[str]) -> tuple[str | None, str | None]:
+    """(the format every value is a valid date or time of, or None; why not, when the values look like
+    dates that cannot be read unambiguously). Day-first and month-first dates are told apart by a day past
+    12; leap days are checked."""
+    if not values:
+        return None, None
+    for fmt, pattern in DATE_FORMATS:
+        if all(re.fullmatch(pattern, v) for v in values):
+            try:
+                for value in values:
+                    datetime.datetime.strptime(value.rstrip("Z"), fmt)
+            except ValueError:
+                continue
+            if fmt in ("%d/%m/%Y", "%m/%d/%Y"):
+                both = [f for f, _ in DATE_FORMATS[-2:] if _all_parse(values, f)]
+                if len(both) == 2:
+                    return None, "day and month cannot be told apart (no day past 12): left as text"
+            return fmt, None
+    if all(_OFFSET.fullmatch(v) for v in values):
+        return None, "date-times with a time-zone offset are not read: left as text"
+    return None, None
+
+
+def _all_parse(values: list[str], fmt: str) -> bool:
+    try:
+        for value in values:
+            datetime.datetime.strptime(value, fmt)
+    except ValueError:
+        return False
+    return True
+
+
+def date_columns(table: pa.Table, types: dict, label: str) -> tuple[dict[str, str], dict[str, str]]:
+    """String columns whose every value is a date or time of one format (never numeric columns, never the
+    label): name -> format; and name -> why a column that looks like dates was left as text."""
+    formats, unread = {}, {}
+    for name in table.column_names:
+        if name == label or types.get(name) != pa.string():
+            continue
+        values = [
+            v.decode("utf-8", "replace") for v in pc.unique(pc.list_flatten(table.column(name))).to_pylist()
+        ]
+        fmt, why = date_format(values)
+        if fmt:
+            formats[name] = fmt
+        elif why:
+            unread[name] = why
+    return formats, unread
+
+
+def _drop_domain(schema: schema_pb2.Schema, feature: schema_pb2.Feature) -> None:
+    """No list of allowed values: every new date or id would be an anomaly."""
+    if feature.domain:
+        for index in reversed(range(len(schema.string_domain))):
+            if schema.string_domain[index].name == feature.domain:
+                del schema.string_domain[index]
+        feature.ClearField("domain")
+
+
 def draft_schema(
     data_root: str, label: str, identifier_share: float = IDENTIFIER_SHARE
 ) -> tuple[schema_pb2.Schema, statistics_pb2.DatasetFeatureStatistics]:
-    """Infers a schema from every file in `data_root` with the label excluded from SERVING and identifier
-    columns tagged (IDENTIFIER_TAG: no model input, no enumerated domain). The files are checked (csv_check)
+    """Infers a schema from every file in `data_root` with the label excluded from SERVING; date and time
+    columns recognised first (their format in `time_domain.string_format`), then identifier columns tagged
+    (IDENTIFIER_TAG: no model input); neither gets an enumerated domain. The files are checked (csv_check)
     and read as ExampleGen reads them, each column with the type it will have."""
-    statistics, identifiers = csv_statistics(data_root, label, identifier_share)
+    statistics, identifiers, dates = csv_statistics(data_root, label, identifier_share)
     schema = tfdv.infer_schema(statistics, infer_feature_shape=False)
     for feature in schema.feature:
-        if feature.name in identifiers:
+        if feature.name in dates[0]:
+            _drop_domain(schema, feature)  # first: time_domain is another of the feature's domains
+            feature.time_domain.string_format = dates[0][feature.name]
+        elif feature.name in identifiers:
             feature.annotation.tag.append(IDENTIFIER_TAG)
-            feature.ClearField("domain")  # every new id would be an anomaly
+            _drop_domain(schema, feature)
+        elif feature.name in dates[1]:
+            feature.annotation.comment.append(dates[1][feature.name])
     _relax_optional_value_counts(schema)
     schema.default_environment[:] = [TRAINING, SERVING]
     feature = label_feature(schema, label)
@@ -68,11 +149,11 @@ def draft_schema(
 
 def csv_statistics(
     data_root: str, label: str, identifier_share: float = IDENTIFIER_SHARE
-) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, dict[str, float]]:
+) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, dict[str, float], tuple[dict, dict]]:
     """TFDV's statistics of the CSV files of `data_root`, an empty cell counted as missing (as TFDV's own
-    CSV reader counts it), and its identifier columns (identifier_columns). Read with ExampleGen's reader
-    (pyarrow: a byte order mark, CR line endings and quoted newlines handled as it handles them) and typed as
-    ExampleGen types each column."""
+    CSV reader counts it), its identifier columns (identifier_columns) and its date columns (date_columns).
+    Read with ExampleGen's reader (pyarrow: a byte order mark, CR line endings and quoted newlines handled as
+    it handles them) and typed as ExampleGen types each column."""
     paths = require_files(data_files(data_root), data_root)
     for path in paths:
         check_csv(path, {label})
@@ -100,6 +181,7 @@ def csv_statistics(
     return (
         stats_impl.generate_statistics_in_memory(table.to_batches()[0], stats_options.StatsOptions()),
         identifiers,
+        date_columns(table, types, label),
     )
 
 
@@ -142,6 +224,14 @@ def review_notes(
             empty = common.num_missing / stats.num_examples if stats.num_examples else 0.0
             required = f"may be missing (empty in {empty:.1%} of rows)"
         line = f"{feature.name}: {kind}, {required}"
+        if feature.time_domain.string_format:
+            notes.append(
+                f"{line}; dates or times in the format {feature.time_domain.string_format} (time_domain): no "
+                "list of allowed values, so later dates are accepted"
+            )
+            continue
+        if feature.annotation.comment:
+            line += f"; {feature.annotation.comment[0]}"
         if IDENTIFIER_TAG in feature.annotation.tag:
             notes.append(
                 f"{line}; an identifier (most of its values occur once, as names and ids do): no model input "

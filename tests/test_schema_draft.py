@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+
+import pytest
 import tensorflow_data_validation as tfdv
 
 from pipeline.config import IDENTIFIER_TAG
 from pipeline.data import write_penguins_csv
-from pipeline.schema_draft import draft_schema, review_notes
+from pipeline.schema_draft import date_format, draft_schema, review_notes
 
 
 def test_draft_accepts_its_own_data_including_empty_cells(tmp_path):
@@ -61,3 +64,64 @@ def test_a_string_column_of_mostly_unique_values_is_drafted_as_an_identifier(tmp
     # A stricter rule (all rows unique) keeps it a feature.
     strict, _ = draft_schema(str(tmp_path), "price", identifier_share=0.9)
     assert not next(f for f in strict.feature if f.name == "name").annotation.tag
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["2012-01-05", "2012-12-31"], ("%Y-%m-%d", None)),
+        (["1970-01-01", "1982-01-01"], ("%Y-%m-%d", None)),  # years written as dates
+        (["2012/01/05", "2013/11/30"], ("%Y/%m/%d", None)),
+        (["2012-01", "2012-11"], ("%Y-%m", None)),
+        (["2012-01-05T10:30:00Z", "2012-01-05T23:59:59"], ("%Y-%m-%dT%H:%M:%S", None)),
+        (["2012-01-05 10:30:00"], ("%Y-%m-%d %H:%M:%S", None)),
+        (["2020-02-29", "2021-03-01"], ("%Y-%m-%d", None)),  # a leap day
+        (["2019-02-29", "2021-03-01"], (None, None)),  # no such day: text
+        (["2012-13-01"], (None, None)),
+        (["13/01/2012", "05/01/2012"], ("%d/%m/%Y", None)),
+        (["01/13/2012", "05/01/2012"], ("%m/%d/%Y", None)),
+        (
+            ["01/05/2012", "02/03/2012"],
+            (None, "day and month cannot be told apart (no day past 12): left as text"),
+        ),
+        (
+            ["2012-01-05T10:00:00+02:00"],
+            (None, "date-times with a time-zone offset are not read: left as text"),
+        ),
+        (["Biscoe", "2012-01-05"], (None, None)),
+    ],
+)
+def test_dates_are_recognised_by_format(values, expected):
+    assert date_format(values) == expected
+
+
+def test_date_columns_are_recognised_before_any_other_rule(tmp_path):
+    """A year written as a date and a daily date (one value per row, which would otherwise be an identifier)
+    get their format and no list of allowed values; an integer column is never a date."""
+    rows = ["year,day,when,count,label"]
+    for i in range(200):
+        day = datetime.date(2012, 1, 1) + datetime.timedelta(days=i)
+        rows.append(
+            f"{1970 + i % 12}-01-01,{day:%Y/%m/%d},{i % 12 + 1:02d}/0{i % 9 + 1}/2012,{i},{'ab'[i % 2]}"
+        )
+    (tmp_path / "dates.csv").write_text("\n".join(rows) + "\n")
+    schema, stats = draft_schema(str(tmp_path), "label")
+    by_name = {f.name: f for f in schema.feature}
+    assert by_name["year"].time_domain.string_format == "%Y-%m-%d" and not by_name["year"].domain
+    assert by_name["day"].time_domain.string_format == "%Y/%m/%d" and not by_name["day"].annotation.tag
+    assert not by_name["count"].HasField("time_domain")
+    assert {d.name for d in schema.string_domain} == {"label", "when"}  # no orphan domains left
+    # Days and months both at most 12: left as text, and the draft says why.
+    assert not by_name["when"].HasField("time_domain")
+    notes = review_notes(schema, stats, "label")
+    (year,) = [n for n in notes if n.startswith("year:")]
+    assert "dates or times in the format %Y-%m-%d (time_domain): no list of allowed values" in year
+    (when,) = [n for n in notes if n.startswith("when:")]
+    assert "day and month cannot be told apart (no day past 12): left as text" in when
+    # Next year's rows pass the drafted schema.
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "dates.csv").write_text("year,day,when,count,label\n1990-01-01,2013/05/07,01/01/2012,3,a\n")
+    statistics = tfdv.generate_statistics_from_csv(str(later / "dates.csv"))
+    anomalies = tfdv.validate_statistics(statistics, schema, environment="TRAINING").anomaly_info
+    assert not {"year", "day"} & set(anomalies)
