@@ -1,7 +1,8 @@
 """A user's own CSV that no one here wrote: the Chicago taxi sample that ships inside TFX (15,002 trips),
 labelled as TFX's taxi example labels it (`big_tipper`: a tip above 20% of the fare), through `schema` and
 `run` as a new user would run them. Empty cells (`company` in 34% of the rows) are reported as missing,
-and the default gate is relative to the data."""
+and the default gate is relative to the data. And Vega's cars table (the vega_datasets package), with empty
+labels, names and dates, through `schema`, `run` and `predict`."""
 
 from __future__ import annotations
 
@@ -60,3 +61,50 @@ def test_a_users_csv_goes_through_schema_and_run_gated_against_its_own_majority_
     for column, share in (("company", 34.3), ("dropoff_census_tract", 28.3), ("fare", 0.0)):
         cell = re.search(rf"<td>{column}</td><td>\w+</td><td class=num>([0-9.]+)%</td>", report)
         assert cell and abs(float(cell.group(1)) - share) <= 1.5, (column, cell and cell.group(1))
+
+
+def test_vegas_cars_table_with_names_dates_and_unlabelled_rows(tmp_path):
+    """Vega's cars (406 rows, from the vega_datasets package): a regression on Miles_per_Gallon, empty in 8
+    rows; each car's Name, 254 of them seen once; the model Year written as a date (YYYY-01-01). Drafted,
+    run and scored as a new user would."""
+    import pandas as pd
+    from vega_datasets import local_data
+
+    from tests.test_cli_e2e import query
+
+    cars = local_data.cars()
+    cars["Year"] = cars["Year"].dt.strftime("%Y-%m-%d")
+    (tmp_path / "cars").mkdir()
+    cars.to_csv(tmp_path / "cars" / "cars.csv", index=False)
+    schema = tmp_path / "cars_schema.pbtxt"
+    drafted = cli("schema", "--data-root", str(tmp_path / "cars"), "--label", "Miles_per_Gallon",
+                  "--output", str(schema), "--output-root", str(tmp_path / "out"))  # fmt: skip
+    assert drafted.returncode == 0, drafted.stderr
+    lines = drafted.stdout.splitlines()
+    assert any("empty in 2.0% of rows (8 of 406): those rows are left out" in line for line in lines)
+    (name,) = [line for line in lines if line.startswith("  - Name:")]
+    assert "an identifier" in name
+    (year,) = [line for line in lines if line.startswith("  - Year:")]
+    assert "dates or times in the format %Y-%m-%d" in year
+    assert 'string_format: "%Y-%m-%d"' in schema.read_text()
+
+    output_root = tmp_path / "out"
+    run = cli("run", "--data-root", str(tmp_path / "cars"), "--schema", str(schema),
+              "--label", "Miles_per_Gallon", "--output-root", str(output_root))  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-3000:]
+    assert (
+        "Labels:    8 of 406 rows have no Miles_per_Gallon: not used for training or evaluation" in run.stdout
+    )
+    assert "Blessed and pushed:" in run.stdout
+    served = query(output_root, "cars", "Miles_per_Gallon")
+    spread = cars["Miles_per_Gallon"].std(ddof=0)  # the RMSE of always predicting the mean
+    print(f"cars: RMSE {served['rmse']:.2f} mpg against {spread:.2f} for the mean")
+    assert served["rmse"] < 0.6 * spread
+
+    scored = tmp_path / "scored.csv"
+    predicted = cli("predict", "--data-root", str(tmp_path / "cars"), "--output", str(scored),
+                    "--pipeline-name", "cars", "--output-root", str(output_root))  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    rows = pd.read_csv(scored)
+    assert len(rows) == 406 and sorted(rows["Name"]) == sorted(cars["Name"])  # every car, labelled or not
+    assert rows["predicted_Miles_per_Gallon"].between(5, 60).all()
