@@ -155,6 +155,26 @@ def configured_labels(exec_properties: dict) -> list[str]:
     return [str(label) for label in struct["labels"]] if "labels" in struct else []
 
 
+def record_counts(artifact, unlabelled: int, rows: int, labels: list[str]) -> None:
+    """The rows left out for an empty label, the rows read and the labels, as the artifact's custom
+    properties (on the examples, and carried by StatisticsGen onto the statistics)."""
+    artifact.set_int_custom_property(UNLABELLED_ROWS, unlabelled)
+    artifact.set_int_custom_property(ROWS_READ, rows)
+    artifact.set_string_custom_property(LABELS, json.dumps(labels))
+
+
+def recorded_counts(artifact) -> tuple[int, int, list[str]] | None:
+    """(rows left out for an empty label, rows read, label columns) as record_counts recorded them on the
+    artifact; None where nothing was counted (image data)."""
+    if not artifact.has_custom_property(ROWS_READ):
+        return None
+    return (
+        artifact.get_int_custom_property(UNLABELLED_ROWS),
+        artifact.get_int_custom_property(ROWS_READ),
+        json.loads(artifact.get_string_custom_property(LABELS)),
+    )
+
+
 def unlabelled_note(unlabelled: int, rows: int, labels: list[str]) -> str:
     """One line naming the rows left out for an empty label, e.g. "8 of 406 rows have no mpg: ..."."""
     return (
@@ -434,9 +454,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             _ = blocks | "SplitShuffleWrite" >> beam.ParDo(write)
         if labels:
             counts = _counters(pipeline.result)
-            examples.set_int_custom_property(ROWS_READ, counts.get(ROWS_READ, 0))
-            examples.set_int_custom_property(UNLABELLED_ROWS, counts.get(UNLABELLED_ROWS, 0))
-            examples.set_string_custom_property(LABELS, json.dumps(labels))
+            record_counts(examples, counts.get(UNLABELLED_ROWS, 0), counts.get(ROWS_READ, 0), labels)
         payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
         if payload_format:
             examples_utils.set_payload_format(examples, payload_format)

@@ -11,7 +11,6 @@ rest of the pipeline uses, so Transform, Trainer and everything after them canno
 refused.
 """
 
-import json
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -21,7 +20,7 @@ from tfx.dsl.io import fileio
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from tfx.utils import io_utils
 
-from components.csv_example_gen import LABELS, ROWS_READ, UNLABELLED_ROWS, unlabelled_note
+from components.csv_example_gen import recorded_counts, unlabelled_note
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 SCHEMA_FILE = "schema.pbtxt"
@@ -89,18 +88,6 @@ def gate_message(
 NOTE = "unlabelled_note"  # the validated schema's custom property: the rows left out without a label
 
 
-def unlabelled_rows(artifact) -> tuple[int, int, list[str]] | None:
-    """(rows left out for an empty label, rows read, label columns) as ExampleGen recorded them on its
-    examples (and StatisticsGen on its statistics); None where it did not count (image data)."""
-    if not artifact.has_custom_property(ROWS_READ):
-        return None
-    return (
-        artifact.get_int_custom_property(UNLABELLED_ROWS),
-        artifact.get_int_custom_property(ROWS_READ),
-        json.loads(artifact.get_string_custom_property(LABELS)),
-    )
-
-
 def unlabelled_check(counted: tuple[int, int, list[str]] | None, max_share: float) -> str:
     """The note on the rows left out ("" when none were), or DataValidationError past `max_share`."""
     if counted is None or not counted[0]:
@@ -122,14 +109,14 @@ def DataGate(
     schema: InputArtifact[Schema],
     statistics: InputArtifact[ExampleStatistics],
     validated_schema: OutputArtifact[Schema],
-    max_unlabelled_share: Parameter[float] = 0.05,
+    max_unlabelled_share: Parameter[float],
 ) -> None:
     """Fails on any anomaly, or on more than `max_unlabelled_share` of the rows without a label; otherwise
     passes the schema on as `validated_schema`, with the note on the rows left out."""
     summary = anomaly_summary(load_anomalies_at(anomalies.uri))
     if summary:
         raise DataValidationError(gate_message(summary))
-    note = unlabelled_check(unlabelled_rows(statistics), max_unlabelled_share)
+    note = unlabelled_check(recorded_counts(statistics), max_unlabelled_share)
     pass_schema_on(schema, validated_schema)
     if note:
         print(f"Data gate: {note}", flush=True)

@@ -15,7 +15,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils
 
 from components.batched_examples import batched
-from components.csv_example_gen import LABELS, ROWS_READ, UNLABELLED_ROWS
+from components.csv_example_gen import record_counts, recorded_counts
 
 _SPLIT_TFXIO = tfxio_utils.get_split_tfxio
 
@@ -35,12 +35,9 @@ class Executor(statistics_gen_executor.Executor):
     def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802 (TFX's name)
         with mock.patch.object(tfxio_utils, "get_split_tfxio", batched_split_tfxio):
             super().Do(input_dict, output_dict, exec_properties)
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
-        statistics = artifact_utils.get_single_instance(output_dict["statistics"])
-        if examples.has_custom_property(ROWS_READ):
-            for key in (ROWS_READ, UNLABELLED_ROWS):
-                statistics.set_int_custom_property(key, examples.get_int_custom_property(key))
-            statistics.set_string_custom_property(LABELS, examples.get_string_custom_property(LABELS))
+        counts = recorded_counts(artifact_utils.get_single_instance(input_dict["examples"]))
+        if counts:
+            record_counts(artifact_utils.get_single_instance(output_dict["statistics"]), *counts)
 
 
 class StatisticsGen(statistics_gen_component.StatisticsGen):

@@ -58,6 +58,7 @@ DATE_FORMATS = (
     ("%d/%m/%Y", r"\d{1,2}/\d{1,2}/\d{4}"),
     ("%m/%d/%Y", r"\d{1,2}/\d{1,2}/\d{4}"),
 )
+DAY_OR_MONTH_FIRST = ("%d/%m/%Y", "%m/%d/%Y")
 _OFFSET = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?[+-]\d{2}:?\d{2}")
 
 
@@ -68,26 +69,21 @@ def date_format(values: list[str]) -> tuple[str | None, str | None]:
     if not values:
         return None, None
     for fmt, pattern in DATE_FORMATS:
-        if all(re.fullmatch(pattern, v) for v in values):
-            try:
-                for value in values:
-                    datetime.datetime.strptime(value.rstrip("Z"), fmt)
-            except ValueError:
-                continue
-            if fmt in ("%d/%m/%Y", "%m/%d/%Y"):
-                both = [f for f, _ in DATE_FORMATS[-2:] if _all_parse(values, f)]
-                if len(both) == 2:
-                    return None, "day and month cannot be told apart (no day past 12): left as text"
-            return fmt, None
+        if not all(re.fullmatch(pattern, v) for v in values) or not _all_parse(values, fmt):
+            continue
+        if fmt in DAY_OR_MONTH_FIRST and all(_all_parse(values, f) for f in DAY_OR_MONTH_FIRST):
+            return None, "day and month cannot be told apart (no day past 12): left as text"
+        return fmt, None
     if all(_OFFSET.fullmatch(v) for v in values):
         return None, "date-times with a time-zone offset are not read: left as text"
     return None, None
 
 
 def _all_parse(values: list[str], fmt: str) -> bool:
+    """Every value a valid date or time of `fmt` (a trailing Z, UTC, aside)."""
     try:
         for value in values:
-            datetime.datetime.strptime(value, fmt)
+            datetime.datetime.strptime(value.removesuffix("Z"), fmt)
     except ValueError:
         return False
     return True

@@ -51,9 +51,7 @@ def run_gate(anomalies, schema, validated, counted=None, max_share=0.05):
     ExampleGen (label "price"), None as an image ExampleGen leaves them (no count)."""
     statistics = standard_artifacts.ExampleStatistics()
     if counted is not None:
-        statistics.set_int_custom_property(csv_example_gen.UNLABELLED_ROWS, counted[0])
-        statistics.set_int_custom_property(csv_example_gen.ROWS_READ, counted[1])
-        statistics.set_string_custom_property(csv_example_gen.LABELS, '["price"]')
+        csv_example_gen.record_counts(statistics, *counted, ["price"])
     executor = DataGate.EXECUTOR_SPEC.executor_class()
     executor.Do(
         {"anomalies": [anomalies], "schema": [schema], "statistics": [statistics]},
