@@ -3,8 +3,9 @@ ExampleGen and described by their own StatisticsGen, checked against the schema'
 scored by the model served when the run ends.
 
 TFX 1.16's ExampleValidator ignores schema environments, so `InferenceGate` validates the statistics with
-TFDV itself in the SERVING environment: the label absent is normal, any other anomaly stops inference with
-the data gate's one line. TFX's BulkInferrer cannot score these models (tfx-bsl's predict post-processing
+TFDV itself in the SERVING environment: the label absent is normal, any other anomaly, or a value of a date
+column that is not a date (checked by the inference ExampleGen), stops inference with the data gate's one
+line. TFX's BulkInferrer cannot score these models (tfx-bsl's predict post-processing
 fails on the rank-1 string output `classes`, see pipeline/inference/scoring.py), so `BatchInference` scores
 with the same Beam job as `python -m pipeline predict`: the pipeline's predictions and `predict`'s are the
 same file for the same data and version.
@@ -17,7 +18,7 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import ExampleStatistics, InferenceResult, Schema
 
-from components.data_gate import DataValidationError, gate_message, pass_schema_on, split_files
+from components.data_gate import DataValidationError, check_dates, gate_message, pass_schema_on, split_files
 
 PREDICTIONS_FILE = "predictions.csv"
 NOT_SERVED = "no model is served yet: nothing was scored"
@@ -43,10 +44,12 @@ def InferenceGate(
     schema: InputArtifact[Schema],
     serving_schema: OutputArtifact[Schema],
 ) -> None:
-    """Fails on any anomaly of the inference data in the SERVING environment; else passes the schema on."""
+    """Fails on any anomaly of the inference data in the SERVING environment, or on a value of a date column
+    that is not a date; else passes the schema on."""
     summary = serving_anomalies(statistics.uri, os.path.join(schema.uri, "schema.pbtxt"))
     if summary:
         raise DataValidationError(gate_message(summary, "Inference data gate", "nothing was scored"))
+    check_dates(statistics, "Inference data gate", "nothing was scored")
     pass_schema_on(schema, serving_schema)
 
 

@@ -15,12 +15,14 @@ hold commas and newlines. Only empty cells are missing values ("NA" stays a stri
 order differs: TFX shuffles across the whole split, this executor within each block (the Trainer's reader
 interleaves the block files).
 
-With label columns in its `custom_config` (label_config), a row whose label cell is empty is left out: a
+With label columns in its `custom_config` (example_gen_config), a row whose label cell is empty is left out: a
 training or evaluation example needs its label, and one made up (Transform's 0 for a number, the
 out-of-vocabulary class for a string) would be learnt from and scored against. The rows read and those left
 out are counted (Beam counters) and recorded on the examples (ROWS_READ, UNLABELLED_ROWS, LABELS); the data
 gate stops the run past the allowed share (components/data_gate.py). Without labels (the inference data),
-every row is kept.
+every row is kept. The values of its date columns (the schema's `time_domain` formats) are read as
+Transform's graph reads them (trainer_module/dates.py): those that are not dates are counted and a few kept
+(INVALID_DATES), and the data gate and the inference gate refuse them.
 """
 
 from __future__ import annotations
@@ -132,27 +134,34 @@ def missing_or_list(column: pa.Array, arrow_type: pa.DataType) -> pa.ListArray:
     return pa.ListArray.from_arrays(lists.offsets, lists.values, mask=pc.is_null(column))
 
 
-# The examples artifact's custom properties: the rows read, those left out for an empty label, the labels.
+# The examples artifact's custom properties: the rows read, those left out for an empty label, the labels;
+# and for each date column, its format and the values that are not dates of it (JSON).
 ROWS_READ, UNLABELLED_ROWS, LABELS = "rows_read", "unlabelled_rows", "label_columns"
+INVALID_DATES = "invalid_dates"
 _COUNTERS = "CsvExampleGen"
+_EXAMPLES_KEPT = 3  # invalid values of a date column kept to show, per block
 
 
-def label_config(labels) -> example_gen_pb2.CustomConfig:
-    """ExampleGen's `custom_config`: the label columns whose empty cells leave a row out."""
+def example_gen_config(labels=(), dates: dict[str, str] | None = None) -> example_gen_pb2.CustomConfig:
+    """ExampleGen's `custom_config`: the label columns whose empty cells leave a row out, and the date columns
+    (name -> format) whose values are checked."""
     config = example_gen_pb2.CustomConfig()
     struct = struct_pb2.Struct()
-    struct.update({"labels": list(labels)})
+    struct.update({"labels": list(labels), **({"dates": dict(dates)} if dates else {})})
     config.custom_config.Pack(struct)
     return config
 
 
-def configured_labels(exec_properties: dict) -> list[str]:
+def configured_columns(exec_properties: dict) -> tuple[list[str], dict[str, str]]:
+    """(label columns, date column -> format) of ExampleGen's `custom_config` (example_gen_config)."""
     text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
     if not text:
-        return []
+        return [], {}
     struct = struct_pb2.Struct()
     proto_utils.json_to_proto(text, example_gen_pb2.CustomConfig()).custom_config.Unpack(struct)
-    return [str(label) for label in struct["labels"]] if "labels" in struct else []
+    labels = [str(label) for label in struct["labels"]] if "labels" in struct else []
+    dates = {str(name): str(fmt) for name, fmt in struct["dates"].items()} if "dates" in struct else {}
+    return labels, dates
 
 
 def record_counts(artifact, unlabelled: int, rows: int, labels: list[str]) -> None:
@@ -175,6 +184,37 @@ def recorded_counts(artifact) -> tuple[int, int, list[str]] | None:
     )
 
 
+def record_invalid_dates(artifact, found: dict[str, dict]) -> None:
+    """Date column -> {"format", "count" of values that are not dates of it, "examples" of them}."""
+    artifact.set_string_custom_property(INVALID_DATES, json.dumps(found, sort_keys=True))
+
+
+def recorded_invalid_dates(artifact) -> dict[str, dict]:
+    """What record_invalid_dates recorded on the artifact: {} where no date column was checked."""
+    if not artifact.has_custom_property(INVALID_DATES):
+        return {}
+    return json.loads(artifact.get_string_custom_property(INVALID_DATES))
+
+
+def carry_counts(source, target) -> None:
+    """ExampleGen's counts and checks, copied from its examples onto an artifact made from them."""
+    counts = recorded_counts(source)
+    if counts:
+        record_counts(target, *counts)
+    if source.has_custom_property(INVALID_DATES):
+        record_invalid_dates(target, recorded_invalid_dates(source))
+
+
+def invalid_dates_note(found: dict[str, dict]) -> str:
+    """One line naming every date column with values that are not dates of its format ("" when none)."""
+    return "; ".join(
+        f"{name}: {checked['count']:,} value(s) are not dates or times of the format {checked['format']} "
+        f"(e.g. {', '.join(repr(v) for v in checked['examples'])})"
+        for name, checked in sorted(found.items())
+        if checked["count"]
+    )
+
+
 def unlabelled_note(unlabelled: int, rows: int, labels: list[str]) -> str:
     """One line naming the rows left out for an empty label, e.g. "8 of 406 rows have no mpg: ..."."""
     return (
@@ -183,10 +223,14 @@ def unlabelled_note(unlabelled: int, rows: int, labels: list[str]) -> str:
 
 
 def example_blocks(
-    path: str, column_types: dict[str, pa.DataType | None], labels: tuple[str, ...] = ()
+    path: str,
+    column_types: dict[str, pa.DataType | None],
+    labels: tuple[str, ...] = (),
+    dates: dict[str, str] | None = None,
 ) -> Iterator[list[bytes]]:
     """The tf.Examples of one CSV file, serialized, a list per block of the file; with `labels`, the rows
-    whose label cells are all filled in (counted in Beam counters where Beam runs it)."""
+    whose label cells are all filled in (counted in Beam counters where Beam runs it); the values of the
+    `dates` columns (name -> format) that are not dates of their format counted, a few kept."""
     encoder = example_coder.RecordBatchToExamplesEncoder()
     read_types = {name: arrow_type or pa.string() for name, arrow_type in column_types.items()}
     for batch in csv_reader(path, read_types):
@@ -195,6 +239,8 @@ def example_blocks(
             batch = batch.filter(functools.reduce(pc.and_, [pc.is_valid(batch.column(n)) for n in labels]))
             beam.metrics.Metrics.counter(_COUNTERS, ROWS_READ).inc(rows)
             beam.metrics.Metrics.counter(_COUNTERS, UNLABELLED_ROWS).inc(rows - batch.num_rows)
+        for name, fmt in (dates or {}).items():
+            _check_dates(name, fmt, batch.column(name))
         entries = [
             _untyped_entries(name, batch.num_rows)
             if column_types[name] is None
@@ -202,6 +248,18 @@ def example_blocks(
             for name in sorted(batch.schema.names)
         ]
         yield _with_length_prefix(pc.binary_join_element_wise(*entries, _NO_SEPARATOR)).to_pylist()
+
+
+def _check_dates(name: str, fmt: str, column: pa.Array) -> None:
+    """Counts the values of date column `name` that are not dates of `fmt` as Beam counts ExampleGen's
+    rows, keeping a few, read in the graph as Transform and the served model read them."""
+    from trainer_module.dates import invalid_dates
+
+    values = pc.drop_null(column.cast(pa.string())).to_pylist()
+    invalid = invalid_dates(values, fmt) if values else []
+    beam.metrics.Metrics.counter(_COUNTERS, f"{INVALID_DATES}:{name}").inc(len(invalid))
+    for value in invalid[:_EXAMPLES_KEPT]:
+        beam.metrics.Metrics.string_set(_COUNTERS, f"{INVALID_DATES}:{name}").add(value)
 
 
 # Deterministic serialization, column-wise. TFX's split is a hash of `SerializeToString(deterministic=True)`,
@@ -269,10 +327,10 @@ def _with_length_prefix(bodies: pa.Array) -> pa.Array:
 
 
 def serialized_examples(
-    path: str, column_types: dict[str, pa.DataType | None], labels: tuple[str, ...] = ()
+    path: str, column_types: dict[str, pa.DataType | None], labels: tuple[str, ...] = (), dates=None
 ) -> Iterator[bytes]:
     """The tf.Examples of one CSV file, serialized, one by one."""
-    for block in example_blocks(path, column_types, labels):
+    for block in example_blocks(path, column_types, labels, dates):
         yield from block
 
 
@@ -294,11 +352,11 @@ def _split_columns(exec_properties: dict, split_pattern: str) -> tuple[list[str]
 @beam.typehints.with_output_types(bytes)
 def _CsvToSerializedExamples(pipeline: beam.Pipeline, exec_properties: dict, split_pattern: str):  # noqa: N802
     paths, column_types = _split_columns(exec_properties, split_pattern)
+    labels, dates = configured_columns(exec_properties)
     return (
         pipeline
         | "CsvFiles" >> beam.Create(paths)
-        | "ReadAndEncode"
-        >> beam.FlatMap(serialized_examples, column_types, tuple(configured_labels(exec_properties)))
+        | "ReadAndEncode" >> beam.FlatMap(serialized_examples, column_types, tuple(labels), dates)
     )
 
 
@@ -348,10 +406,10 @@ class _WriteBlock(beam.DoFn):
 
 
 def _keyed_blocks(
-    indexed_path: tuple[int, str], column_types: dict, labels: tuple[str, ...] = ()
+    indexed_path: tuple[int, str], column_types: dict, labels: tuple[str, ...] = (), dates=None
 ) -> Iterator[tuple[str, list[bytes]]]:
     file_index, path = indexed_path
-    for block_index, block in enumerate(example_blocks(path, column_types, labels)):
+    for block_index, block in enumerate(example_blocks(path, column_types, labels, dates)):
         yield f"{file_index:05d}-{block_index:05d}", block
 
 
@@ -394,14 +452,30 @@ def resolve_spans(exec_properties: dict, output_dict: dict) -> dict:
     return resolved
 
 
-def _counters(result) -> dict[str, int]:
-    """This executor's Beam counters: committed where the runner reports them, else attempted."""
-    found = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(_COUNTERS))["counters"]
+def _metrics(result) -> tuple[dict[str, int], dict[str, set[str]]]:
+    """This executor's Beam counters and string sets: committed where the runner reports them, else
+    attempted."""
+    found = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(_COUNTERS))
+
+    def value(metric):
+        return metric.committed if metric.committed is not None else metric.attempted
+
+    return (
+        {counter.key.metric.name: int(value(counter)) for counter in found["counters"]},
+        {kept.key.metric.name: set(value(kept)) for kept in found.get("string_sets", [])},
+    )
+
+
+def checked_dates(result, dates: dict[str, str]) -> dict[str, dict]:
+    """Date column -> its format, the number of values that are not dates of it and a few of them."""
+    counts, kept = _metrics(result)
     return {
-        counter.key.metric.name: int(
-            counter.committed if counter.committed is not None else counter.attempted
-        )
-        for counter in found
+        name: {
+            "format": fmt,
+            "count": counts.get(f"{INVALID_DATES}:{name}", 0),
+            "examples": sorted(kept.get(f"{INVALID_DATES}:{name}", ()))[:_EXAMPLES_KEPT],
+        }
+        for name, fmt in dates.items()
     }
 
 
@@ -437,15 +511,17 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         buckets = list(itertools.accumulate(split.hash_buckets for split in splits))
         write = _WriteBlock(split_uris, buckets, output_config.split_config)
         paths, column_types = _split_columns(exec_properties, input_config.splits[0].pattern)
-        labels = configured_labels(exec_properties)
+        labels, dates = configured_columns(exec_properties)
         missing = sorted(set(labels) - set(column_types))
         if missing:
             raise RuntimeError(f"the data has no label column {', '.join(missing)}")
+        # A date column the data lacks is the data gate's anomaly (a feature missing), not a check here.
+        dates = {name: fmt for name, fmt in dates.items() if name in column_types}
         with self._make_beam_pipeline() as pipeline:
             blocks = (
                 pipeline
                 | "CsvFiles" >> beam.Create(list(enumerate(paths)))
-                | "ReadAndEncode" >> beam.FlatMap(_keyed_blocks, column_types, tuple(labels))
+                | "ReadAndEncode" >> beam.FlatMap(_keyed_blocks, column_types, tuple(labels), dates)
             )
             if not in_one_worker(PipelineOptions(self._beam_pipeline_args or [])):
                 # Spreading the blocks over the workers is a shuffle: the runner holds every block first. In
@@ -453,8 +529,10 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 blocks |= "SpreadBlocks" >> beam.Reshuffle()
             _ = blocks | "SplitShuffleWrite" >> beam.ParDo(write)
         if labels:
-            counts = _counters(pipeline.result)
+            counts, _ = _metrics(pipeline.result)
             record_counts(examples, counts.get(UNLABELLED_ROWS, 0), counts.get(ROWS_READ, 0), labels)
+        if dates:
+            record_invalid_dates(examples, checked_dates(pipeline.result, dates))
         payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
         if payload_format:
             examples_utils.set_payload_format(examples, payload_format)

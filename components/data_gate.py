@@ -1,12 +1,13 @@
-"""The data gate: stops the pipeline when ExampleValidator found anomalies, or when too many rows had no
-label.
+"""The data gate: stops the pipeline when ExampleValidator found anomalies, when a date column holds values
+that are not dates of its format, or when too many rows had no label.
 
 ExampleValidator records anomalies but never fails, and its `blessed` property is a per-split JSON value
 that `tfx.dsl.Cond` cannot test. The gate reads the anomalies itself and raises `DataValidationError` with
 one line naming each anomalous feature and why. ExampleGen leaves out rows whose label is empty and counts
-them (components/csv_example_gen.py; the statistics carry the count); past `max_unlabelled_share` of the
-rows read the gate stops the run with one line, below it the count goes on with its output
-(`unlabelled_note`). Its output is the schema the
+them, and checks every value of the schema's date columns (components/csv_example_gen.py; the statistics
+carry both). A value that is not a date of its column's format stops the run (`check_dates`); past
+`max_unlabelled_share` of the rows read without a label the gate stops the run with one line, below it the
+count goes on with its output (`unlabelled_note`). Its output is the schema the
 rest of the pipeline uses, so Transform, Trainer and everything after them cannot run on data the gate
 refused.
 """
@@ -20,7 +21,12 @@ from tfx.dsl.io import fileio
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from tfx.utils import io_utils
 
-from components.csv_example_gen import recorded_counts, unlabelled_note
+from components.csv_example_gen import (
+    invalid_dates_note,
+    recorded_counts,
+    recorded_invalid_dates,
+    unlabelled_note,
+)
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 SCHEMA_FILE = "schema.pbtxt"
@@ -103,6 +109,17 @@ def unlabelled_check(counted: tuple[int, int, list[str]] | None, max_share: floa
     return note
 
 
+def check_dates(statistics, gate: str = "Data gate", outcome: str = "nothing was trained or pushed") -> None:
+    """DataValidationError, one line, when ExampleGen found values of a date column that are not dates of its
+    format (the schema tools do not check time formats): Transform would fail on them."""
+    note = invalid_dates_note(recorded_invalid_dates(statistics))
+    if note:
+        raise DataValidationError(
+            f"{gate}: {note}; {outcome}. Fix these values in the input data, or correct the format in the "
+            "curated schema (time_domain.string_format)."
+        )
+
+
 @component
 def DataGate(
     anomalies: InputArtifact[ExampleAnomalies],
@@ -111,11 +128,13 @@ def DataGate(
     validated_schema: OutputArtifact[Schema],
     max_unlabelled_share: Parameter[float],
 ) -> None:
-    """Fails on any anomaly, or on more than `max_unlabelled_share` of the rows without a label; otherwise
+    """Fails on any anomaly, on any value of a date column that is not a date, or on more than
+    `max_unlabelled_share` of the rows without a label; otherwise
     passes the schema on as `validated_schema`, with the note on the rows left out."""
     summary = anomaly_summary(load_anomalies_at(anomalies.uri))
     if summary:
         raise DataValidationError(gate_message(summary))
+    check_dates(statistics)
     note = unlabelled_check(recorded_counts(statistics), max_unlabelled_share)
     pass_schema_on(schema, validated_schema)
     if note:

@@ -1,8 +1,9 @@
 """TFX's StatisticsGen reading its examples by the batch (`batched_examples.BatchedExampleRecord`) instead of
 through Beam's TFRecord source, one Beam element per example: the same TFDV statistics of the same
 examples. The statistics also carry ExampleGen's count of the rows it read and left out for an empty label
-(components/csv_example_gen.py), which the data gate checks: on Kubeflow the launcher copies every input
-artifact into the task's pod, and the statistics are a small fraction of the examples."""
+and its check of the date columns (components/csv_example_gen.py), which the data gates check: on Kubeflow
+the launcher copies every input artifact into the task's pod, and the statistics are a small fraction of
+the examples."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils
 
 from components.batched_examples import batched
-from components.csv_example_gen import record_counts, recorded_counts
+from components.csv_example_gen import carry_counts
 
 _SPLIT_TFXIO = tfxio_utils.get_split_tfxio
 
@@ -35,9 +36,10 @@ class Executor(statistics_gen_executor.Executor):
     def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802 (TFX's name)
         with mock.patch.object(tfxio_utils, "get_split_tfxio", batched_split_tfxio):
             super().Do(input_dict, output_dict, exec_properties)
-        counts = recorded_counts(artifact_utils.get_single_instance(input_dict["examples"]))
-        if counts:
-            record_counts(artifact_utils.get_single_instance(output_dict["statistics"]), *counts)
+        carry_counts(
+            artifact_utils.get_single_instance(input_dict["examples"]),
+            artifact_utils.get_single_instance(output_dict["statistics"]),
+        )
 
 
 class StatisticsGen(statistics_gen_component.StatisticsGen):

@@ -205,6 +205,9 @@ class PipelineConfig:
     # by `schema` past IDENTIFIER_SHARE) are no model input; `predict` still carries them.
     max_vocabulary: int = 10_000
     identifiers: tuple[str, ...] = ()
+    # The schema's date and time columns, (name, format) as its time_domain.string_format records them:
+    # ExampleGen checks every value, Transform derives calendar features (trainer_module/dates.py).
+    dates: tuple[tuple[str, str], ...] = ()
     min_auc: float = 0.8
     max_rmse: float | None = None
     max_rmse_increase: float = 0.0
@@ -227,6 +230,11 @@ class PipelineConfig:
     def __post_init__(self):
         if self.train_steps <= 0:
             raise ValueError(f"train_steps must be positive, got {self.train_steps!r}")
+        if self.dates:
+            from trainer_module.dates import date_pattern
+
+            for _, fmt in self.dates:
+                date_pattern(fmt)  # DateFormatError (a ValueError) names a format the graph cannot read
         if self.max_vocabulary < 1:
             raise ValueError(f"max_vocabulary must be at least 1, got {self.max_vocabulary!r}")
         if not 0.0 <= self.max_unlabelled_share < 1.0:

@@ -151,6 +151,9 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
         changes["schema_path"] = os.path.abspath(request.schema)
     schema = load_schema(changes.get("schema_path", defaults.schema_path))
     changes["identifiers"] = tuple(f.name for f in schema.feature if IDENTIFIER_TAG in f.annotation.tag)
+    changes["dates"] = tuple(
+        (f.name, f.time_domain.string_format) for f in schema.feature if f.time_domain.string_format
+    )
 
     label = request.label
     if label is None and request.data_root:

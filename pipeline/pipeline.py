@@ -254,8 +254,8 @@ def _example_gen(config: PipelineConfig, data_root) -> FileBasedExampleGen:
         custom_executor_spec=executor_spec.BeamExecutorSpec(csv_example_gen.Executor),
         **spans,
         output_config=_two_to_one(),
-        # Rows with an empty label cell are left out, counted (components/csv_example_gen.py).
-        custom_config=csv_example_gen.label_config(config.labels),
+        # Rows with an empty label cell are left out, counted; dates checked (components/csv_example_gen.py).
+        custom_config=csv_example_gen.example_gen_config(config.labels, dict(config.dates)),
     ).with_id("CsvExampleGen")
 
 
@@ -281,6 +281,8 @@ def _inference_data_nodes(config: PipelineConfig, schema) -> list:
             input_base=config.inference_data,
             custom_executor_spec=executor_spec.BeamExecutorSpec(csv_example_gen.Executor),
             output_config=one_split,
+            # Every row kept, labelled or not; the dates checked for the inference gate.
+            custom_config=csv_example_gen.example_gen_config(dates=dict(config.dates)),
         )
         options = {}
     example_gen = example_gen.with_id(INFERENCE_EXAMPLE_GEN)
@@ -360,6 +362,8 @@ def create_pipeline(
         # Transform: the columns that are no model input, and the vocabularies' size.
         "identifiers": list(config.identifiers),
         "max_vocabulary": config.max_vocabulary,
+        # Transform: the date columns' formats, read in the graph into calendar features.
+        **({"dates": dict(config.dates)} if config.dates else {}),
     }
     transform = Transform(
         examples=example_gen.outputs["examples"],

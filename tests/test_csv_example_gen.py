@@ -35,7 +35,9 @@ def tricky_csv(rows: int) -> str:
     return "".join(lines)
 
 
-def run_executor(executor, data_dir, output_dir, labels=(), artifact=None) -> dict[str, list[bytes]]:
+def run_executor(
+    executor, data_dir, output_dir, labels=(), artifact=None, dates=None
+) -> dict[str, list[bytes]]:
     examples = artifact or standard_artifacts.Examples()
     examples.uri = str(output_dir)
     splits = [
@@ -56,8 +58,12 @@ def run_executor(executor, data_dir, output_dir, labels=(), artifact=None) -> di
             "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
             "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
             **(
-                {"custom_config": proto_utils.proto_to_json(csv_example_gen.label_config(labels))}
-                if labels
+                {
+                    "custom_config": proto_utils.proto_to_json(
+                        csv_example_gen.example_gen_config(labels, dates)
+                    )
+                }
+                if labels or dates
                 else {}
             ),
         },

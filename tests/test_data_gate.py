@@ -155,3 +155,76 @@ def test_rows_without_a_label_are_named_and_past_the_share_stop_the_run(tmp_path
     validated = artifacts[2]
     assert (tmp_path / "validated" / SCHEMA_FILE).exists()
     assert (validated.get_string_custom_property(NOTE) or None) == note
+
+
+def test_dates_that_do_not_parse_stop_the_data_gate_and_the_inference_gate(tmp_path):
+    """ExampleGen reads every value of the date columns as Transform's graph does; the statistics carry what
+    it found; both gates refuse a value that is not a date in one line naming the column, the format, the
+    count and the values. Dates that parse, leap days included, and empty cells pass."""
+    from components.batch_inference import InferenceGate
+    from tests.test_csv_example_gen import run_executor
+
+    days = ["2024-02-29", "2023-02-28", "", "2000-02-29", "2023-02-29", "1900-02-29", "2023-1-5", "soon"] * 5
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text(
+        "day,price\n" + "".join(f"{d},{i}\n" for i, d in enumerate(days))
+    )
+    examples = standard_artifacts.Examples()
+    run_executor(
+        csv_example_gen.Executor(),
+        tmp_path / "data",
+        tmp_path / "ex",
+        ("price",),
+        examples,
+        {"day": "%Y-%m-%d"},
+    )
+    found = csv_example_gen.recorded_invalid_dates(examples)
+    assert found == {
+        "day": {"format": "%Y-%m-%d", "count": 15, "examples": ["1900-02-29", "2023-02-29", "soon"]}
+    }
+    statistics = standard_artifacts.ExampleStatistics()
+    csv_example_gen.carry_counts(examples, statistics)
+    artifacts = write_artifacts(tmp_path, {"train": anomalies_proto(), "eval": anomalies_proto()})
+    with pytest.raises(DataValidationError) as refused:
+        DataGate.EXECUTOR_SPEC.executor_class().Do(
+            {"anomalies": [artifacts[0]], "schema": [artifacts[1]], "statistics": [statistics]},
+            {"validated_schema": [artifacts[2]]},
+            {"max_unlabelled_share": 0.05},
+        )
+    (line,) = str(refused.value).splitlines()
+    assert line.startswith(
+        "Data gate: day: 15 value(s) are not dates or times of the format %Y-%m-%d "
+        "(e.g. '1900-02-29', '2023-02-29', 'soon'); nothing was trained or pushed."
+    )
+    assert "time_domain.string_format" in line and not (tmp_path / "validated").exists()
+    # The inference data's ExampleGen has no labels: every row kept, the dates still checked.
+    (tmp_path / "serving").mkdir()
+    (tmp_path / "serving" / "statistics" / "Split-inference").mkdir(parents=True)
+    inference = standard_artifacts.Examples()
+    run_executor(
+        csv_example_gen.Executor(), tmp_path / "data", tmp_path / "inf", (), inference, {"day": "%Y-%m-%d"}
+    )
+    assert csv_example_gen.recorded_invalid_dates(inference)["day"]["count"] == 15
+    served = standard_artifacts.ExampleStatistics()
+    served.uri = str(tmp_path / "serving" / "statistics")  # no split statistics: no TFDV anomaly to find
+    csv_example_gen.carry_counts(inference, served)
+    serving_schema = standard_artifacts.Schema()
+    serving_schema.uri = str(tmp_path / "serving" / "schema")
+    with pytest.raises(
+        DataValidationError, match=r"^Inference data gate: day: 15 value\(s\) .* nothing was scored"
+    ):
+        InferenceGate.EXECUTOR_SPEC.executor_class().Do(
+            {"statistics": [served], "schema": [artifacts[1]]}, {"serving_schema": [serving_schema]}, {}
+        )
+    # Only dates that parse (and empty cells): both gates pass.
+    (tmp_path / "data" / "a.csv").write_text("day,price\n2024-02-29,1\n,2\n2023-1-5,3\n")
+    clean = standard_artifacts.Examples()
+    run_executor(
+        csv_example_gen.Executor(), tmp_path / "data", tmp_path / "ok", ("price",), clean, {"day": "%Y-%m-%d"}
+    )
+    assert csv_example_gen.recorded_invalid_dates(clean)["day"]["count"] == 0
+    csv_example_gen.carry_counts(clean, passed := standard_artifacts.ExampleStatistics())
+    run_gate(*artifacts)
+    from components.data_gate import check_dates
+
+    check_dates(passed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import math
 
 import pytest
@@ -110,3 +112,92 @@ def test_identifiers_are_no_model_input_and_vocabularies_are_capped(tmp_path_fac
     assert column(rows, "island_xf") == [0, 0, 1, 0]
     # Never the label's vocabulary.
     assert len(output.vocabulary_by_name(LABEL_VOCABULARY)) == 2
+
+
+# Dates: a leap day, the last day of a year, a day before the epoch, a timestamp with a UTC `Z`, one missing.
+DATE_ROWS = [
+    {"species": ["Adelie"], "day": ["2020-02-29"], "seen": ["2020-02-29T06:30:00Z"]},
+    {"species": ["Adelie"], "day": ["2021-12-31"], "seen": ["2021-12-31T23:59:59"]},
+    {"species": ["Gentoo"], "day": ["1969-03-01"], "seen": []},
+    {"species": ["Adelie"], "day": [], "seen": ["1900-03-01T00:00:00"]},
+]
+DATE_FORMATS = {"day": "%Y-%m-%d", "seen": "%Y-%m-%dT%H:%M:%S"}
+
+
+def transform_dates(tmp_path_factory):
+    spec = {
+        "species": tf.io.FixedLenFeature([], tf.string),
+        "day": tf.io.VarLenFeature(tf.string),
+        "seen": tf.io.VarLenFeature(tf.string),
+    }
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+    output_dir = str(tmp_path_factory.mktemp("tft_dates"))
+    rows = [{**row, "species": row["species"][0]} for row in DATE_ROWS]
+    config = {"label_key": "species", "dates": DATE_FORMATS}
+    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft_tmp"))):
+        (transformed_rows, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
+            lambda inputs: preprocessing_fn(inputs, config)
+        )
+        _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
+    return transformed_rows, tft.TFTransformOutput(output_dir)
+
+
+@pytest.fixture(scope="module")
+def dates(tmp_path_factory):
+    return transform_dates(tmp_path_factory)
+
+
+def expected_calendar(value: str | None, fmt: str) -> dict[str, float]:
+    """The cyclic features of one value, from Python's own calendar."""
+    if value is None:
+        return {}
+    moment = datetime.datetime.strptime(value.removesuffix("Z"), fmt)
+    year_days = 366 if calendar.isleap(moment.year) else 365
+    turns = {
+        "month": (moment.month - 1) / 12,
+        "day_of_year": (moment.timetuple().tm_yday - 1) / year_days,
+        "weekday": moment.weekday() / 7,
+    }
+    if "%H" in fmt:
+        turns["hour"] = (moment.hour * 60 + moment.minute) / (24 * 60)
+    return {
+        f"{name}_{part}": fn(2 * math.pi * turn)
+        for name, turn in turns.items()
+        for part, fn in (("sin", math.sin), ("cos", math.cos))
+    }
+
+
+def test_dates_become_the_year_and_cyclic_calendar_features(dates):
+    rows, output = dates
+    for name, fmt in DATE_FORMATS.items():
+        for row, raw in zip(rows, DATE_ROWS, strict=True):
+            value = raw[name][0] if raw[name] else None
+            expected = expected_calendar(value, fmt)
+            for feature in ("month", "day_of_year", "weekday", *(("hour",) if "%H" in fmt else ())):
+                for part in ("sin", "cos"):
+                    key = f"{feature}_{part}"
+                    got = float(row[f"{name}_{key}_xf"][0])
+                    # A missing date has no season: 0, 0.
+                    assert got == pytest.approx(expected.get(key, 0.0), abs=1e-5), (name, value, key)
+    # The year z-scored over the dates present; a missing one is the mean (0).
+    days = [2020, 2021, 1969]
+    mean, std = sum(days) / 3, math.sqrt(sum((y - sum(days) / 3) ** 2 for y in days) / 3)
+    assert column(rows, "day_year_xf") == pytest.approx([(y - mean) / std for y in days] + [0.0], abs=1e-4)
+    spec = output.transformed_feature_spec()
+    assert "day_xf" not in spec and "day_hour_sin_xf" not in spec and "seen_hour_cos_xf" in spec
+    assert all(
+        spec[k] == tf.io.FixedLenFeature([1], tf.float32) for k in spec if k.startswith(("day_", "seen_"))
+    )
+
+
+def test_a_value_that_is_not_a_date_fails_in_the_transform_graph(dates):
+    _, output = dates
+    layer = output.transform_features_layer()
+    good = {
+        "day": tf.sparse.from_dense([["2024-02-29"]]),
+        "seen": tf.sparse.from_dense([["2024-01-01T00:00:00"]]),
+    }
+    assert float(layer(good)["day_year_xf"][0][0]) > 0
+    for bad in ("2023-02-29", "1900-02-29", "2024-13-01", "29/02/2024"):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="not a date or time of the format %Y-%m-%d"):
+            layer({**good, "day": tf.sparse.from_dense([[bad]])})

@@ -5,6 +5,10 @@ Every raw feature is handled by its type, so a new column in the schema needs no
 - string: a vocabulary index; a missing value (the empty string, which tf.Transform keeps out of
   vocabularies), a value unseen in training and, past the `max_vocabulary` most frequent values, the rarer
   ones share the one out-of-vocabulary bucket;
+- a date or time column (`dates`: name -> its schema's time_domain.string_format): read in the graph
+  (trainer_module/dates.py) into the year, z-scored, and cyclic pairs (sine, cosine) of the month, the day
+  of the year, the weekday and the hour, those its format carries; a missing value has the mean year and no
+  season (0, 0), a value that is not a date fails (the data gates refuse it first);
 - an identifier column (`identifiers`: a name, an id, drafted as such from its values) is no model input:
   no transformed feature, so the model never memorises it (serving still parses it, and `predict` carries it);
 - an image (a PNG, see `ImageInput`): decoded, resized and scaled to [0, 1], [batch, height, width,
@@ -19,6 +23,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from trainer_module.dates import date_features
 from trainer_module.features import (
     REGRESSION,
     ImageInput,
@@ -59,14 +64,42 @@ def decode_images(x, image: ImageInput):
     return tf.reshape(pixels, [-1, *image.model_shape])
 
 
+def _z_score(x, present=None):
+    """z-scored over the values present (the mean and deviation of those), a missing value 0: the mean."""
+    if isinstance(x, tf.sparse.SparseTensor):
+        x = tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32), x.dense_shape)
+    elif present is not None:
+        x = tf.reshape(tf.cast(x, tf.float32), [-1, 1])
+        indices = tf.where(tf.reshape(present, [-1, 1]))
+        x = tf.SparseTensor(indices, tf.gather_nd(x, indices), tf.shape(x, out_type=tf.int64))
+    else:
+        x = tf.cast(x, tf.float32)
+    # Scaling first, on the values present, makes the fill value 0 equal the mean.
+    return _to_dense(tft.scale_to_z_score(x), 0.0)
+
+
+def calendar_features(key: str, x, fmt: str) -> dict:
+    """The transformed calendar features of date column `key` of format `fmt` (trainer_module/dates.py)."""
+    features, present = date_features(tf.reshape(_to_dense(x, ""), [-1]), fmt)
+    year = features.pop("year")
+    outputs = {transformed_name(f"{key}_year"): _z_score(year, present)}
+    for name, value in features.items():
+        outputs[transformed_name(f"{key}_{name}")] = tf.reshape(value, [-1, 1])
+    return outputs
+
+
 def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     labels = label_tasks(custom_config)
     main_label = next(iter(labels))
     image = image_input(custom_config)
     identifiers = set(custom_config.get("identifiers", ())) - set(labels)
+    dates = custom_config.get("dates", {})
     outputs = {}
     for key, x in inputs.items():
         if key in identifiers:
+            continue
+        if key in dates and key not in labels:
+            outputs.update(calendar_features(key, x, dates[key]))
             continue
         if image and key in image.image_features:
             outputs[transformed_name(key)] = decode_images(x, image)
@@ -80,12 +113,7 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
                 label, vocab_filename=label_vocabulary(key, main=key == main_label)
             )
         elif _is_numeric(x):
-            if isinstance(x, tf.sparse.SparseTensor):
-                x = tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32), x.dense_shape)
-            else:
-                x = tf.cast(x, tf.float32)
-            # Scaling first, on the values present, makes the fill value 0 equal the mean.
-            outputs[transformed_name(key)] = _to_dense(tft.scale_to_z_score(x), 0.0)
+            outputs[transformed_name(key)] = _z_score(x)
         else:
             outputs[transformed_name(key)] = tft.compute_and_apply_vocabulary(
                 _to_dense(x, ""),
