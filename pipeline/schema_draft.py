@@ -16,6 +16,7 @@ from components.csv_example_gen import csv_header, csv_reader, infer_column_type
 from pipeline.config import IDENTIFIER_SHARE, IDENTIFIER_TAG
 from pipeline.csv_check import InputDataError, check_csv, data_files, require_files
 from pipeline.task import infer_task, label_feature
+from trainer_module.dates import derived_features
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 
@@ -221,9 +222,12 @@ def review_notes(
             required = f"may be missing (empty in {empty:.1%} of rows)"
         line = f"{feature.name}: {kind}, {required}"
         if feature.time_domain.string_format:
+            fmt = feature.time_domain.string_format
+            derived = ", ".join(derived_features(fmt)).replace("_", " ")
             notes.append(
-                f"{line}; dates or times in the format {feature.time_domain.string_format} (time_domain): no "
-                "list of allowed values, so later dates are accepted"
+                f"{line}; dates or times in the format {fmt} (time_domain): no list of allowed values, so "
+                f"later dates are accepted; the model sees its {derived}; a value not of this format stops "
+                "the run at its data gate"
             )
             continue
         if feature.annotation.comment:

@@ -9,7 +9,13 @@ import tensorflow_data_validation as tfdv
 
 from pipeline.config import IDENTIFIER_TAG
 from pipeline.data import write_penguins_csv
-from pipeline.schema_draft import date_format, draft_schema, review_notes
+from pipeline.schema_draft import (
+    DATE_FORMATS,
+    DAY_OR_MONTH_FIRST,
+    date_format,
+    draft_schema,
+    review_notes,
+)
 
 
 def test_draft_accepts_its_own_data_including_empty_cells(tmp_path):
@@ -95,6 +101,32 @@ def test_dates_are_recognised_by_format(values, expected):
     assert date_format(values) == expected
 
 
+def _parses(value: str, fmt: str) -> bool:
+    try:
+        datetime.datetime.strptime(value, fmt)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("fmt", [fmt for fmt, _ in DATE_FORMATS])
+def test_every_format_the_draft_recognises_is_read_in_the_graph_alike(fmt):
+    """What the draft takes for a date of a format (Python's strptime), the graph reads (trainer_module):
+    every day of four years around a leap year at several times; and what strptime refuses, it refuses."""
+    from trainer_module.dates import invalid_dates
+
+    start = datetime.datetime(1999, 12, 1, 0, 0, 0)
+    moments = [
+        start + datetime.timedelta(days=d, hours=d % 24, minutes=d % 60, seconds=d % 60) for d in range(1500)
+    ]
+    values = sorted({m.strftime(fmt) for m in moments})
+    assert all(date_format([v]) == (fmt, None) or fmt in DAY_OR_MONTH_FIRST for v in values)
+    assert invalid_dates(values, fmt) == []
+    wrong = [v.replace("29", "30") for v in values if "02" in v and "29" in v] + ["2021-13-01", "x"]
+    refused = [v for v in wrong if not _parses(v, fmt)]
+    assert sorted(invalid_dates(refused, fmt)) == sorted(refused)
+
+
 def test_date_columns_are_recognised_before_any_other_rule(tmp_path):
     """A year written as a date and a daily date (one value per row, which would otherwise be an identifier)
     get their format and no list of allowed values; an integer column is never a date."""
@@ -116,6 +148,7 @@ def test_date_columns_are_recognised_before_any_other_rule(tmp_path):
     notes = review_notes(schema, stats, "label")
     (year,) = [n for n in notes if n.startswith("year:")]
     assert "dates or times in the format %Y-%m-%d (time_domain): no list of allowed values" in year
+    assert "the model sees its year, month, day of year, weekday" in year and "hour" not in year
     (when,) = [n for n in notes if n.startswith("when:")]
     assert "day and month cannot be told apart (no day past 12): left as text" in when
     # Next year's rows pass the drafted schema.

@@ -53,6 +53,13 @@ def date_pattern(fmt: str) -> tuple[str, tuple[str, ...]]:
     return pattern + ("Z?" if "%S" in directives else ""), directives
 
 
+def derived_features(fmt: str) -> tuple[str, ...]:
+    """The calendar features `date_features` derives from values of `fmt`: those its fields carry."""
+    fields = {DIRECTIVES[d][0] for d in date_pattern(fmt)[1]}
+    wanted = {"month": "month", "day_of_year": "day", "weekday": "day", "hour": "hour"}
+    return ("year", *(name for name, field in wanted.items() if field in fields))
+
+
 def _days_in_month(year, month):
     leap = tf.logical_and(
         tf.equal(year % 4, 0), tf.logical_or(tf.not_equal(year % 100, 0), tf.equal(year % 400, 0))
@@ -115,19 +122,20 @@ def date_features(values: tf.Tensor, fmt: str) -> tuple[dict[str, tf.Tensor], tf
     )
     with tf.control_dependencies([check]):
         year = tf.identity(parsed["year"])
-    fields = {DIRECTIVES[d][0] for d in date_pattern(fmt)[1]}
+    derived = derived_features(fmt)
     features = {"year": tf.cast(year, tf.float32)}
     cyclic = {}
-    if "month" in fields:
+    if "month" in derived:
         cyclic.update(_cycle("month", parsed["month"] - 1, 12))
-    if "day" in fields:
+    if "day_of_year" in derived:
         days = days_from_civil(parsed["year"], parsed["month"], parsed["day"])
-        start = days_from_civil(parsed["year"], tf.ones_like(parsed["month"]), tf.ones_like(parsed["day"]))
-        end = days_from_civil(parsed["year"] + 1, tf.ones_like(parsed["month"]), tf.ones_like(parsed["day"]))
-        cyclic.update(_cycle("day_of_year", days - start, end - start))
+        first = tf.ones_like(parsed["month"])
+        start = days_from_civil(parsed["year"], first, first)
+        year_days = days_from_civil(parsed["year"] + 1, first, first) - start
+        cyclic.update(_cycle("day_of_year", days - start, year_days))
         # 1970-01-01 was a Thursday: Monday is 0.
         cyclic.update(_cycle("weekday", tf.math.floormod(days + 3, 7), 7))
-    if "hour" in fields:
+    if "hour" in derived:
         cyclic.update(_cycle("hour", parsed["hour"] * 60 + parsed["minute"], 24 * 60))
     features.update({name: tf.where(present, value, 0.0) for name, value in cyclic.items()})
     return features, present
