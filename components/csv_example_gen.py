@@ -255,11 +255,11 @@ def _check_dates(name: str, fmt: str, column: pa.Array) -> None:
     rows, keeping a few, read in the graph as Transform and the served model read them."""
     from trainer_module.dates import invalid_dates
 
-    values = pc.drop_null(column.cast(pa.string())).to_pylist()
+    values = column.cast(pa.string()).to_pylist()
     invalid = invalid_dates(values, fmt) if values else []
     beam.metrics.Metrics.counter(_COUNTERS, f"{INVALID_DATES}:{name}").inc(len(invalid))
-    for value in invalid[:_EXAMPLES_KEPT]:
-        beam.metrics.Metrics.string_set(_COUNTERS, f"{INVALID_DATES}:{name}").add(value)
+    for row in invalid[:_EXAMPLES_KEPT]:
+        beam.metrics.Metrics.string_set(_COUNTERS, f"{INVALID_DATES}:{name}").add(values[row])
 
 
 # Deterministic serialization, column-wise. TFX's split is a hash of `SerializeToString(deterministic=True)`,

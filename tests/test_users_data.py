@@ -108,3 +108,82 @@ def test_vegas_cars_table_with_names_dates_and_unlabelled_rows(tmp_path):
     rows = pd.read_csv(scored)
     assert len(rows) == 406 and sorted(rows["Name"]) == sorted(cars["Name"])  # every car, labelled or not
     assert rows["predicted_Miles_per_Gallon"].between(5, 60).all()
+
+
+def test_seattle_weather_a_classification_with_a_daily_date(tmp_path):
+    """Vega's seattle-weather (1,461 days, from the vega_datasets package): five kinds of weather from the
+    day's precipitation, temperatures and wind, and its date (written YYYY/MM/DD, one value per row). The
+    draft reads the date; Transform derives the year and the season's cyclic features in the graph, and the
+    served model's `transform_features` gives exactly Transform's output on the same rows."""
+    import glob
+
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+    import tensorflow_data_validation as tfdv
+    from vega_datasets import local_data
+
+    weather = local_data.seattle_weather()
+    weather["date"] = weather["date"].dt.strftime("%Y/%m/%d")
+    (tmp_path / "weather").mkdir()
+    weather.to_csv(tmp_path / "weather" / "weather.csv", index=False)
+    schema, output_root = tmp_path / "weather_schema.pbtxt", tmp_path / "out"
+    drafted = cli("schema", "--data-root", str(tmp_path / "weather"), "--label", "weather",
+                  "--output", str(schema), "--output-root", str(output_root))  # fmt: skip
+    assert drafted.returncode == 0, drafted.stderr
+    (date,) = [line for line in drafted.stdout.splitlines() if line.startswith("  - date:")]
+    assert "dates or times in the format %Y/%m/%d" in date and "year, month, day of year, weekday" in date
+    (feature,) = [f for f in tfdv.load_schema_text(str(schema)).feature if f.name == "date"]
+    assert feature.time_domain.string_format == "%Y/%m/%d" and not feature.domain and "identifier" not in date
+
+    run = cli("run", "--data-root", str(tmp_path / "weather"), "--schema", str(schema),
+              "--label", "weather", "--output-root", str(output_root))  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-3000:]
+    assert "Blessed and pushed:" in run.stdout
+    majority = weather["weather"].value_counts(normalize=True).iloc[0]
+    accuracy = float(re.search(r"sparse_categorical_accuracy\s+([0-9.]+)", run.stdout).group(1))
+    print(f"seattle-weather: accuracy {accuracy:.3f} against {majority:.3f} for the most frequent class")
+    assert accuracy > majority + 0.2
+
+    # Transform's output (its materialized eval examples) and the served model's transform_features on the
+    # raw eval examples: the same rows, feature by feature.
+    (transformed_dir,) = glob.glob(str(output_root / "pipeline" / "Transform" / "transformed_examples" / "*"))
+    (raw_dir,) = glob.glob(str(output_root / "pipeline" / "CsvExampleGen" / "examples" / "*"))
+    served = tf.saved_model.load(sorted((output_root / "serving_model").iterdir())[-1].as_posix())
+    raw = [r.numpy() for r in tf.data.TFRecordDataset(glob.glob(f"{raw_dir}/Split-eval/*"), "GZIP")]
+    from_serving = served.signatures["transform_features"](examples=tf.constant(raw))
+    names = sorted(k for k in from_serving if k.startswith("date_"))
+    assert names == [
+        f"date_{f}_{p}_xf" for f in ("day_of_year", "month", "weekday") for p in ("cos", "sin")
+    ] + ["date_year_xf"]
+    names += ["temp_max_xf", "wind_xf"]
+    served_rows = np.column_stack([from_serving[k].numpy().reshape(-1) for k in names])
+    transformed = [
+        tf.train.Example.FromString(r.numpy())
+        for r in tf.data.TFRecordDataset(glob.glob(f"{transformed_dir}/Split-eval/*"), "GZIP")
+    ]
+    transform_rows = np.array(
+        [[e.features.feature[k].float_list.value[0] for k in names] for e in transformed]
+    )
+    assert len(transform_rows) == len(served_rows) == len(raw)
+    order = np.lexsort(np.round(served_rows, 4).T[::-1])
+    np.testing.assert_allclose(
+        served_rows[order], transform_rows[np.lexsort(np.round(transform_rows, 4).T[::-1])], atol=1e-5
+    )
+
+    scored = tmp_path / "scored.csv"
+    predicted = cli("predict", "--data-root", str(tmp_path / "weather"), "--output", str(scored),
+                    "--pipeline-name", "weather", "--output-root", str(output_root))  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    rows = pd.read_csv(scored)
+    assert len(rows) == len(weather) and set(rows["predicted_weather"]) <= set(weather["weather"])
+    # A day that does not exist: refused in one line before anything is scored, no output written.
+    (tmp_path / "later").mkdir()
+    weather.head(3).replace({"2012/01/02": "2015/02/29"}).to_csv(tmp_path / "later" / "w.csv", index=False)
+    refused = cli("predict", "--data-root", str(tmp_path / "later"), "--output", str(tmp_path / "later.csv"),
+                  "--pipeline-name", "weather", "--output-root", str(output_root))  # fmt: skip
+    assert refused.returncode != 0 and not (tmp_path / "later.csv").exists()
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'later' / 'w.csv'} line 3: column date holds '2015/02/29', not a date or "
+        "time of the format %Y/%m/%d; fix the value, or remove the row"
+    )

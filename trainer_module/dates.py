@@ -141,8 +141,9 @@ def date_features(values: tf.Tensor, fmt: str) -> tuple[dict[str, tf.Tensor], tf
     return features, present
 
 
-def invalid_dates(values, fmt: str) -> list[str]:
-    """The present values of a column (strings or bytes) that are not dates or times of `fmt`, eagerly."""
-    tensor = tf.constant(values, tf.string)
+def invalid_dates(values, fmt: str) -> list[int]:
+    """The positions, eagerly, of the values (strings or bytes; an empty one or None is absent) that are
+    not dates or times of `fmt`."""
+    tensor = tf.constant(["" if v is None else v for v in values], tf.string)
     _, present, valid = parse_dates(tensor, fmt)
-    return [v.decode("utf-8", "replace") for v in tf.boolean_mask(tensor, present & ~valid).numpy()]
+    return tf.where(present & ~valid)[:, 0].numpy().tolist()

@@ -39,7 +39,8 @@ def prediction_spec(
 ) -> dict:
     """The request's features (name -> int, float or bytes; `required` when a request must hold it: the
     parser needs it, or the schema (a TFMD Schema) requires it in every example), the labels with their
-    tasks and class names (in the order of the `probabilities` output), and whether the model scores pairs."""
+    tasks and class names (in the order of the `probabilities` output), whether the model scores pairs, and
+    the schema's date columns with their formats."""
     raw_spec = tf_transform_output.raw_feature_spec()
     excluded = [*labels, image.pair_label] if image is not None and image.pair_feature else list(labels)
     serving_spec = serving_feature_spec(raw_spec, excluded)
@@ -69,6 +70,12 @@ def prediction_spec(
             if task != REGRESSION
         },
         "pairs": bool(image is not None and image.pair_feature),
+        # Date and time columns and their formats: `predict` checks every value before scoring.
+        "dates": {
+            feature.name: feature.time_domain.string_format
+            for feature in (schema.feature if schema is not None else [])
+            if feature.time_domain.string_format and feature.name in serving_spec
+        },
         # Image models read TFRecords of PNG examples (what `images` writes), not CSV.
         "image": None
         if image is None

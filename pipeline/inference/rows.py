@@ -77,8 +77,8 @@ def encode(columns: dict[str, pa.Array], features: dict[str, str]) -> list[bytes
 def check_rows(data_dir: str, spec: dict) -> tuple[list[str], list[str], int]:
     """(the data files, their columns, the number of rows) once every file is one a model can score: the
     request's required columns present, no column the model does not know (a label column is allowed and
-    ignored), the same header in every file, whole rows, a number in every number cell and a value in every
-    required one. InputDataError otherwise: one line naming the file, the line and the fix."""
+    ignored), the same header in every file, whole rows, a number in every number cell, a value in every
+    required one and a date of its format in every date one. InputDataError otherwise: one line naming the file, the line and the fix."""
     files = require_files(data_files(data_dir), data_dir)
     features = spec["features"]
     known = set(features) | {label for label, _ in spec["labels"]}
@@ -100,11 +100,27 @@ def check_rows(data_dir: str, spec: dict) -> tuple[list[str], list[str], int]:
                 "same columns in the same order"
             )
         columns = names
-        count += _check_cells(path, names, features, spec["required"])
+        count += _check_cells(path, names, features, spec["required"], spec.get("dates", {}))
     return files, columns, count
 
 
-def _check_cells(path: str, names: list[str], features: dict[str, str], required: list[str]) -> int:
+def _check_dates(path: str, rows_before: int, name: str, column: pa.Array, fmt: str) -> None:
+    """InputDataError naming the first value of a date column that is not a date of `fmt` (read as the served
+    model's graph reads it, trainer_module/dates.py), which the model would refuse."""
+    from trainer_module.dates import invalid_dates
+
+    values = column.to_pylist()
+    invalid = invalid_dates(values, fmt)
+    if invalid:
+        raise InputDataError(
+            f"{path} line {rows_before + invalid[0] + 2}: column {name} holds {values[invalid[0]]!r}, "
+            f"not a date or time of the format {fmt}; fix the value, or remove the row"
+        )
+
+
+def _check_cells(
+    path: str, names: list[str], features: dict[str, str], required: list[str], dates: dict[str, str]
+) -> int:
     rows_before = 0
     try:
         for batch in blocks(path, names):
@@ -123,6 +139,8 @@ def _check_cells(path: str, names: list[str], features: dict[str, str], required
                         f"{path} line {rows_before + row + 2}: no value in the required column {name}; fill "
                         "it in, or remove the row"
                     )
+            for name in set(dates) & set(names):
+                _check_dates(path, rows_before, name, batch.column(name), dates[name])
             rows_before += batch.num_rows
         return rows_before
     except pa.ArrowInvalid as error:
