@@ -231,10 +231,13 @@ class PipelineConfig:
         if self.train_steps <= 0:
             raise ValueError(f"train_steps must be positive, got {self.train_steps!r}")
         if self.dates:
-            from trainer_module.dates import date_pattern
+            from trainer_module.dates import DateFormatError, date_pattern
 
-            for _, fmt in self.dates:
-                date_pattern(fmt)  # DateFormatError (a ValueError) names a format the graph cannot read
+            for name, fmt in self.dates:
+                try:
+                    date_pattern(fmt)
+                except DateFormatError as error:
+                    raise ValueError(f"column {name}: {error}") from None
         if self.max_vocabulary < 1:
             raise ValueError(f"max_vocabulary must be at least 1, got {self.max_vocabulary!r}")
         if not 0.0 <= self.max_unlabelled_share < 1.0:

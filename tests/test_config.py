@@ -28,6 +28,13 @@ def test_paths_derive_from_the_output_root():
         ("eval_steps", -1, "eval_steps must be positive, got -1"),
         ("min_accuracy", 1.5, r"min_accuracy must be within \[0, 1\], got 1.5"),
         ("max_accuracy_drop", -0.1, "max_accuracy_drop must be >= 0, got -0.1"),
+        # A time-zone offset is not read in the graph: refused before anything runs.
+        (
+            "dates",
+            (("seen", "%Y-%m-%dT%H:%M:%S%z"),),
+            r"column seen: date format '%Y-%m-%dT%H:%M:%S%z' has a directive that is not read in the graph "
+            r"\(only %Y %m %d %H %M %S\): change the schema's time_domain.string_format or remove it",
+        ),
     ],
 )
 def test_invalid_pipeline_values_name_the_field_and_value(field, value, message):
