@@ -28,7 +28,8 @@ UV := $(shell uv --version >/dev/null 2>&1 && echo uv || echo .tools/bin/uv)
 OUTPUT_ROOT ?= outputs
 
 KFP_OUTPUT_ROOT ?= gs://YOUR_BUCKET/penguin-tfx
-KFP_IMAGE ?= ghcr.io/penguin-tfx/penguin-tfx:0.1.0
+# Empty: the project's image of this version (pipeline/kubeflow/compiler.py).
+KFP_IMAGE ?=
 
 .PHONY: help setup system-deps run test test-next test-next-ci test-fast lint clean bench bench-gpu compile report tensorboard
 
@@ -124,7 +125,7 @@ clean:
 	rm -rf $(OUTPUT_ROOT)
 
 compile: setup
-	$(PY) -m pipeline compile --output-root $(KFP_OUTPUT_ROOT) --image $(KFP_IMAGE)
+	$(PY) -m pipeline compile --output-root $(KFP_OUTPUT_ROOT) $(if $(KFP_IMAGE),--image $(KFP_IMAGE))
 
 # About 105 minutes on 2 cores; each script rewrites its own section of bench/RESULTS.md.
 bench: setup

@@ -8,7 +8,8 @@ import os
 import sys
 import time
 
-from pipeline.config import IDENTIFIER_SHARE
+from pipeline import settings
+from pipeline.config import IDENTIFIER_SHARE, MODELS_HELP, PipelineConfig
 from pipeline.configure import (
     ConfigError,
     ConfigRequest,
@@ -20,12 +21,11 @@ from pipeline.configure import (
     registry_config,
     state_root,
 )
+from pipeline.kubeflow.compiler import default_image
 from pipeline.storage.locations import KFP_S3_SECRET
 from pipeline.storage.metadata import MetadataError
-
-# Names only: importing pipeline.tasks would pull in TensorFlow before the output is captured.
-TASKS = ("penguin_species", "penguin_body_mass", "penguin_multi", "digits", "digits_similarity")
-DEFAULT_TASK = "penguin_species"
+from pipeline.tasks import DEFAULT_TASK, TASKS
+from trainer_module.config import LOOPS, STRATEGIES
 
 
 class UsageError(Exception):
@@ -34,15 +34,6 @@ class UsageError(Exception):
 
 class CommandError(Exception):
     """A command that could not do its work (bad data, a refusing server): one line, exit status 1."""
-
-
-def __version__() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("penguin-tfx")
-    except PackageNotFoundError:
-        return "0.1.0"
 
 
 def add_metadata_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,22 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
         "predictions.csv in the BatchInference output (images: the `predict` command)",
     )
     run.add_argument(
-        "--train-steps", type=int, help="training step budget (default: the task's; 300 for most)"
+        "--train-steps",
+        type=int,
+        help=f"training step budget (default: the task's; {PipelineConfig.train_steps} for most)",
     )
+    run.add_argument("--model", help=f"the Trainer's model: {MODELS_HELP} (default: the task's)")
     run.add_argument(
-        "--model",
-        help="the Trainer's model: tables mlp, quadratic_mlp, wide_and_deep; images resnet, vgg, "
-        "quadratic_mlp, mlp (default: the task's)",
+        "--eval-steps",
+        type=int,
+        help=f"validation batches per epoch (default: {PipelineConfig.eval_steps})",
     )
-    run.add_argument("--eval-steps", type=int, default=4, help="validation batches per epoch")
     run.add_argument(
         "--loop",
-        choices=("fit", "custom"),
+        choices=LOOPS,
         help="the Trainer's loop: Keras fit, or the custom GradientTape loop",
     )
     run.add_argument(
         "--strategy",
-        choices=("default", "one_device", "mirrored", "multi_worker"),
+        choices=STRATEGIES,
         help="tf.distribute: one device, the first GPU, a replica per local GPU, or the workers in TF_CONFIG",
     )
     run.add_argument(
@@ -141,16 +134,21 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_argument(
         "--tune",
         action="store_true",
+        default=None,
         help="search learning rate, layer width (and the Huber threshold) with the Tuner before training",
     )
-    tuning.add_argument("--tune-trials", type=int, default=4, help="models tried by the search (4)")
-    tuning.add_argument("--tune-steps", type=int, default=100, help="training steps per trial (100)")
+    tuning.add_argument(
+        "--tune-trials", type=int, help=f"models tried by the search ({PipelineConfig.tune_trials})"
+    )
+    tuning.add_argument(
+        "--tune-steps", type=int, help=f"training steps per trial ({PipelineConfig.tune_steps})"
+    )
     run.add_argument(
         "--max-vocabulary",
         type=int,
         metavar="N",
         help="a string feature keeps its N most frequent values; rarer ones share one out-of-vocabulary "
-        "bucket (default: 10000)",
+        f"bucket (default: {PipelineConfig.max_vocabulary})",
     )
     gates = run.add_argument_group("evaluation gates")
     gates.add_argument(
@@ -158,20 +156,31 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="SHARE",
         help="rows with an empty label cell are left out of training and evaluation; the data gate stops "
-        "the run when more than this share of the rows has none (0.05)",
+        "the run when more than this share of the rows has none "
+        f"({PipelineConfig.max_unlabelled_share})",
     )
-    gates.add_argument("--min-accuracy", type=float, help="classification: lowest eval accuracy (0.9)")
     gates.add_argument(
-        "--max-accuracy-drop", type=float, help="classification: allowed drop vs the baseline (0)"
+        "--min-accuracy",
+        type=float,
+        help=f"classification: lowest eval accuracy ({PipelineConfig.min_accuracy})",
     )
-    gates.add_argument("--min-auc", type=float, help="two classes: lowest eval AUC (0.8)")
+    gates.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        help=f"classification: allowed drop vs the baseline ({PipelineConfig.max_accuracy_drop})",
+    )
+    gates.add_argument(
+        "--min-auc", type=float, help=f"two classes: lowest eval AUC ({PipelineConfig.min_auc})"
+    )
     gates.add_argument(
         "--max-rmse",
         type=float,
         help="regression: highest eval RMSE (default: the label's standard deviation)",
     )
     gates.add_argument(
-        "--max-rmse-increase", type=float, help="regression: allowed RMSE rise vs the baseline (0)"
+        "--max-rmse-increase",
+        type=float,
+        help=f"regression: allowed RMSE rise vs the baseline ({PipelineConfig.max_rmse_increase})",
     )
     run.add_argument(
         "--wait",
@@ -183,14 +192,37 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--span-window",
         type=int,
-        default=1,
         metavar="K",
-        help="with span-<N> directories in the data root: train on the newest K spans (default: 1)",
+        help="with span-<N> directories in the data root: train on the newest K spans "
+        f"(default: {PipelineConfig.span_window})",
     )
     run.add_argument(
-        "--warm-start", action="store_true", help="start training from the last blessed model's weights"
+        "--warm-start",
+        action="store_true",
+        default=None,
+        help="start training from the last blessed model's weights",
     )
     run.add_argument("--verbose", action="store_true", help="show the raw TFX/Beam/TensorFlow logs")
+    by_name = run.add_argument_group(
+        "settings by name (every field of the configuration: docs/configuration.md; lowest first: the "
+        "task's preset, --config, the options above, --set)"
+    )
+    by_name.add_argument(
+        "--config",
+        dest="config_file",
+        metavar="FILE",
+        help="a YAML file of settings, e.g. trainer: {batch_size: 64}",
+    )
+    by_name.add_argument(
+        "--set",
+        action="append",
+        dest="settings",
+        metavar="NAME=VALUE",
+        help="one setting, e.g. trainer.learning_rate=0.003 or trainer.hidden_units=[32,16] (repeatable)",
+    )
+    by_name.add_argument(
+        "--show-config", action="store_true", help="print the effective configuration and stop"
+    )
     run.add_argument(
         "--s3-endpoint",
         metavar="URL",
@@ -217,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     kubeflow.add_argument(
         "--image",
         help="container image of the project, pinned by digest or a tag per build "
-        f"(default: ghcr.io/penguin-tfx/penguin-tfx:{__version__()})",
+        f"(default: {default_image()})",
     )
     kubeflow.add_argument(
         "--allow-mutable-image",
@@ -289,14 +321,27 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--host", help="Kubeflow Pipelines API, e.g. http://localhost:8080")
     schedule.add_argument("--cron", help='with --host: six-field cron, seconds first ("0 0 3 * * *": 3 am)')
 
-    models = commands.add_parser("models", help="list the pushed model versions with their metrics and spans")
+    # These commands take no training settings (--set, --config): they read what runs pushed and recorded.
+    no_settings = " (no training settings: they are set on run, retrain, schedule, compile, submit)"
+    models = commands.add_parser(
+        "models",
+        help="list the pushed model versions with their metrics and spans",
+        description="List the pushed model versions with their metrics and spans." + no_settings,
+    )
     report = commands.add_parser(
         "report", help="write a run's HTML report and model card (default: the latest run)"
     )
     report.add_argument("--run", help="the run id (printed by `run`; default: the latest run)")
-    rollback = commands.add_parser("rollback", help="serve an earlier pushed version (default: the previous)")
+    rollback = commands.add_parser(
+        "rollback",
+        help="serve an earlier pushed version (default: the previous)",
+        description="Serve an earlier pushed version (default: the previous)." + no_settings,
+    )
     predict = commands.add_parser(
-        "predict", help="score CSV rows with a pushed model (default: the served version) into a CSV file"
+        "predict",
+        help="score CSV rows with a pushed model (default: the served version) into a CSV file",
+        description="Score CSV rows with a pushed model (default: the served version) into a CSV file."
+        + no_settings,
     )
     predict.add_argument(
         "--data-root", required=True, help="directory of CSV files to score (no label needed)"
@@ -346,7 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--schema-output", help="where to write its schema (default: schemas/<output dir name>/schema.pbtxt)"
     )
 
-    schema = commands.add_parser("schema", help="draft a schema from a CSV directory, for you to curate")
+    schema = commands.add_parser(
+        "schema",
+        help="draft a schema from a CSV directory, for you to curate",
+        description="Draft a schema from a CSV directory, for you to curate." + no_settings,
+    )
     schema.add_argument("--data-root", required=True, help="directory of CSV files with a header row")
     schema.add_argument("--label", required=True, help="the label column (excluded from SERVING)")
     schema.add_argument("--output", help="where to write it (default: schemas/<data dir name>/schema.pbtxt)")
@@ -381,7 +430,8 @@ def request_from_args(args, cluster: bool = False) -> ConfigRequest:
     return ConfigRequest(
         **{
             **same_names,
-            "slices": tuple(args.slices or ()),
+            "slices": tuple(args.slices) if args.slices else None,
+            "settings": tuple(args.settings or ()),
             "beam_args": tuple(args.beam_args or ()),
             "task_resources": tuple(resources),
             "cluster": cluster,
@@ -462,6 +512,8 @@ def print_summary(out, summary, config, durations: dict[str, float]) -> None:
     out.write(f"Metadata store:    {config.metadata_store}\n")
     if summary.report:
         out.write(f"Report:            {summary.report}\n")
+        recorded = os.path.join(os.path.dirname(summary.report), settings.CONFIG_FILE)
+        out.write(f"Configuration:     {recorded}\n")
 
 
 def command_run(args) -> int:
@@ -477,6 +529,9 @@ def command_run(args) -> int:
         except UsageError as error:
             err.write(f"error: {error}\n")
             return 2
+        if args.show_config:
+            out.write(settings.to_yaml(config))
+            return 0
         if args.command != "run":  # retrain, or a scheduled check
             from pipeline.retraining import pending_span
 
@@ -607,17 +662,23 @@ def command_kubeflow(args) -> int:
         raise UsageError("submit needs --host URL (Kubeflow Pipelines) or --vertex --project P --region R")
 
     config, _ = config_from_args(args, cluster=True)
+    if args.show_config:
+        print(settings.to_yaml(config), end="")
+        return 0
     name = compiler.kubeflow_name(config.pipeline_name)
     try:
         written = compiler.compile_pipeline(
             config,
             os.path.join(args.compiled_dir, name),
-            image=args.image or compiler.DEFAULT_IMAGE,
+            image=args.image,
             allow_mutable_image=args.allow_mutable_image,
         )
     except compiler.CompileError as error:
         raise UsageError(str(error)) from error
-    print(f"Compiled {name}: {written['spec']} (Kubeflow Pipelines), {written['job']} (Vertex AI Pipelines)")
+    print(
+        f"Compiled {name}: {written['spec']} (Kubeflow Pipelines), {written['job']} (Vertex AI Pipelines); "
+        f"its configuration: {written['config']}"
+    )
     print(f"Pipeline root: {config.pipeline_root}")
     if args.command == "compile":
         return 0

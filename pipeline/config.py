@@ -20,6 +20,10 @@ DEFAULT_SCHEMA = REPO_ROOT / "schemas" / "penguins" / "schema.pbtxt"
 PIPELINE_MODELS = ("mlp", "quadratic_mlp", "wide_and_deep", "multi_output")
 IMAGE_MODELS = ("resnet", "vgg", "quadratic_mlp", "mlp")
 SIMILARITY_MODELS = ("siamese",)
+MODELS_HELP = (
+    f"tables {', '.join(PIPELINE_MODELS)}; images {', '.join(IMAGE_MODELS)}; "
+    f"image pairs {', '.join(SIMILARITY_MODELS)}"
+)
 
 
 def local_beam_args(workers: int = 1) -> tuple[str, ...]:
@@ -147,7 +151,7 @@ class PipelineConfig:
       logs/               one log file per run
     """
 
-    pipeline_name: str = "penguin"
+    pipeline_name: str = "penguin"  # the pipeline's name in ML Metadata and on the cluster
     output_root: str = "outputs"
     # Where a local run keeps what only this machine uses (the metadata store, logs, the run lock,
     # temporary files, reports); None: the output root itself. Needed when the output root is a bucket.
@@ -166,7 +170,7 @@ class PipelineConfig:
     # metrics, serving outputs and Evaluator gate (the gate of its task below).
     second_label_key: str | None = None
     second_task: str = REGRESSION
-    slice_features: tuple[str, ...] = ("island",)
+    slice_features: tuple[str, ...] = ("island",)  # features the Evaluator also scores per value
     # Image data (TFRecords of PNG examples, read by ImportExampleGen) instead of CSV files; with a pair
     # feature, a similarity task: the Evaluator gates the pair accuracy (min_accuracy, max_accuracy_drop).
     images: ImageInput | None = None
@@ -174,43 +178,43 @@ class PipelineConfig:
     # Spans (data/<task>/span-<N>/): the static range ExampleGen reads, (first, last); None reads the data
     # directory as one dataset, or, when it holds span directories, the newest `span_window` of them.
     span_range: tuple[int, int] | None = None
-    span_window: int = 1
+    span_window: int = 1  # with span directories: train on the newest this many spans
     # Read span directories even without a range: ExampleGen then takes the newest span when it runs.
     read_spans: bool = False
     # The previous span's statistics (an ExampleStatistics artifact URI) for the drift gate; the runner
     # finds it in ML Metadata when the run is launched. None: nothing to compare with.
     drift_baseline: str | None = None
 
-    train_steps: int = 300
-    eval_steps: int = 4
+    train_steps: int = 300  # the Trainer's step budget
+    eval_steps: int = 4  # validation batches after each epoch
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     # Hyperparameter search (TFX Tuner, KerasTuner random search) before training: `tune_trials` models of
     # `tune_steps` steps each; the Trainer then trains the best values for `train_steps`.
     tune: bool = False
-    tune_trials: int = 4
-    tune_steps: int = 100
+    tune_trials: int = 4  # models the search tries
+    tune_steps: int = 100  # training steps per trial
 
     # Evaluator gates. Classification: eval accuracy at least `min_accuracy` (and AUC at least `min_auc`
     # for two classes) and, once a blessed model exists, at most `max_accuracy_drop` below that baseline on
     # the same examples. Regression: RMSE at most `max_rmse` (None: no absolute bound) and at most
     # `max_rmse_increase` above the baseline's; mean absolute error no worse than the baseline's.
-    min_accuracy: float = 0.9
-    max_accuracy_drop: float = 0.0
+    min_accuracy: float = 0.9  # classification: the lowest evaluation accuracy
+    max_accuracy_drop: float = 0.0  # classification: the allowed drop below the baseline
     # Rows whose label cell is empty are left out by ExampleGen (counted); the data gate stops the run when
     # more than this share of the rows read has none.
-    max_unlabelled_share: float = 0.05
+    max_unlabelled_share: float = 0.05  # the most rows without a label the data gate allows
     # Transform: a feature's vocabulary keeps its most frequent `max_vocabulary` values, the rest share an
     # out-of-vocabulary bucket (never the label's). The schema's identifier columns (IDENTIFIER_TAG, drafted
     # by `schema` past IDENTIFIER_SHARE) are no model input; `predict` still carries them.
-    max_vocabulary: int = 10_000
+    max_vocabulary: int = 10_000  # values a string feature's vocabulary keeps
     identifiers: tuple[str, ...] = ()
     # The schema's date and time columns, (name, format) as its time_domain.string_format records them:
     # ExampleGen checks every value, Transform derives calendar features (trainer_module/dates.py).
     dates: tuple[tuple[str, str], ...] = ()
-    min_auc: float = 0.8
-    max_rmse: float | None = None
-    max_rmse_increase: float = 0.0
+    min_auc: float = 0.8  # two classes: the lowest evaluation AUC
+    max_rmse: float | None = None  # regression: the highest evaluation RMSE (none: no bound)
+    max_rmse_increase: float = 0.0  # regression: the allowed RMSE rise above the baseline
 
     # The Trainer's entry point, by dotted path of an installed module.
     run_fn: str = "trainer_module.run.run_fn"
@@ -218,7 +222,7 @@ class PipelineConfig:
     beam_pipeline_args: tuple[str, ...] = LOCAL_BEAM_ARGS
     # On a cluster: train on Vertex AI's training service (multi-worker); None trains in the Trainer's pod.
     vertex_training: VertexTraining | None = None
-    enable_cache: bool = True
+    enable_cache: bool = True  # reuse a component's earlier result for the same inputs
     # On a cluster: where TFX and KFP write artifacts (KFP's pipeline root); None: OUTPUT_ROOT/pipeline.
     pipeline_root_uri: str | None = None
     # How to reach an S3-compatible store (MinIO) when a location is s3://; None: no S3 location.

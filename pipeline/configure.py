@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from pipeline.config import IDENTIFIER_TAG, PipelineConfig, TaskResources, local_beam_args
+from pipeline.settings import apply
 from pipeline.storage.filesystems import s3_unavailable
 from pipeline.storage.locations import KFP_S3_SECRET, LocationError, S3Settings, check_location, scheme
 from pipeline.storage.metadata import MetadataError, MetadataLocation
@@ -42,10 +43,12 @@ class ConfigRequest:
     label: str | None = None
     output_root: str = "outputs"
     pipeline_name: str | None = None
+    # Options that set a field of the configuration tree (pipeline/settings.py, `option_settings`); None:
+    # not given, the preset's (or the file's) value stands.
     train_steps: int | None = None
-    eval_steps: int = 4
+    eval_steps: int | None = None
     model: str | None = None
-    slices: tuple[str, ...] = ()
+    slices: tuple[str, ...] | None = None
     min_accuracy: float | None = None
     max_accuracy_drop: float | None = None
     max_unlabelled_share: float | None = None
@@ -56,11 +59,11 @@ class ConfigRequest:
     # A local run on a bucket (output root gs:// or s3://): where this machine keeps the metadata store,
     # logs, lock, temporary files and reports (default: outputs/object-store/<scheme>/<bucket>/<path>).
     local_root: str | None = None
-    tune: bool = False
-    tune_trials: int = 4
-    tune_steps: int = 100
-    span_window: int = 1
-    warm_start: bool = False
+    tune: bool | None = None
+    tune_trials: int | None = None
+    tune_steps: int | None = None
+    span_window: int | None = None
+    warm_start: bool | None = None
     # The Trainer's loop (fit, custom) and tf.distribute strategy; None: the task's.
     loop: str | None = None
     strategy: str | None = None
@@ -85,6 +88,45 @@ class ConfigRequest:
     metadata_password_file: str | None = None
     # Unlabelled data scored at the end of each run (batch inference).
     inference_data: str | None = None
+    # Settings by name: a YAML file of them, and NAME=VALUE assignments (pipeline/settings.py).
+    config_file: str | None = None
+    settings: tuple[str, ...] = ()
+
+
+# The option whose tree field has another name.
+_OPTION_FIELDS = {"slices": "slice_features"}
+
+
+def option_settings(request: ConfigRequest) -> dict:
+    """The tree's fields the request's options set: setting name -> value (options not given are None)."""
+    from pipeline.settings import settable
+
+    names = settable()
+    found = {}
+    for option in dataclasses.fields(ConfigRequest):
+        value = getattr(request, option.name)
+        name = _OPTION_FIELDS.get(option.name, option.name)
+        name = name if name in names else f"trainer.{name}"
+        if value is not None and name in names:
+            found[name] = value
+    return found
+
+
+def named_settings(request: ConfigRequest) -> dict:
+    """The settings by name, in precedence order: the file's under the options', then `--set`'s; an option
+    and a `--set` of the same field refused (ConfigError)."""
+    from pipeline.settings import SettingError, load_file, parse_assignments
+
+    try:
+        from_file = load_file(request.config_file) if request.config_file else {}
+        assigned = parse_assignments(request.settings)
+    except SettingError as error:
+        raise ConfigError(str(error)) from error
+    options = option_settings(request)
+    both = sorted(set(options) & set(assigned))
+    if both:
+        raise ConfigError(f"{both[0]} is set both by its option and by --set {both[0]}=...; give one of them")
+    return from_file | options | assigned
 
 
 @dataclass(frozen=True)
@@ -111,12 +153,6 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
                 check_location(location, what)
             except LocationError as error:
                 raise ConfigError(str(error)) from error
-    if request.strategy == "multi_worker" and not (request.cluster or os.environ.get("TF_CONFIG")):
-        raise ConfigError(
-            "--strategy multi_worker needs the cluster's workers in TF_CONFIG (set on each worker, e.g. "
-            '{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}); '
-            "on one machine use mirrored"
-        )
     if request.beam_args and request.beam_workers != 1:
         raise ConfigError(
             "--beam-workers sets up Beam's local runner; with --beam-arg give the runner's own options "
@@ -191,30 +227,22 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
     if "images" in changes and task != CLASSIFICATION:
         raise ConfigError(f"label {label!r} of image data must name classes (a string or small integer)")
 
-    for gate in (*GATES, "max_unlabelled_share", "max_vocabulary"):
-        if getattr(request, gate) is not None:
-            changes[gate] = getattr(request, gate)
+    named = named_settings(request)
     gate_note = ""
-    if task != CLASSIFICATION and request.max_rmse is None and defaults.max_rmse is None:
+    if task != CLASSIFICATION and "max_rmse" not in named and defaults.max_rmse is None:
         if values is None:
             raise ConfigError(
                 f"pass --max-rmse for the regression label {label!r}: its data ({data_dir}) is not read here"
             )
         changes["max_rmse"] = float(values.std(ddof=0))
         gate_note = " (the label's standard deviation: the model must beat always predicting the mean)"
-    elif task == CLASSIFICATION and request.data_root and request.min_accuracy is None and values is not None:
+    elif task == CLASSIFICATION and request.data_root and "min_accuracy" not in named and values is not None:
         majority, share = majority_class(values)
         changes["min_accuracy"] = relative_min_accuracy(share)
         gate_note = (
             f" (always predicting the most frequent class, {majority!r}, scores {share:.4g}: the model must "
             f"remove at least {MAJORITY_ERRORS_REMOVED:.0%} of its errors; --min-accuracy sets a bound)"
         )
-    if request.slices:
-        changes["slice_features"] = tuple(request.slices)
-    if request.pipeline_name:
-        changes["pipeline_name"] = request.pipeline_name
-    if request.train_steps is not None:
-        changes["train_steps"] = request.train_steps
     if request.pipeline_root:
         changes["pipeline_root_uri"] = request.pipeline_root.rstrip("/")
     if request.inference_data:
@@ -228,30 +256,21 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
     if request.task_resources:
         resources = dict(defaults.task_resources) | dict(request.task_resources)
         changes["task_resources"] = tuple(sorted(resources.items()))
-    changes.update(
-        eval_steps=request.eval_steps,
-        tune=request.tune,
-        tune_trials=request.tune_trials,
-        tune_steps=request.tune_steps,
-        span_window=request.span_window,
-        read_spans=request.read_spans,
-    )
+    changes["read_spans"] = request.read_spans
     try:
-        trainer = changes.pop("trainer", defaults.trainer)
-        trainer = dataclasses.replace(
-            trainer,
-            warm_start=request.warm_start,
-            model=request.model or trainer.model,
-            loop=request.loop or trainer.loop,
-            strategy=request.strategy or trainer.strategy,
-        )
         changes["beam_pipeline_args"] = tuple(request.beam_args) or local_beam_args(request.beam_workers)
         s3 = _s3_settings(request)
         if s3:
             changes.update(s3=s3, beam_pipeline_args=changes["beam_pipeline_args"] + s3.beam_args())
-        config = dataclasses.replace(defaults, trainer=trainer, **changes)
+        config = apply(dataclasses.replace(defaults, **changes), named)
     except ValueError as error:
         raise ConfigError(f"invalid configuration: {error}") from error
+    if config.trainer.strategy == "multi_worker" and not (request.cluster or os.environ.get("TF_CONFIG")):
+        raise ConfigError(
+            "--strategy multi_worker needs the cluster's workers in TF_CONFIG (set on each worker, e.g. "
+            '{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}); '
+            "on one machine use mirrored"
+        )
     if request.pin_spans:
         from pipeline.spans import with_latest_spans
 

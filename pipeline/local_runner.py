@@ -157,7 +157,7 @@ def _report(config: PipelineConfig, latest, before, notify: Callable[[str], obje
     if latest is None or (before is not None and latest.run_id == before.run_id):
         return None
     try:
-        return write_reports(config, latest)
+        return write_reports(config, latest, record_config=True)
     except Exception as error:  # noqa: BLE001 - the run's own outcome matters more than its report
         notify(f"Note: the run report could not be written: {type(error).__name__}: {error}")
         return None

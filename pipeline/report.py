@@ -75,6 +75,7 @@ class Report:
     thresholds: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     lineage: dict[str, str] = field(default_factory=dict)
+    configuration: str = ""  # the effective configuration the run recorded (YAML), when it did
 
     @property
     def stopped_at(self) -> str | None:
@@ -661,6 +662,7 @@ def render_report(report: Report) -> str:
         + _evaluation_section(report)
         + _deployment_section(report)
         + _lineage_section(report)
+        + (f"<h2>Configuration</h2><pre>{_e(report.configuration)}</pre>" if report.configuration else "")
     )
     return _page(title, body)
 
@@ -747,15 +749,29 @@ def report_dir(config: PipelineConfig, run_id: str) -> str:
     return os.path.join(config.state_root, "reports", re.sub(r"[^A-Za-z0-9_.-]", "-", run_id))
 
 
-def write_reports(config: PipelineConfig, summary: RunSummary) -> str:
+def write_reports(config: PipelineConfig, summary: RunSummary, record_config: bool = False) -> str:
     """Writes the report and the model card of the run `summary` into `<output root>/reports/<run id>/`;
-    returns the report's path."""
-    report = collect(config, summary)
-    directory = report_dir(config, report.summary.run_id)
+    returns the report's path. With `record_config` (the run writing its own report), `config` is the
+    run's effective configuration: recorded there (settings.CONFIG_FILE), and shown by every report of the
+    run written later."""
+    from pipeline import settings
+
+    directory = report_dir(config, summary.run_id)
     os.makedirs(directory, exist_ok=True)
+    recorded = os.path.join(directory, settings.CONFIG_FILE)
+    if record_config:
+        _write_atomically(recorded, settings.to_yaml(config))
+    report = collect(config, summary)
+    if os.path.exists(recorded):
+        with open(recorded) as f:
+            report.configuration = f.read()
     for name, page in ((REPORT_FILE, render_report(report)), (MODEL_CARD_FILE, render_model_card(report))):
-        tmp = os.path.join(directory, f".{name}.tmp")
-        with open(tmp, "w") as f:
-            f.write(page)
-        os.replace(tmp, os.path.join(directory, name))
+        _write_atomically(os.path.join(directory, name), page)
     return os.path.join(directory, REPORT_FILE)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -27,6 +27,16 @@ CALLBACKS = (
     "batch_timing",
 )
 
+# The settings that take one of a list of names (a list of them, for callbacks).
+CHOICES = {
+    "model": MODELS,
+    "loss": LOSSES,
+    "optimizer": OPTIMIZERS,
+    "loop": LOOPS,
+    "strategy": STRATEGIES,
+    "callbacks": CALLBACKS,
+}
+
 
 def _choice(name: str, value, choices) -> None:
     if value not in choices:
@@ -41,37 +51,37 @@ class TrainerConfig:
     validation pass after each, so that the callbacks act and the TensorBoard curves have points.
     """
 
-    model: str = "mlp"
-    hidden_units: tuple[int, ...] = (16, 16)
+    model: str = "mlp"  # the catalogue model to train
+    hidden_units: tuple[int, ...] = (16, 16)  # widths of the hidden layers (mlp, quadratic_mlp)
     units: int = 30  # wide_and_deep's deep layers, multi_output's trunk, siamese's base
     filters: int = 32  # resnet
     batch_norm_momentum: float = 0.99  # resnet's moving statistics; short trainings want about 0.9
-    vgg_blocks: tuple[tuple[int, int, int], ...] = ((32, 3, 2), (64, 3, 2))
-    dropout: float = 0.1
+    vgg_blocks: tuple[tuple[int, int, int], ...] = ((32, 3, 2), (64, 3, 2))  # vgg: (filters, kernel, repeats)
+    dropout: float = 0.1  # the share of units dropped in training
 
     loss: str = "auto"  # auto: crossentropy for classes, mean squared error for regression
-    huber_threshold: float = 1.0
-    contrastive_margin: float = 1.0
+    huber_threshold: float = 1.0  # the Huber loss: quadratic below it, linear above
+    contrastive_margin: float = 1.0  # the contrastive loss's margin
 
-    optimizer: str = "adam"
-    learning_rate: float = 0.01
-    batch_size: int = 32
-    eval_batch_size: int = 32
-    steps_per_epoch: int = 50
+    optimizer: str = "adam"  # the Keras optimizer
+    learning_rate: float = 0.01  # the optimizer's learning rate
+    batch_size: int = 32  # training examples per step (per replica)
+    eval_batch_size: int = 32  # examples per validation batch
+    steps_per_epoch: int = 50  # steps between validations and callbacks
 
-    callbacks: tuple[str, ...] = ("tensorboard", "early_stopping")
+    callbacks: tuple[str, ...] = ("tensorboard", "early_stopping")  # the Keras callbacks
     # EarlyStopping on val_loss: stops after `patience` epochs without an improvement of at least
     # `min_delta`, or (with a `baseline`) when val_loss has not come below the baseline within `patience`
     # epochs; the best epoch's weights are restored. The course uses min_delta 0.05, baseline 0.8.
     early_stopping_patience: int = 3
-    early_stopping_min_delta: float = 0.0
-    early_stopping_baseline: float | None = None
-    lr_decay_drop: float = 0.5
-    lr_decay_epochs: int = 1
-    reduce_lr_factor: float = 0.2
-    reduce_lr_patience: int = 1
-    reduce_lr_min_lr: float = 0.001
-    overfitting_threshold: float = 2.0
+    early_stopping_min_delta: float = 0.0  # the smallest val_loss improvement that counts
+    early_stopping_baseline: float | None = None  # a val_loss to reach within patience (none)
+    lr_decay_drop: float = 0.5  # lr_step_decay: the factor at each step
+    lr_decay_epochs: int = 1  # lr_step_decay: epochs between steps
+    reduce_lr_factor: float = 0.2  # reduce_lr_on_plateau: the factor
+    reduce_lr_patience: int = 1  # reduce_lr_on_plateau: epochs without improvement
+    reduce_lr_min_lr: float = 0.001  # reduce_lr_on_plateau: the lowest rate
+    overfitting_threshold: float = 2.0  # detect_overfitting: the val_loss/loss ratio that stops
     # Start from the weights of the last blessed (or, on Kubeflow, the served) model, layer by layer where
     # names and shapes match: retraining on a new span continues from what the model knew.
     warm_start: bool = False
@@ -79,19 +89,15 @@ class TrainerConfig:
     # `fit`, or the custom GradientTape loop (trainer_module/training_loop.py); either under a strategy.
     # `batch_size` is per replica: the global batch is batch_size x replicas.
     loop: str = "fit"
-    strategy: str = "default"
+    strategy: str = "default"  # the tf.distribute strategy
     jit_compile: bool = False  # XLA-compile the custom loop's step
     # Resume: a Trainer stopped mid-training and run again continues from its last epoch checkpoint.
     resume: bool = True
 
     def __post_init__(self):
-        _choice("model", self.model, MODELS)
-        _choice("loss", self.loss, LOSSES)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("loop", self.loop, LOOPS)
-        _choice("strategy", self.strategy, STRATEGIES)
-        for callback in self.callbacks:
-            _choice("callback", callback, CALLBACKS)
+        for name, choices in CHOICES.items():
+            for value in getattr(self, name) if name == "callbacks" else (getattr(self, name),):
+                _choice(name.removesuffix("s") if name == "callbacks" else name, value, choices)
         if self.loss in PER_BATCH_LOSSES and self.loop == "custom":
             raise ValueError(
                 f"loss {self.loss!r} gives one value per batch, not per example, and the custom loop "

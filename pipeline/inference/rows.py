@@ -78,7 +78,8 @@ def check_rows(data_dir: str, spec: dict) -> tuple[list[str], list[str], int]:
     """(the data files, their columns, the number of rows) once every file is one a model can score: the
     request's required columns present, no column the model does not know (a label column is allowed and
     ignored), the same header in every file, whole rows, a number in every number cell, a value in every
-    required one and a date of its format in every date one. InputDataError otherwise: one line naming the file, the line and the fix."""
+    required one and a date of its format in every date one. InputDataError otherwise: one line naming the
+    file, the line and the fix."""
     files = require_files(data_files(data_dir), data_dir)
     features = spec["features"]
     known = set(features) | {label for label, _ in spec["labels"]}

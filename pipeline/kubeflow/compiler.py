@@ -26,10 +26,20 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from pipeline import settings
 from pipeline.config import REPO_ROOT, PipelineConfig
 from pipeline.storage.locations import SECRET_KEYS
 
-DEFAULT_IMAGE = "ghcr.io/penguin-tfx/penguin-tfx:0.1.0"
+IMAGE_REPOSITORY = "ghcr.io/penguin-tfx/penguin-tfx"
+
+
+def default_image() -> str:
+    """The project's image tagged with this version (the Dockerfile builds it)."""
+    from pipeline import version
+
+    return f"{IMAGE_REPOSITORY}:{version()}"
+
+
 # Where the Dockerfile puts the project inside the image.
 IMAGE_PROJECT_DIR = PurePosixPath("/pipeline")
 PIPELINE_SPEC_FILE = "pipeline.yaml"  # KFP v2 pipeline spec: what kfp.Client uploads
@@ -84,11 +94,12 @@ def check_image(image: str, allow_mutable: bool = False) -> None:
 
 
 def compile_pipeline(
-    config: PipelineConfig, output_dir: str, image: str = DEFAULT_IMAGE, allow_mutable_image: bool = False
+    config: PipelineConfig, output_dir: str, image: str | None = None, allow_mutable_image: bool = False
 ) -> dict[str, Path]:
     """Writes the KFP v2 pipeline spec (YAML) and the Vertex PipelineJob (JSON) into `output_dir`.
 
-    Returns {"spec": yaml path, "job": json path}. The run's data root (`data_root`) and step budget
+    Returns {"spec": yaml path, "job": json path, "config": the effective configuration's YAML}. The run's
+    data root (`data_root`) and step budget
     (`train_args`, JSON) are runtime parameters defaulting to the configured values.
     """
     from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import (
@@ -106,6 +117,7 @@ def compile_pipeline(
         runtime_parameter_defaults,
     )
 
+    image = image or default_image()
     check_image(image, allow_mutable_image)
     schema_in_image = image_path(config.schema_path)
     pipeline = create_pipeline(
@@ -169,7 +181,11 @@ def compile_pipeline(
         documents.append({"platforms": {"kubernetes": platform}})
     spec_path.write_text(header + yaml.safe_dump_all(documents, sort_keys=True))
     job_path.write_text(json.dumps(job, indent=1, sort_keys=True))
-    return {"spec": spec_path, "job": job_path}
+    # The effective configuration, secrets redacted, beside the spec (not in it: no task's arguments, so no
+    # cache key, change with it).
+    config_path = Path(output_dir, settings.CONFIG_FILE)
+    config_path.write_text(settings.to_yaml(config))
+    return {"spec": spec_path, "job": job_path, "config": config_path}
 
 
 def resources(config: PipelineConfig, task: str) -> dict:
