@@ -195,6 +195,25 @@ def test_a_users_data_compiles_with_its_schema_label_and_gate(tmp_path):
     assert '"upper_bound": 400.0' in eval_config
 
 
+def test_settings_by_name_reach_the_compiled_trainer_and_are_recorded_beside_the_spec(tmp_path, capsys):
+    """A user's Trainer settings from a file and --set: in the Trainer's custom_config of the spec (which
+    the cluster's cache key includes) and in the configuration written beside it, nowhere else."""
+    (tmp_path / "settings.yaml").write_text("trainer:\n  batch_size: 64\n  hidden_units: [32, 16]\n")
+    argv = ["compile", "--config", str(tmp_path / "settings.yaml"), "--set", "trainer.learning_rate=0.003"]
+    assert main([*argv, *kubeflow_args(tmp_path)]) == 0
+    spec = load_spec(tmp_path / "penguin-species" / "pipeline.yaml")
+    tasks = spec["root"]["dag"]["tasks"]
+    trainer = json.loads(
+        tasks["Trainer"]["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"]
+    )
+    chosen = trainer["trainer"]
+    assert (chosen["learning_rate"], chosen["batch_size"], chosen["hidden_units"]) == (0.003, 64, [32, 16])
+    recorded = yaml.safe_load((tmp_path / "penguin-species" / "config.yaml").read_text())
+    assert recorded["trainer"]["learning_rate"] == 0.003 and recorded["output_root"] == OUTPUT_ROOT
+    assert "config.yaml" in capsys.readouterr().out
+    assert "output_root" not in json.dumps(spec["root"]["dag"]["tasks"]["Trainer"])  # the tree is no argument
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

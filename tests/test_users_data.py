@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.test_cli_e2e import cli
 
@@ -89,9 +90,19 @@ def test_vegas_cars_table_with_names_dates_and_unlabelled_rows(tmp_path):
     assert 'string_format: "%Y-%m-%d"' in schema.read_text()
 
     output_root = tmp_path / "out"
+    # The user's own Trainer settings, from a file (every setting: docs/configuration.md).
+    (tmp_path / "settings.yaml").write_text(
+        "trainer:\n  learning_rate: 5e-3\n  batch_size: 64\n  hidden_units: [32, 16]\n"
+    )
     run = cli("run", "--data-root", str(tmp_path / "cars"), "--schema", str(schema),
-              "--label", "Miles_per_Gallon", "--output-root", str(output_root))  # fmt: skip
+              "--label", "Miles_per_Gallon", "--output-root", str(output_root),
+              "--config", str(tmp_path / "settings.yaml"))  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-3000:]
+    recorded = Path(re.search(r"^Configuration:\s+(\S+)", run.stdout, re.M).group(1))
+    trainer = yaml.safe_load(recorded.read_text())["trainer"]
+    assert (trainer["learning_rate"], trainer["batch_size"], trainer["hidden_units"]) == (0.005, 64, [32, 16])
+    report = Path(re.search(r"^Report:\s+(\S+)", run.stdout, re.M).group(1)).read_text()
+    assert "<h2>Configuration</h2>" in report and "learning_rate: 0.005" in report
     assert (
         "Labels:    8 of 406 rows have no Miles_per_Gallon: not used for training or evaluation" in run.stdout
     )
