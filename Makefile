@@ -5,7 +5,7 @@ SHELL := /bin/bash
 # TFX 1.16 needs Keras 2; every process started from here gets it (the packages also set it on import).
 export TF_USE_LEGACY_KERAS := 1
 
-# The stack (README, "Stacks"): current (TFX 1.16, TensorFlow 2.16, Python 3.10: uv.lock) or next (TFX 1.21,
+# The stack (docs/stacks.md): current (TFX 1.16, TensorFlow 2.16, Python 3.10: uv.lock) or next (TFX 1.21,
 # TensorFlow 2.21, Python 3.11: next/uv.lock; glibc 2.39 or newer, else `make test-next` runs it in a Debian 13
 # root). Each has its own virtualenv; `make run STACK=next` on a system new enough.
 STACK ?= current
@@ -31,7 +31,7 @@ KFP_OUTPUT_ROOT ?= gs://YOUR_BUCKET/penguin-tfx
 # Empty: the project's image of this version (pipeline/kubeflow/compiler.py).
 KFP_IMAGE ?=
 
-.PHONY: help setup system-deps run test test-next test-next-ci test-fast lint clean bench bench-gpu compile report tensorboard
+.PHONY: help setup system-deps run test test-next test-next-ci test-fast lint docs clean bench bench-gpu compile report tensorboard
 
 help:
 	@echo "make run        run the whole pipeline locally on the bundled penguins data (into $(OUTPUT_ROOT)/)"
@@ -41,6 +41,7 @@ help:
 	@echo "make test-fast  run the unit tests only"
 	@echo "make test-next  the suite on the newer stack (TFX 1.21, Python 3.11) in a Debian 13 root (TESTS=...)"
 	@echo "make lint       ruff over the whole tree"
+	@echo "make docs       the documentation site into site/ (MkDocs, --strict)"
 	@echo "make bench      benchmarks (local run and its floor, data stage and run floors, 10M rows, input pipeline, training, Kubeflow downloads) into bench/RESULTS.md"
 	@echo "make bench-gpu  the training-throughput benchmark on this machine's GPU, into bench/RESULTS.md"
 	@echo "make compile    compile for Kubeflow Pipelines / Vertex AI into compiled/ (KFP_OUTPUT_ROOT, KFP_IMAGE)"
@@ -72,7 +73,7 @@ test: setup system-deps
 	$(PY) -m pytest
 
 # The suite on the newer stack in a Debian 13 root (tests/next_stack.py); TESTS=... runs a selection (pytest's
-# arguments). CI runs NEXT_CI_TESTS (README, "Stacks"): an end-to-end run, the catalogue's unit tests, what
+# arguments). CI runs NEXT_CI_TESTS (docs/stacks.md): an end-to-end run, the catalogue's unit tests, what
 # differs on that stack, and the launcher-level test in Vertex's mode (both modes: make test-next).
 TESTS ?=
 E2E := tests/test_pipeline_e2e.py
@@ -120,6 +121,11 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The documentation site (mkdocs.yml) into site/; --strict, as the suite builds it (tests/test_docs.py).
+docs: setup
+	$(PY) -m pipeline.settings > docs/configuration.md
+	$(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf $(OUTPUT_ROOT)

@@ -51,8 +51,8 @@ IDENTIFIER_SHARE = 0.5
 class TaskResources:
     """What a task's container asks the cluster for: CPUs, memory (GiB) and GPUs of a type (e.g.
     NVIDIA_TESLA_T4 on Vertex; self-hosted Kubeflow schedules `nvidia.com/gpu`), and the disk (GiB) that
-    self-hosted Kubeflow's launcher copies the task's input artifacts to before it starts (README,
-    "Kubeflow Pipelines"; bench/RESULTS.md measures it)."""
+    self-hosted Kubeflow's launcher copies the task's input artifacts to before it starts (docs/kubeflow.md;
+    bench/RESULTS.md measures it)."""
 
     cpu: float
     memory_gb: float

@@ -326,7 +326,7 @@ def check_beam_runner(beam_args: tuple[str, ...], output_root: str, data_root: s
             f"--beam-arg=--runner={runner}: its workers need the project's code; add "
             "--beam-arg=--setup_file=./setup.py (installed on each worker) or the project image, "
             "--beam-arg=--sdk_container_image=IMAGE (Dataflow) or --beam-arg=--environment_config=... "
-            "(Flink, Spark: see the README)"
+            "(Flink, Spark: see docs/scaling.md)"
         )
     setup_file = options.get("setup_file")
     if setup_file and (os.path.basename(setup_file) != "setup.py" or not os.path.isfile(setup_file)):

@@ -54,7 +54,7 @@ from tests.object_store import s3_server, secret_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# Both modes; LAUNCHER_MODES=vertex (or kfp) runs one, as the newer stack's CI subset does (README, "Stacks").
+# Both modes; LAUNCHER_MODES=vertex (or kfp) runs one, as the newer stack's CI subset does (docs/stacks.md).
 # Mode kfp needs TensorFlow's s3:// filesystem (the TFX 1.16 stack): the real launcher refuses a local root,
 # so where there is none its tests are skipped, saying why.
 REQUESTED = tuple(os.environ.get("LAUNCHER_MODES", "kfp vertex").split())

@@ -14,7 +14,7 @@ import tomli
 
 from tests.conftest import REPO_ROOT
 
-# This interpreter's stack: its lock and its image (README, "Stacks").
+# This interpreter's stack: its lock and its image (docs/stacks.md).
 STACK_DIR = REPO_ROOT / "next" if sys.version_info[:2] == (3, 11) else REPO_ROOT
 CPYTHON = f"cp3{sys.version_info[1]}"
 

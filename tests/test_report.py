@@ -169,7 +169,7 @@ def test_a_blessed_run_reports_what_it_saw_trained_decided_and_pushed(first_run)
     assert pairs["run id"] == first_run.summary.run_id
     assert pairs["code fingerprint"] == first_run.config.code_fingerprint
     assert re.match(r"[0-9a-f]{12}", pairs["code version"])
-    from importlib.metadata import version  # the stack's TFX: 1.16 or 1.21 (README, "Stacks")
+    from importlib.metadata import version  # the stack's TFX: 1.16 or 1.21 (docs/stacks.md)
 
     assert f"tfx {version('tfx')}" in pairs["packages"] and "tensorflow-model-analysis" in pairs["packages"]
 

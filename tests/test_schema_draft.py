@@ -124,7 +124,7 @@ def test_every_format_the_draft_recognises_is_read_in_the_graph_alike(fmt):
     assert invalid_dates(values, fmt) == []
     wrong = [v.replace("29", "30") for v in values if "02" in v and "29" in v] + ["2021-13-01", "x"]
     refused = [v for v in wrong if not _parses(v, fmt)]
-    assert sorted(invalid_dates(refused, fmt)) == sorted(refused)
+    assert invalid_dates(refused, fmt) == list(range(len(refused)))
 
 
 def test_date_columns_are_recognised_before_any_other_rule(tmp_path):

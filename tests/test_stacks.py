@@ -1,4 +1,4 @@
-"""The two stacks (README, "Stacks"): the README's table states what each lock pins, the newer stack's lock is
+"""The two stacks (docs/stacks.md): its table states what each lock pins, the newer stack's lock is
 current with its pyproject, and `make` refuses the newer stack in one line where its wheels cannot install."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tomli
 from tests.conftest import REPO_ROOT
 from tests.next_stack import uv_binary
 
-# README column -> the locked package whose version it states.
+# The table's column -> the locked package whose version it states.
 COLUMNS = {
     "TFX": "tfx",
     "TensorFlow": "tensorflow",
@@ -28,9 +28,10 @@ def locked_versions(lock_dir) -> dict[str, str]:
     return {package["name"]: package["version"] for package in lock["package"] if "version" in package}
 
 
-def readme_table() -> dict[str, dict[str, str]]:
+def stacks_table() -> dict[str, dict[str, str]]:
     """The compatibility table's rows by stack name (its first column, without formatting)."""
-    section = REPO_ROOT.joinpath("README.md").read_text().split("## Stacks", 1)[1].split("\n## ", 1)[0]
+    page = REPO_ROOT.joinpath("docs", "stacks.md").read_text()
+    section = page.split("## Stacks", 1)[1].split("\n## ", 1)[0]
     lines = [line for line in section.splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     rows = {}
@@ -41,8 +42,8 @@ def readme_table() -> dict[str, dict[str, str]]:
 
 
 @pytest.mark.parametrize("stack, lock_dir", [("current", REPO_ROOT), ("next", REPO_ROOT / "next")])
-def test_the_readmes_table_states_what_each_lock_pins(stack, lock_dir):
-    row, locked = readme_table()[stack], locked_versions(lock_dir)
+def test_the_stacks_table_states_what_each_lock_pins(stack, lock_dir):
+    row, locked = stacks_table()[stack], locked_versions(lock_dir)
     for column, package in COLUMNS.items():
         assert row[column] == locked[package], (stack, column)
     python = (lock_dir / ".python-version").read_text().strip()

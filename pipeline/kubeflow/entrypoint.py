@@ -2,7 +2,7 @@
 (`tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor`, same arguments), with:
 
 - the ExecutorInput repaired before TFX parses it, for self-hosted Kubeflow Pipelines, whose v2 driver hands
-  a task what TFX cannot read (README, "What was executed here, and what was only read"):
+  a task what TFX cannot read (docs/kubeflow.md, "What was executed here, and what was only read"):
   - every input artifact's type comes back from `--json_serialized_inputs_spec_args` (the compiled
     component's input types): the driver builds inputs from ML Metadata with `type.instanceSchema` empty
     (`backend/src/v2/metadata/client.go`, `GetOutputArtifactsByExecutionId`: `Schema: ""`), on which TFX's
