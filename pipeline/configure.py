@@ -138,7 +138,7 @@ class BuiltConfig:
 def build_config(request: ConfigRequest) -> BuiltConfig:
     """The PipelineConfig `request` asks for, and the description of its evaluation gate."""
     from pipeline.images import image_feature_of
-    from pipeline.task import LabelError, infer_task, serving_excluded_features
+    from pipeline.task import serving_excluded_features
 
     if request.data_root and request.task:
         raise ConfigError("--task selects a bundled task; with --data-root pass --schema and --label instead")
@@ -186,11 +186,6 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
     if request.schema:
         changes["schema_path"] = os.path.abspath(request.schema)
     schema = load_schema(changes.get("schema_path", defaults.schema_path))
-    changes["identifiers"] = tuple(f.name for f in schema.feature if IDENTIFIER_TAG in f.annotation.tag)
-    changes["dates"] = tuple(
-        (f.name, f.time_domain.string_format) for f in schema.feature if f.time_domain.string_format
-    )
-
     label = request.label
     if label is None and request.data_root:
         excluded = serving_excluded_features(schema)
@@ -200,7 +195,6 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
             )
         label = excluded[0]
     label = label or defaults.label_key
-    changes["label_key"] = label
 
     data_dir = changes.get("data_root", defaults.data_dir)
     readable = bool(request.data_root) and _is_local_dir(data_dir, request.cluster)
@@ -214,35 +208,12 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
         changes.update(_image_changes(data_dir, schema, image_feature, label))
     elif readable:
         values = label_column(data_files(data_dir), label)
-    try:
-        distinct = int(values.nunique()) if values is not None else None
-        task = infer_task(schema, label, distinct)
-    except LabelError as error:
-        raise ConfigError(str(error)) from error
-    changes["task"] = task
-    if values is not None:
-        changes["num_classes"] = distinct if task == CLASSIFICATION else None
-    elif request.data_root and "images" not in changes:
-        changes["num_classes"] = _schema_classes(schema, label) if task == CLASSIFICATION else None
-    if "images" in changes and task != CLASSIFICATION:
-        raise ConfigError(f"label {label!r} of image data must name classes (a string or small integer)")
-
     named = named_settings(request)
-    gate_note = ""
-    if task != CLASSIFICATION and "max_rmse" not in named and defaults.max_rmse is None:
-        if values is None:
-            raise ConfigError(
-                f"pass --max-rmse for the regression label {label!r}: its data ({data_dir}) is not read here"
-            )
-        changes["max_rmse"] = float(values.std(ddof=0))
-        gate_note = " (the label's standard deviation: the model must beat always predicting the mean)"
-    elif task == CLASSIFICATION and request.data_root and "min_accuracy" not in named and values is not None:
-        majority, share = majority_class(values)
-        changes["min_accuracy"] = relative_min_accuracy(share)
-        gate_note = (
-            f" (always predicting the most frequent class, {majority!r}, scores {share:.4g}: the model must "
-            f"remove at least {MAJORITY_ERRORS_REMOVED:.0%} of its errors; --min-accuracy sets a bound)"
-        )
+    gates_given = {gate for gate in GATES if gate in named} | ({"max_rmse"} if defaults.max_rmse else set())
+    decided = decide_from_data(
+        schema, label, values, bool(request.data_root), "images" in changes, gates_given, data_dir
+    )
+    changes.update(decided.changes)
     if request.pipeline_root:
         changes["pipeline_root_uri"] = request.pipeline_root.rstrip("/")
     if request.inference_data:
@@ -277,7 +248,64 @@ def build_config(request: ConfigRequest) -> BuiltConfig:
         config = with_latest_spans(config)
         if config.span_range is None:
             raise ConfigError(f"--spans: no span-<N> directory in {config.data_dir}")
-    return BuiltConfig(config, gate_description(config) + gate_note)
+    return BuiltConfig(config, gate_description(config) + decided.gate_note)
+
+
+@dataclass(frozen=True)
+class DataDecisions:
+    """What a schema and its data decide: configuration changes, and the gate's reason when the data set
+    it."""
+
+    changes: dict
+    gate_note: str = ""
+
+
+def decide_from_data(
+    schema, label: str, values, users_data: bool, images: bool, gates_given: set[str], data_dir: str
+) -> DataDecisions:
+    """The label's task and classes, the columns the schema leaves out of the model (identifiers) or reads
+    as dates, and, for a user's data, the gate relative to the data (the label's spread, or its most
+    frequent class) unless `gates_given` names it: from the schema and the label's `values` (None: not read
+    here). Pure: ConfigError where they cannot decide."""
+    from pipeline.task import LabelError, infer_task
+
+    changes = {
+        "label_key": label,
+        "identifiers": tuple(f.name for f in schema.feature if IDENTIFIER_TAG in f.annotation.tag),
+        "dates": tuple(
+            (f.name, f.time_domain.string_format) for f in schema.feature if f.time_domain.string_format
+        ),
+    }
+    try:
+        distinct = int(values.nunique()) if values is not None else None
+        task = infer_task(schema, label, distinct)
+    except LabelError as error:
+        raise ConfigError(str(error)) from error
+    changes["task"] = task
+    if values is not None:
+        changes["num_classes"] = distinct if task == CLASSIFICATION else None
+    elif users_data and not images:
+        changes["num_classes"] = _schema_classes(schema, label) if task == CLASSIFICATION else None
+    if images and task != CLASSIFICATION:
+        raise ConfigError(f"label {label!r} of image data must name classes (a string or small integer)")
+    if task != CLASSIFICATION and "max_rmse" not in gates_given:
+        if values is None:
+            raise ConfigError(
+                f"pass --max-rmse for the regression label {label!r}: its data ({data_dir}) is not read here"
+            )
+        changes["max_rmse"] = float(values.std(ddof=0))
+        return DataDecisions(
+            changes, " (the label's standard deviation: the model must beat always predicting the mean)"
+        )
+    if task == CLASSIFICATION and users_data and "min_accuracy" not in gates_given and values is not None:
+        majority, share = majority_class(values)
+        changes["min_accuracy"] = relative_min_accuracy(share)
+        return DataDecisions(
+            changes,
+            f" (always predicting the most frequent class, {majority!r}, scores {share:.4g}: the model must "
+            f"remove at least {MAJORITY_ERRORS_REMOVED:.0%} of its errors; --min-accuracy sets a bound)",
+        )
+    return DataDecisions(changes)
 
 
 def _s3_settings(request: ConfigRequest) -> S3Settings | None:

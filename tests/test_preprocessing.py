@@ -26,14 +26,17 @@ ROWS = [
 ]
 
 
-def run_transform(tmp_path_factory, custom_config: dict):
-    schema = tfdv.load_schema_text(str(DEFAULT_SCHEMA))
-    spec = schema_utils.schema_as_feature_spec(schema).feature_spec
-    spec = {k: v for k, v in spec.items() if k in ROWS[0]}
+def run_transform(tmp_path_factory, custom_config: dict, rows=ROWS, spec=None):
+    """`rows` through preprocessing_fn (Analyze and Transform); `spec`: their features (default: the
+    penguins schema's)."""
+    if spec is None:
+        schema = tfdv.load_schema_text(str(DEFAULT_SCHEMA))
+        spec = schema_utils.schema_as_feature_spec(schema).feature_spec
+        spec = {k: v for k, v in spec.items() if k in rows[0]}
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
     output_dir = str(tmp_path_factory.mktemp("tft"))
     with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft_tmp"))):
-        (rows, _), transform_fn = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
+        (rows, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
             lambda inputs: preprocessing_fn(inputs, custom_config)
         )
         _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
@@ -124,27 +127,15 @@ DATE_ROWS = [
 DATE_FORMATS = {"day": "%Y-%m-%d", "seen": "%Y-%m-%dT%H:%M:%S"}
 
 
-def transform_dates(tmp_path_factory):
+@pytest.fixture(scope="module")
+def dates(tmp_path_factory):
     spec = {
         "species": tf.io.FixedLenFeature([], tf.string),
         "day": tf.io.VarLenFeature(tf.string),
         "seen": tf.io.VarLenFeature(tf.string),
     }
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-    output_dir = str(tmp_path_factory.mktemp("tft_dates"))
     rows = [{**row, "species": row["species"][0]} for row in DATE_ROWS]
-    config = {"label_key": "species", "dates": DATE_FORMATS}
-    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft_tmp"))):
-        (transformed_rows, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
-            lambda inputs: preprocessing_fn(inputs, config)
-        )
-        _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
-    return transformed_rows, tft.TFTransformOutput(output_dir)
-
-
-@pytest.fixture(scope="module")
-def dates(tmp_path_factory):
-    return transform_dates(tmp_path_factory)
+    return run_transform(tmp_path_factory, {"label_key": "species", "dates": DATE_FORMATS}, rows, spec)
 
 
 def expected_calendar(value: str | None, fmt: str) -> dict[str, float]:
