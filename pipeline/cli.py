@@ -496,16 +496,7 @@ def print_summary(out, summary, config, durations: dict[str, float]) -> None:
             out.write(line + "\n")
         for failure in evaluation.failures:
             out.write(f"  failed: {failure}\n")
-    if summary.blessed and summary.pushed_destination:
-        out.write(f"Blessed and pushed: {summary.pushed_destination}\n")
-    elif summary.blessed and summary.already_served:
-        out.write(f"Blessed; already served as {summary.already_served} (not pushed again)\n")
-    elif summary.blessed:
-        out.write("Blessed; this same model's push was handled by an earlier run (cached)\n")
-    else:
-        out.write(
-            "NOT blessed: the model missed the gate; nothing was pushed, the served model is unchanged\n"
-        )
+    out.write(summary.outcome() + "\n")
     if summary.predictions is not None:
         out.write(f"Predictions:       {summary.predictions.describe()}\n")
     out.write(f"Serving directory: {config.serving_dir}\n")

@@ -41,7 +41,7 @@ class RunSummary:
     span: int | None = None  # the newest span ExampleGen read (None: data without spans)
     # The Trainer's custom_config (labels, code fingerprint, spans, settings) when it ran or was cached
     trainer_config: dict | None = None
-    report: str | None = None  # the run report's path, once written (pipeline/report.py)
+    report: str | None = None  # the run report's path, once written (pipeline/report/)
     # Batch inference: the predictions file, its rows and the version that scored them, or a note of why
     # nothing was scored (None: no inference data configured, or it did not run)
     predictions: Predictions | None = None
@@ -54,6 +54,43 @@ class RunSummary:
         from components.csv_example_gen import unlabelled_note
 
         return unlabelled_note(*self.unlabelled) if self.unlabelled and self.unlabelled[0] else None
+
+    @property
+    def stopped_at(self) -> str | None:
+        """The component that failed, if one did."""
+        return next((node for node, state in self.node_states.items() if state == "FAILED"), None)
+
+    def outcome(self, anomalies: int = 0) -> str:
+        """The run's outcome in one sentence, as the terminal's summary and the report say it (`anomalies`:
+        how many the data gate stopped on)."""
+        import os
+
+        stopped, nothing = self.stopped_at, "nothing was trained or pushed"
+        if stopped == "DataGate" and not anomalies and self.unlabelled_note:
+            return f"Stopped by the data gate: {self.unlabelled_note}, more than allowed; nothing was trained"
+        if stopped == "DataGate":
+            return (
+                f"Stopped by the data gate: {anomalies} anomal{'y' if anomalies == 1 else 'ies'}; {nothing}"
+            )
+        if stopped == "DriftGate":
+            return f"Stopped by the drift gate: the data moved from the previous span; {nothing}"
+        if stopped == "ServingCheck":
+            return (
+                "Blessed by the Evaluator but stopped by the serving check: the model cannot serve; "
+                "nothing was pushed"
+            )
+        if stopped:
+            return f"Stopped: {stopped} failed; nothing was pushed (see the run's log)"
+        if self.blessed and self.pushed_destination:
+            version = os.path.basename(self.pushed_destination.rstrip("/"))
+            return f"Blessed and pushed: {self.pushed_destination} (version {version})"
+        if self.blessed and self.already_served:
+            return f"Blessed; already served as {self.already_served} (not pushed again)"
+        if self.blessed:
+            return "Blessed; this same model's push was handled by an earlier run (cached)"
+        if self.blessed is False:
+            return "Not blessed: the model missed the gate; nothing was pushed, the served model is unchanged"
+        return "The run did not reach evaluation"
 
 
 def open_store(store: MetadataLocation | str) -> metadata_store.MetadataStore:

@@ -130,7 +130,7 @@ MUTATIONS = [
     ),
     Mutation(
         "empty-cells-present",
-        "pipeline/report.py",
+        "pipeline/report/reading.py",
         "    if common.max_num_values <= 1:\n",
         "    if False:\n",
         "tests/test_report_unit.py::test_empty_cells_count_as_examples_without_a_value",

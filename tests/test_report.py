@@ -137,8 +137,8 @@ def test_a_blessed_run_reports_what_it_saw_trained_decided_and_pushed(first_run)
     assert path and path.startswith(os.path.join(first_run.config.output_root, "reports"))
     assert_self_contained(path)
     page = read_page(path)
-    version = os.path.basename(first_run.summary.pushed_destination)
-    assert f"Blessed and pushed as version {version}." in page.all_text
+    pushed = first_run.summary.pushed_destination
+    assert f"Blessed and pushed: {pushed} (version {os.path.basename(pushed)})." in page.all_text
     assert_data_matches_tfdv(page, first_run.summary)
     assert "Anomalies: none" in page.all_text
 
@@ -165,7 +165,7 @@ def test_a_blessed_run_reports_what_it_saw_trained_decided_and_pushed(first_run)
     assert last["val_loss"][0] == f"{tensorboard_last(first_run, 'validation', 'epoch_loss'):.4f}"
 
     # Deployment and lineage.
-    assert f"Pushed: version {version} at {first_run.summary.pushed_destination}" in page.all_text
+    assert f"Pushed: version {os.path.basename(pushed)} at {pushed}" in page.all_text
     assert pairs["run id"] == first_run.summary.run_id
     assert pairs["code fingerprint"] == first_run.config.code_fingerprint
     assert re.match(r"[0-9a-f]{12}", pairs["code version"])
@@ -298,7 +298,7 @@ def test_the_report_renders_in_headless_chromium(first_run, chromium, tmp_path):
     counts = results.examples_per_split(first_run.summary.outputs["StatisticsGen"]["statistics"])
     for figure in (
         f"{evaluation.candidate['sparse_categorical_accuracy']:.4f}",
-        f"Blessed and pushed as version {os.path.basename(first_run.summary.pushed_destination)}",
+        f"(version {os.path.basename(first_run.summary.pushed_destination)})",
         str(counts["train"]),
         str(counts["eval"]),
     ):

@@ -69,8 +69,10 @@ def test_training_curves_are_an_embedded_png():
 
 
 def test_spans_are_named_as_a_range():
-    assert report._spans(None) == "the whole data directory (no spans)"
-    assert (report._spans([3, 3]), report._spans([1, 4])) == ("3", "1-4")
+    from pipeline.report.reading import _spans
+
+    assert _spans(None) == "the whole data directory (no spans)"
+    assert (_spans([3, 3]), _spans([1, 4])) == ("3", "1-4")
 
 
 def test_empty_cells_count_as_examples_without_a_value():
@@ -94,12 +96,54 @@ def test_rows_without_a_label_are_named_on_the_page_and_as_the_data_gates_refusa
 
     summary = RunSummary(run_id="r", node_states={"CsvExampleGen": "COMPLETE"}, unlabelled=(8, 406, ["mpg"]))
     page = report.Report(config=PipelineConfig(), summary=summary, splits={"train": 265, "eval": 133})
-    assert "<p>8 of 406 rows have no mpg: not used for training or evaluation.</p>" in report._data_section(
+    page.outcome = summary.outcome()
+    assert "<p>8 of 406 rows have no mpg: not used for training or evaluation.</p>" in report.render_report(
         page
     )
     summary.node_states["DataGate"] = "FAILED"
-    assert report._outcome(page) == (
+    assert summary.outcome() == (
         "Stopped by the data gate: 8 of 406 rows have no mpg: not used for training or evaluation, more than "
-        "allowed; nothing was trained."
+        "allowed; nothing was trained"
     )
     assert RunSummary(run_id="r", unlabelled=(0, 406, ["mpg"])).unlabelled_note is None
+
+
+def test_markup_in_a_users_data_stays_text_and_the_outcome_reads_as_in_the_terminal(tmp_path):
+    """The templates escape every value: a column named like a script, a category with an ampersand and a
+    run id with angle brackets are shown as written, never as markup; the page's outcome is the sentence
+    the terminal's summary prints."""
+    import io
+
+    from pipeline.cli import print_summary
+    from pipeline.report.reading import Feature
+    from pipeline.run_summary import RunSummary
+
+    summary = RunSummary(
+        run_id="<b>run</b>",
+        node_states={"Trainer": "COMPLETE", "Evaluator": "COMPLETE", "Pusher": "COMPLETE"},
+        blessed=True,
+        pushed_destination=f"{tmp_path}/serving_model/17",
+    )
+    page = report.Report(
+        config=PipelineConfig(output_root=str(tmp_path)), summary=summary, splits={"train": 2}
+    )
+    page.outcome = summary.outcome()
+    page.features = [
+        Feature("<script>alert(1)</script>", "string", 0.0, "2 values; most frequent: a & b (2)")
+    ]
+    page.anomalies = {"<img src=x onerror=alert(1)>": "Unexpected string values: <i>x</i>"}
+    html = report.render_report(page)
+    assert (
+        "<script>" not in html
+        and "<img src=x" not in html
+        and "<i>x</i>" not in html
+        and "<b>run" not in html
+    )
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "a &amp; b (2)" in html
+    assert "&lt;b&gt;run&lt;/b&gt;" in html
+    card = report.render_model_card(page)
+    assert "<script>" not in card and "&lt;script&gt;" in card
+    terminal = io.StringIO()
+    print_summary(terminal, summary, page.config, {})
+    sentence = f"Blessed and pushed: {tmp_path}/serving_model/17 (version 17)"
+    assert sentence in terminal.getvalue().splitlines() and f"{sentence}." in html
