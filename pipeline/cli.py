@@ -22,10 +22,12 @@ from pipeline.configure import (
     state_root,
 )
 from pipeline.kubeflow.compiler import default_image
-from pipeline.storage.locations import KFP_S3_SECRET
+from pipeline.storage.locations import KFP_S3_SECRET, S3Settings
 from pipeline.storage.metadata import MetadataError
 from pipeline.tasks import DEFAULT_TASK, TASKS
 from trainer_module.config import LOOPS, STRATEGIES
+
+OUTPUT_ROOT, S3_REGION = PipelineConfig.output_root, S3Settings.region
 
 
 class UsageError(Exception):
@@ -73,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--schema", help="curated schema.pbtxt (required with --data-root; see `schema`)")
     run.add_argument("--label", help="label column (default: the schema's feature absent from SERVING)")
     run.add_argument(
-        "--output-root", default="outputs", help="where everything is written (default: outputs)"
+        "--output-root",
+        default=OUTPUT_ROOT,
+        help=f"where everything is written (default: {OUTPUT_ROOT})",
     )
     run.add_argument("--pipeline-name", help="name in ML Metadata (default: the data directory's name)")
     run.add_argument(
@@ -229,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="an S3-compatible store for s3:// locations, e.g. http://minio-service.kubeflow:9000 (keys from "
         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
     )
-    run.add_argument("--s3-region", default="us-east-1", help="the S3 store's region (default: us-east-1)")
+    run.add_argument("--s3-region", default=S3_REGION, help=f"the S3 store's region (default: {S3_REGION})")
     run.add_argument(
         "--beam-arg",
         action="append",
@@ -366,10 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--pipeline-name", help="the pipeline of a --data-root run (its directory's name)"
         )
         registry.add_argument(
-            "--output-root", default="outputs", help="(default: outputs; a cluster's gs:// or s3:// root too)"
+            "--output-root",
+            default=OUTPUT_ROOT,
+            help=f"(default: {OUTPUT_ROOT}; a cluster's gs:// or s3:// root too)",
         )
         registry.add_argument("--s3-endpoint", metavar="URL", help="the S3-compatible store of an s3:// root")
-        registry.add_argument("--s3-region", default="us-east-1", help="its region (default: us-east-1)")
+        registry.add_argument("--s3-region", default=S3_REGION, help=f"its region (default: {S3_REGION})")
         add_metadata_arguments(registry)
     rollback.add_argument("version", nargs="?", type=int, help="the version to serve")
 
@@ -409,7 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for command in (schema, images):
         command.add_argument(
-            "--output-root", default="outputs", help="where its log goes, in logs/ (default: outputs)"
+            "--output-root",
+            default=OUTPUT_ROOT,
+            help=f"where its log goes, in logs/ (default: {OUTPUT_ROOT})",
         )
     return parser
 
@@ -861,7 +869,7 @@ def main(argv=None) -> int:
 
     from pipeline.console import captured_output
 
-    root = state_root(getattr(args, "output_root", None) or "outputs", getattr(args, "local_root", None))
+    root = state_root(getattr(args, "output_root", None) or OUTPUT_ROOT, getattr(args, "local_root", None))
     log_path = os.path.join(root, "logs", f"{args.command}-{time.strftime('%Y%m%d-%H%M%S')}.log")
     with captured_output(log_path) as (out, err, _), redirect_stdout(out):
         return _run_command(args, err, log_path)

@@ -41,7 +41,7 @@ class ConfigRequest:
     data_root: str | None = None
     schema: str | None = None
     label: str | None = None
-    output_root: str = "outputs"
+    output_root: str = PipelineConfig.output_root
     pipeline_name: str | None = None
     # Options that set a field of the configuration tree (pipeline/settings.py, `option_settings`); None:
     # not given, the preset's (or the file's) value stands.
@@ -79,7 +79,7 @@ class ConfigRequest:
     task_resources: tuple[tuple[str, TaskResources], ...] = ()
     # An S3-compatible store's endpoint (MinIO) and region, for s3:// locations; keys from AWS_* variables.
     s3_endpoint: str | None = None
-    s3_region: str = "us-east-1"
+    s3_region: str = S3Settings.region
     # Cluster: the Kubernetes secret holding the S3 keys ("none": the cluster gives them otherwise).
     s3_secret: str = KFP_S3_SECRET
     # The ML Metadata store: a SQLite path or mysql://USER@HOST:PORT/DATABASE (None: the output root's
@@ -369,7 +369,7 @@ def registry_config(
     pipeline_name: str | None,
     output_root: str,
     s3_endpoint: str | None = None,
-    s3_region: str = "us-east-1",
+    s3_region: str = S3Settings.region,
     metadata: str | None = None,
     metadata_password_file: str | None = None,
 ) -> PipelineConfig:
@@ -422,7 +422,9 @@ def state_root(output_root: str, local_root: str | None = None) -> str:
     kind = scheme(output_root)
     if kind is None:
         return os.path.abspath(output_root)
-    return os.path.abspath(os.path.join("outputs", "object-store", kind, output_root.split("://", 1)[1]))
+    return os.path.abspath(
+        os.path.join(PipelineConfig.output_root, "object-store", kind, output_root.split("://", 1)[1])
+    )
 
 
 def _is_local_dir(path: str, cluster: bool) -> bool:
