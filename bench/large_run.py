@@ -25,18 +25,22 @@ from pipeline.config import DEFAULT_SCHEMA as SCHEMA
 TITLE = "Large runs (`python -m bench.large_run`)"
 
 
-def measure(rows: int, seed: int = 0, root: str | None = None, pipeline_name: str | None = None) -> dict:
-    """Generates `rows` rows and runs the CLI on them, everything under `root` (default: a temporary
-    directory, removed after): data in `data/`, the run's output root `outputs/`."""
+def measure(
+    rows: int, seed: int = 0, root: str | None = None, pipeline_name: str | None = None, extra: tuple = ()
+) -> dict:
+    """Generates `rows` rows (unless `root` holds them already) and runs the CLI on them with the options
+    `extra`, everything under `root` (default: a temporary directory, removed after): data in `data/`, the
+    run's output root `outputs/`."""
     from pipeline.data import write_generated_penguins
 
     with contextlib.nullcontext(root) if root else tempfile.TemporaryDirectory(prefix="bench-large-") as root:
         data_root = os.path.join(root, "data")
-        write_generated_penguins(os.path.join(data_root, "penguins.csv"), rows, seed)
+        if not os.path.exists(os.path.join(data_root, "penguins.csv")):
+            write_generated_penguins(os.path.join(data_root, "penguins.csv"), rows, seed)
         command = [
             sys.executable, "-m", "pipeline", "run", "--data-root", data_root, "--schema", str(SCHEMA),
             "--output-root", os.path.join(root, "outputs"),
-            *(["--pipeline-name", pipeline_name] if pipeline_name else []),
+            *(["--pipeline-name", pipeline_name] if pipeline_name else []), *extra,
         ]  # fmt: skip
         with open(os.path.join(root, "stdout"), "w") as out, open(os.path.join(root, "stderr"), "w") as err:
             run = sampled_run(command, out, err)

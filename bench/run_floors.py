@@ -7,9 +7,14 @@ libraries directly, outside TFX and Beam, on that run's own artifacts:
 - Trainer: `trainer_module.run`'s input pipeline over Transform's output, the task's model, `fit` for the
   run's step budget with its validation steps, and the SavedModel export with the serving signatures.
 - Evaluator: the eval split's raw examples (ExampleGen's gzipped TFRecords) read by TensorFlow in batches
-  of 1,000, the pushed model's `serving_default` on each batch, and the accuracy and per-class F1 overall
-  and per slice of the task's slice feature computed with numpy (the Evaluator's metrics: accuracy, F1 per
-  class, example counts, overall and per slice).
+  of 1,000, each model's `serving_default` on each batch (the candidate's, and on the run with a baseline
+  the baseline's too), and the accuracy and per-class F1 overall and per slice of the task's slice feature
+  computed with numpy (the Evaluator's metrics: accuracy, F1 per class, example counts, overall and per
+  slice), plus a Beam pipeline's fixed cost (an in-process pipeline of one element). Measured twice: on
+  the first run (no baseline) and on a second run on the same data with another learning rate (its Trainer
+  runs again; the first model, blessed and served, is its baseline, as on every scheduled run). Beside
+  them, TFX's own Evaluator executor on the second run's inputs (`components/batched_metrics.py` is what
+  differs).
 - ServingCheck: loading the pushed model and serving it one request batch, in this process (the component
   does it in a fresh interpreter).
 
@@ -36,10 +41,18 @@ REQUESTS = 100  # examples in the serving check's request batch
 PIPELINE = "floors"
 
 
-def _outputs(root: str) -> dict:
+def _store(root: str) -> str:
+    return os.path.join(root, "outputs", "metadata.sqlite")
+
+
+def _latest(root: str):
     from pipeline.run_summary import latest_run
 
-    return latest_run(os.path.join(root, "outputs", "metadata.sqlite"), PIPELINE).outputs
+    return latest_run(_store(root), PIPELINE)
+
+
+def _outputs(root: str) -> dict:
+    return _latest(root).outputs
 
 
 def _serving_function(outputs: dict):
@@ -112,29 +125,65 @@ def accuracy_and_f1(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, di
     return float(np.mean(truth == predicted)), f1
 
 
-def evaluator_floor(outputs: dict) -> int:
-    """The Evaluator's work without TFMA and Beam; returns the examples evaluated."""
+def beam_fixed_cost() -> int:
+    """An in-process Beam pipeline of one element: what any Beam job costs before its work."""
+    import apache_beam as beam
+
+    with beam.Pipeline() as pipeline:
+        _ = pipeline | beam.Create([1]) | beam.Map(lambda x: x)
+    return 1
+
+
+def evaluator_floor(outputs: dict, baseline_model: str | None = None) -> int:
+    """The Evaluator's work without TFMA: each model's inference on the eval split, the metrics with numpy,
+    and a Beam pipeline's fixed cost; returns the examples evaluated."""
     import tensorflow as tf
+    from tfx.utils import path_utils
 
     from pipeline.tasks import task_config
 
     task = task_config("penguin_species")
     feature = task.slice_features[0]
-    serve = _serving_function(outputs)
+    models = [_serving_function(outputs)]
+    if baseline_model:
+        models.append(
+            tf.saved_model.load(path_utils.serving_model_path(baseline_model)).signatures["serving_default"]
+        )
     files = _eval_files(outputs)
-    truth, slices, predicted = [], [], []
+    truth, slices, predicted = [], [], [[] for _ in models]
     for batch in tf.data.TFRecordDataset(files, "GZIP").batch(EVAL_BATCH).prefetch(2):
         label, sliced = _slices_and_labels(batch, task.label_key, feature)
         truth.append(label)
         slices.append(sliced)
-        predicted.append(serve(examples=batch)["classes"].numpy())
-    truth, slices, predicted = (np.concatenate(a) for a in (truth, slices, predicted))
-    metrics = {"": accuracy_and_f1(truth, predicted)}
-    for value in np.unique(slices):
-        chosen = slices == value
-        metrics[value] = accuracy_and_f1(truth[chosen], predicted[chosen])
-    assert metrics[""][0] > 0.5, f"the pushed model's accuracy is {metrics[''][0]}"
+        for found, serve in zip(predicted, models, strict=True):
+            found.append(serve(examples=batch)["classes"].numpy())
+    truth, slices = np.concatenate(truth), np.concatenate(slices)
+    for found in predicted:
+        found = np.concatenate(found)
+        metrics = {"": accuracy_and_f1(truth, found)}
+        for value in np.unique(slices):
+            chosen = slices == value
+            metrics[value] = accuracy_and_f1(truth[chosen], found[chosen])
+        assert metrics[""][0] > 0.5, f"a model's accuracy is {metrics[''][0]}"
+    beam_fixed_cost()
     return len(truth)
+
+
+def tfx_evaluator(root: str, run_id: str) -> int:
+    """TFX's own Evaluator executor on the inputs of the run's Evaluator; returns 1."""
+    from tfx.components.evaluator import executor
+
+    from components.evaluator import without_empty_baseline
+    from pipeline.run_summary import node_execution
+
+    _, inputs, outputs, properties = node_execution(_store(root), run_id, "Evaluator")
+    written = {}
+    for key, (artifact,) in outputs.items():
+        copy = type(artifact)()
+        copy.uri = tempfile.mkdtemp(dir=root)
+        written[key] = [copy]
+    executor.Executor().Do(without_empty_baseline(inputs), written, properties)
+    return 1
 
 
 def serving_check_floor(outputs: dict) -> int:
@@ -156,30 +205,56 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-run-floors-") as root:
         run = run_measure(args.rows, root=root, pipeline_name=PIPELINE)
         outputs = _outputs(root)
+        # The second run: another learning rate, so its Trainer runs again and the first model is its
+        # Evaluator's baseline.
+        again = run_measure(
+            args.rows, root=root, pipeline_name=PIPELINE, extra=("--set", "trainer.learning_rate=0.005")
+        )
+        second = _latest(root)
+        baseline = _baseline_model(root, second.run_id)
         floors = {
             "Trainer": lambda: trainer_floor(outputs, tempfile.mkdtemp(dir=root)),
             "Evaluator": lambda: evaluator_floor(outputs),
+            "Evaluator, with a baseline": lambda: evaluator_floor(second.outputs, baseline),
             "ServingCheck": lambda: serving_check_floor(outputs),
+            "TFX's Evaluator executor, with a baseline": lambda: tfx_evaluator(root, second.run_id),
         }
         seconds = {}
         for name, work in floors.items():
             work()  # warm-up: imports, first traces
             seconds[name] = [timed(work)[0] for _ in range(args.repeats)]
             print(name, [f"{s:.1f}" for s in seconds[name]], flush=True)
+    project = {
+        **run["components"],
+        "Evaluator, with a baseline": again["components"]["Evaluator"],
+    }
+    tfx = statistics.median(seconds.pop("TFX's Evaluator executor, with a baseline"))
     rows = "".join(
-        f"| {name} | {spread(s)} | {run['components'][name]:.1f} | "
-        f"{run['components'][name] / statistics.median(s):.1f}x |\n"
+        f"| {name} | {spread(s)} | {project[name]:.1f} | {project[name] / statistics.median(s):.1f}x |\n"
         for name, s in seconds.items()
     )
     write_section(
         TITLE,
         f"{environment()}"
-        f"- One `python -m pipeline run --data-root` on {args.rows:,} generated rows (the bundled schema, "
-        "in_memory; project = the component's seconds from the CLI's progress line), then each floor "
-        f"{args.repeats} times in one process after a warm-up run of the same work (median, range); see "
-        "`bench/run_floors.py` for what each floor does.\n\n"
-        "| component | floor (s) | project (s) | project / floor |\n|---|---|---|---|\n" + rows,
+        f"- `python -m pipeline run --data-root` on {args.rows:,} generated rows (the bundled schema, "
+        "in_memory; project = the component's seconds from the CLI's progress line), then again on the same "
+        "data with `--set trainer.learning_rate=0.005` (the Trainer runs again; the first model is the "
+        f"Evaluator's baseline); then each floor {args.repeats} times in one process after a warm-up run of "
+        "the same work (median, range); see `bench/run_floors.py` for what each floor does.\n\n"
+        "| component | floor (s) | project (s) | project / floor |\n|---|---|---|---|\n"
+        + rows
+        + f"\nTFX's own Evaluator executor on the second run's inputs (the same models and data, in this "
+        f"process, median of {args.repeats}): {tfx:.1f} s, "
+        f"{tfx / project['Evaluator, with a baseline']:.1f}x the project's Evaluator.\n",
     )
+
+
+def _baseline_model(root: str, run_id: str) -> str:
+    from pipeline.run_summary import node_execution
+
+    _, inputs, _, _ = node_execution(_store(root), run_id, "Evaluator")
+    (baseline,) = inputs["baseline_model"]
+    return baseline.uri
 
 
 if __name__ == "__main__":

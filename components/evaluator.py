@@ -1,12 +1,23 @@
-"""The Evaluator's executor, minus a baseline that holds no model (see components/served_baseline.py) or
-that is the candidate itself.
+"""The Evaluator's executor: TFX's, its metrics computed from TFMA's batches (components/batched_metrics.py),
+minus a baseline that holds no model (see components/served_baseline.py) or that is the candidate itself.
+
+TFX's executor reads the examples, loads the models, runs `tfma.ExtractEvaluateAndWriteResults` and blesses
+from the validation result TFMA wrote; `Do` runs it with that transform given TFMA's batched extractors and
+the batched metrics evaluator (executors run one at a time in a process), so everything else, the blessing
+and its custom properties included, is TFX's own. An evaluation the batched evaluator does not cover runs
+on TFMA's own evaluator.
 
 The second run after a model is blessed finds that model as the latest blessed one while its Trainer is
 cached: candidate and baseline are the same artifact. Comparing a model with itself can only pass and
 doubles TFMA's work, so it is evaluated once, on the absolute thresholds it passed before.
 """
 
+import functools
+from unittest import mock
+
+import tensorflow_model_analysis as tfma
 from absl import logging
+from tensorflow_model_analysis.api import model_eval_lib
 from tfx.components.evaluator import component as evaluator_component
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.components.base import executor_spec
@@ -14,21 +25,70 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
 from tfx.utils import path_utils
 
+from components import batched_metrics
+
 BASELINE = standard_component_specs.BASELINE_MODEL_KEY
+_EXTRACT_EVALUATE_AND_WRITE = tfma.ExtractEvaluateAndWriteResults
+
+
+# The evaluation's custom property: "batches" when its metrics were computed from TFMA's batches, "examples"
+# when TFMA computed them example by example (an evaluation the batched evaluator does not cover).
+METRICS_FROM = "metrics_computed_from"
+
+
+def batched_extract_evaluate_and_write(
+    eval_shared_model=None, eval_config=None, extractors=None, decided=None, **kwargs
+):
+    """tfma.ExtractEvaluateAndWriteResults with TFMA's extractors left batched and the batched metrics
+    evaluator, where it covers `eval_config`; what it chose is appended to `decided`."""
+    chose = "examples"
+    if extractors is None and eval_config is not None and not kwargs.get("evaluators"):
+        eval_config = model_eval_lib._update_eval_config_with_defaults(eval_config, eval_shared_model)
+        if batched_metrics.supported(eval_config):
+            models = eval_shared_model if isinstance(eval_shared_model, list) else [eval_shared_model]
+            extractors = [
+                e
+                for e in tfma.default_extractors(
+                    eval_shared_model=eval_shared_model,
+                    eval_config=eval_config,
+                    tensor_adapter_config=kwargs.get("tensor_adapter_config"),
+                )
+                if e.stage_name not in batched_metrics.UNBATCHING_STAGES
+            ]
+            names = [m.model_name for m in models]
+            kwargs["evaluators"] = [batched_metrics.batched_evaluator(eval_config, names)]
+            chose = "batches"
+        else:
+            logging.info("Evaluator: metrics TFMA computes example by example")
+    if decided is not None:
+        decided.append(chose)
+    return _EXTRACT_EVALUATE_AND_WRITE(
+        eval_shared_model=eval_shared_model, eval_config=eval_config, extractors=extractors, **kwargs
+    )
 
 
 def holds_model(model) -> bool:
     return fileio.exists(f"{path_utils.serving_model_path(model.uri)}/saved_model.pb")
 
 
+def without_empty_baseline(input_dict: dict) -> dict:
+    """The Evaluator's inputs without a baseline that holds no model or is the candidate itself."""
+    candidate = input_dict[standard_component_specs.MODEL_KEY][0].uri
+    baselines = [m for m in input_dict.get(BASELINE, []) if holds_model(m) and m.uri != candidate]
+    if input_dict.get(BASELINE) and not baselines:
+        logging.info("No other blessed model to compare with: evaluating without a baseline")
+    return {**input_dict, BASELINE: baselines}
+
+
 class Executor(evaluator_executor.Executor):
     def Do(self, input_dict, output_dict, exec_properties):
-        candidate = input_dict[standard_component_specs.MODEL_KEY][0].uri
-        baselines = [m for m in input_dict.get(BASELINE, []) if holds_model(m) and m.uri != candidate]
-        if input_dict.get(BASELINE) and not baselines:
-            logging.info("No other blessed model to compare with: evaluating without a baseline")
-        input_dict = {**input_dict, BASELINE: baselines}
-        super().Do(input_dict, output_dict, exec_properties)
+        input_dict = without_empty_baseline(input_dict)
+        decided = []
+        transform = functools.partial(batched_extract_evaluate_and_write, decided=decided)
+        with mock.patch.object(tfma, "ExtractEvaluateAndWriteResults", transform):
+            super().Do(input_dict, output_dict, exec_properties)
+        evaluation = output_dict[standard_component_specs.EVALUATION_KEY][0]
+        evaluation.set_string_custom_property(METRICS_FROM, decided[0] if decided else "examples")
 
 
 class Evaluator(evaluator_component.Evaluator):

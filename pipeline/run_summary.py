@@ -231,3 +231,31 @@ def execution_properties(location: MetadataLocation | str) -> dict[str, dict]:
 def latest_run(location: MetadataLocation | str, pipeline_name: str) -> RunSummary | None:
     summaries = run_summaries(location, pipeline_name)
     return summaries[-1] if summaries else None
+
+
+def node_execution(location: MetadataLocation | str, run_id: str, node_suffix: str):
+    """(the execution of the run `run_id` whose component type ends with `node_suffix`, e.g. "Evaluator";
+    its input artifacts by key; its output artifacts by key; its execution properties), the artifacts as
+    TFX artifacts, for running a component's executor again on the same inputs."""
+    from tfx.types import artifact_utils
+
+    store = open_store(location)
+    (context,) = [c for c in store.get_contexts_by_type("pipeline_run") if c.name == run_id]
+    type_names = {t.id: t.name for t in store.get_execution_types()}
+    (execution,) = [
+        e for e in store.get_executions_by_context(context.id) if type_names[e.type_id].endswith(node_suffix)
+    ]
+    inputs, outputs = {}, {}
+    for event in store.get_events_by_execution_ids([execution.id]):
+        (artifact,) = store.get_artifacts_by_id([event.artifact_id])
+        (artifact_type,) = store.get_artifact_types_by_id([artifact.type_id])
+        side = inputs if event.type in (event.INPUT, event.DECLARED_INPUT) else outputs
+        side.setdefault(event.path.steps[0].key, []).append(
+            artifact_utils.deserialize_artifact(artifact_type, artifact)
+        )
+    properties = {
+        name: getattr(value, value.WhichOneof("value"))
+        for name, value in execution.custom_properties.items()
+        if value.WhichOneof("value") in ("string_value", "int_value", "double_value")
+    }
+    return execution, inputs, outputs, properties

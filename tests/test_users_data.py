@@ -56,6 +56,16 @@ def test_a_users_csv_goes_through_schema_and_run_gated_against_its_own_majority_
     accuracy = float(re.search(r"sparse_categorical_accuracy\s+([0-9.]+)", result.stdout).group(1))
     assert 0.8313 <= accuracy < 0.9  # blessed, where the old fixed 0.9 refused it
     assert "Blessed and pushed" in result.stdout
+    # The Evaluator's metrics from TFMA's batches are TFX's executor's, AUC with its 10,000 thresholds too.
+    from components.evaluator import METRICS_FROM
+    from pipeline.run_summary import latest_run
+    from tests.evaluator_comparison import compare, run_tfx_evaluator
+
+    store = str(taxi / "out" / "metadata.sqlite")
+    both = run_tfx_evaluator(store, latest_run(store, "trips").run_id, str(taxi / "tfx_evaluator"))
+    assert both["ours"]["evaluation"].get_string_custom_property(METRICS_FROM) == "batches"
+    (overall,) = [values for key, values in compare(both).items() if key == b""]
+    assert any(b"auc" in key for key in overall)
 
     # The report counts an empty cell (an empty value list, which TFDV counts as present) as missing.
     report = Path(re.search(r"^Report:\s+(\S+)", result.stdout, re.M).group(1)).read_text()

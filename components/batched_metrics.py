@@ -1,0 +1,444 @@
+"""TFMA's metrics on whole batches: the Evaluator's cost brought to the models' inference plus the metrics.
+
+TFMA (0.47 here, 0.48 on the newer stack) runs the models on batches, then splits every batch back into one
+Python dict per example (`UnbatchExtractor`) and adds examples to its metric combiners one at a time: at a
+million rows that is most of the Evaluator's time (bench/RESULTS.md). This module keeps TFMA's own pieces
+and removes only that: TFMA's batched extractors (features, the `transform_features` preprocessing, labels,
+both models' predictions) run as TFMA runs them, without the unbatching; then, per batch and per slice,
+each of TFMA's own metric computations (`metric_specs.to_computations`, the same MetricKeys) gets its
+accumulator filled from the batch's arrays at once (`_partial`), and everything after that is TFMA's:
+its combiners' merge and extract_output, its derived metrics (AUC from the confusion matrices), the
+candidate-baseline diffs, the removal of private metrics (`_AddDerivedCrossSliceAndDiffMetrics` and the
+other steps of TFMA's `_ComputeMetricsAndPlots`), its validator (`metrics_validator.validate_metrics`) and
+its writers, so `tfma.load_metrics` and `tfma.load_validation_result` read the results as before.
+
+Filled from a batch: TFMA's example count; Keras metrics (`_CompilableMetricsCombiner`: each metric
+updated once with the batch's labels, predictions and weights, its weights added to the accumulator, as
+TFMA does for each batch it collects); the calibration histogram under AUC and the confusion-matrix metrics
+(bucketed as TFMA buckets, vectorised); mean absolute and squared error. Each batch's first example is also
+read the way TFMA reads every example (`metric_util.to_label_prediction_example_weight`) and must match the
+batch's arrays, so a mismatch in shapes or selection fails rather than computing something else. An
+evaluation with anything else (other combiners, example weights, confidence intervals, top-k or
+aggregated classes, cross slices, a minimum slice size) goes through TFMA's own evaluator unchanged
+(`supported`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from tensorflow_model_analysis import constants
+from tensorflow_model_analysis.evaluators import metrics_plots_and_validations_evaluator as tfma_evaluator
+from tensorflow_model_analysis.evaluators import metrics_validator
+from tensorflow_model_analysis.metrics import (
+    calibration_histogram,
+    example_count,
+    mean_regression_error,
+    metric_specs,
+    metric_types,
+    metric_util,
+    tf_metric_wrapper,
+)
+from tensorflow_model_analysis.slicer import slicer_lib
+from tensorflow_model_analysis.utils import model_util
+
+# TFMA's default extractors that turn batches into examples: left out here.
+UNBATCHING_STAGES = ("ExtractUnbatchedInputs", "ExtractSliceKeys")
+_KERAS = tf_metric_wrapper._CompilableMetricsCombiner
+_HISTOGRAM = calibration_histogram._CalibrationHistogramCombiner
+_COUNT = example_count._ExampleCountCombiner
+_ERRORS = {
+    mean_regression_error._MeanAbsoluteErrorCombiner: lambda label, prediction: np.abs(label - prediction),
+    mean_regression_error._MeanSquaredErrorCombiner: lambda label, prediction: (label - prediction) ** 2,
+}
+
+
+def computations(eval_config) -> Any:
+    """TFMA's metric computations for `eval_config`, separated as its evaluator separates them."""
+    return tfma_evaluator._filter_and_separate_computations(
+        metric_specs.to_computations(eval_config.metrics_specs, eval_config=eval_config)
+    )
+
+
+def _combiner_supported(combiner) -> bool:
+    if getattr(combiner, "_example_weighted", False):
+        return False
+    if isinstance(combiner, _KERAS):
+        return not (combiner._aggregation_type or combiner._class_weights or combiner._sub_key)
+    if isinstance(combiner, _HISTOGRAM):
+        sub_key = combiner._key.sub_key
+        plain = sub_key is None or (
+            sub_key.class_id is not None and sub_key.top_k is None and sub_key.k is None
+        )
+        return plain and not combiner._aggregation_type and not combiner._class_weights
+    if type(combiner) in _ERRORS:
+        return combiner._metric_key.sub_key is None and not combiner._aggregation_type
+    return isinstance(combiner, _COUNT)
+
+
+def supported(eval_config) -> bool:
+    """Whether every metric of `eval_config` can be filled from batches (else TFMA's own evaluator runs)."""
+    separated = computations(eval_config)
+    options = eval_config.options
+    return (
+        not eval_config.cross_slicing_specs
+        and not separated.cross_slice_computations
+        and not separated.ci_derived_computations
+        and not options.compute_confidence_intervals.value
+        and options.min_slice_size.value <= 1
+        and not any(spec.example_weight_key or spec.example_weight_keys for spec in eval_config.model_specs)
+        and all(
+            c.combiner is not None
+            # TFMA's standard preprocessor only selects the extracts a combiner reads.
+            and all(type(p) is metric_types.StandardMetricInputsPreprocessor for p in c.preprocessors or ())
+            and _combiner_supported(c.combiner)
+            for c in separated.non_derived_computations
+        )
+    )
+
+
+# ---- reading a batch ----------------------------------------------------------------------------------
+
+
+def _select(value, model_name: str, output_name: str, model_names: list[str]):
+    """The part of a batched extract's labels or predictions for one model and output, as TFMA selects it."""
+    if isinstance(value, dict) and model_name in value and len(model_names) > 1:
+        value = value[model_name]
+    if isinstance(value, dict) and output_name:
+        value = value[output_name]
+    return value
+
+
+def _prediction(value, spec):
+    if isinstance(value, dict) and spec is not None and spec.prediction_key:
+        value = value[spec.prediction_key]
+    return np.asarray(value)
+
+
+def _row(extract: dict, index: int) -> dict:
+    """One example of a batched extract, as TFMA's UnbatchExtractor makes it (for the per-batch check)."""
+
+    def pick(value):
+        if isinstance(value, dict):
+            return {k: pick(v) for k, v in value.items()}
+        if isinstance(value, np.ndarray | list) and len(value):
+            return value[index]
+        return value
+
+    return {k: pick(v) for k, v in extract.items() if k != constants.ARROW_RECORD_BATCH_KEY}
+
+
+@dataclasses.dataclass
+class _Batch:
+    """A batched extract's arrays for one model and output: labels and predictions, one row per example."""
+
+    labels: np.ndarray
+    predictions: np.ndarray
+
+
+def _arrays(extract: dict, eval_config, model_name: str, output_name: str, model_names: list[str]) -> _Batch:
+    spec = model_util.get_model_spec(eval_config, model_name)
+    labels = np.asarray(_select(extract[constants.LABELS_KEY], model_name, output_name, model_names))
+    predictions = _select(extract[constants.PREDICTIONS_KEY], model_name, output_name, model_names)
+    return _Batch(labels, _prediction(predictions, spec if not output_name else None))
+
+
+def _first(extract, eval_config, model_name, output_name, sub_key, flatten) -> list:
+    """The batch's first example as TFMA reads each example: its (label, prediction, example weight)s."""
+    inputs = metric_types.StandardMetricInputs(_row(extract, 0))
+    return list(
+        metric_util.to_label_prediction_example_weight(
+            inputs,
+            eval_config=eval_config,
+            model_name=model_name,
+            output_name=output_name,
+            sub_key=sub_key,
+            flatten=flatten,
+            example_weighted=False,
+        )
+    )
+
+
+def _same(expected, got, model_name, output_name) -> None:
+    expected = np.asarray(expected, np.float64)
+    got = np.asarray(got, np.float64)
+    if expected.shape != got.shape or not np.array_equal(expected, got, equal_nan=True):
+        raise ValueError(
+            f"batched metrics: the first example of a batch reads as {expected.tolist()} for model "
+            f"{model_name!r} output {output_name!r}, the batch's arrays as {got.tolist()}"
+        )
+
+
+# ---- one batch's accumulators ---------------------------------------------------------------------------
+
+
+def _keras_partial(combiner, extract, eval_config, rows, model_names):
+    combiner.setup()
+    accumulator = combiner.create_accumulator()
+    for output_index, output_name in enumerate(combiner._output_names):
+        model_name = combiner._model_name
+        batch = _arrays(extract, eval_config, model_name, output_name, model_names)
+        # Shaped as TFMA stacks the examples it reads: (examples, *one example's shape).
+        ((label, prediction, weight),) = _first(extract, eval_config, model_name, output_name, None, False)
+        labels = batch.labels.reshape((len(batch.labels), *np.shape(label)))
+        predictions = batch.predictions.reshape((len(batch.predictions), *np.shape(prediction)))
+        _same(
+            np.concatenate([np.ravel(label), np.ravel(prediction)]),
+            np.concatenate([np.ravel(labels[0]), np.ravel(predictions[0])]),
+            model_name,
+            output_name,
+        )
+        labels, predictions = labels[rows], predictions[rows]
+        weights = np.broadcast_to(np.asarray(weight), (len(rows), *np.shape(weight))).copy()
+        for metric_index, metric in enumerate(combiner._metrics[output_name]):
+            metric.reset_states()
+            metric.update_state(labels, predictions, weights)
+            accumulator.add_weights(output_index, metric_index, metric.get_weights())
+    return accumulator
+
+
+def _flat(extract, eval_config, key, model_names):
+    """Per-element labels and predictions as TFMA's flattening reads them (a class id: that class's)."""
+    batch = _arrays(extract, eval_config, key.model_name, key.output_name, model_names)
+    labels, predictions = batch.labels, batch.predictions.reshape(len(batch.predictions), -1)
+    if key.sub_key is not None and key.sub_key.class_id is not None:
+        class_id = key.sub_key.class_id
+        if predictions.shape[1] > 1:
+            label = (labels.reshape(len(labels), -1)[:, 0] == class_id).astype(np.float64)
+            prediction = predictions[:, class_id].astype(np.float64)
+        else:
+            raise ValueError("batched metrics: a class id of a single-column prediction")
+    else:
+        label = labels.reshape(-1).astype(np.float64)
+        prediction = predictions.reshape(-1).astype(np.float64)
+    found = _first(extract, eval_config, key.model_name, key.output_name, key.sub_key, True)
+    _same(
+        [[float(lbl), float(pred)] for lbl, pred, _ in found],
+        np.stack([label[: len(found)], prediction[: len(found)]], axis=1),
+        key.model_name,
+        key.output_name,
+    )
+    return label, prediction
+
+
+def _histogram_partial(combiner, extract, eval_config, rows, model_names):
+    label, prediction = _flat(extract, eval_config, combiner._key, model_names)
+    label, prediction = label[rows], prediction[rows]
+    based_on = prediction if combiner._prediction_based_bucketing else label
+    # TFMA's _bucket_index, element by element: (value - left) / range * buckets + 1, truncated, clipped.
+    index = (based_on - combiner._left) / combiner._range * combiner._num_buckets + 1
+    index = np.where(
+        index < 0, 0, np.where(index >= combiner._num_buckets + 1, combiner._num_buckets + 1, index)
+    )
+    index = index.astype(np.int64)
+    accumulator = {}
+    size = combiner._num_buckets + 2
+    labels = np.bincount(index, weights=label, minlength=size)
+    predictions = np.bincount(index, weights=prediction, minlength=size)
+    examples = np.bincount(index, minlength=size).astype(np.float64)
+    for bucket in np.nonzero(examples)[0]:
+        accumulator[int(bucket)] = calibration_histogram.Bucket(
+            int(bucket), float(labels[bucket]), float(predictions[bucket]), float(examples[bucket])
+        )
+    return accumulator
+
+
+def _error_partial(combiner, extract, eval_config, rows, model_names):
+    key = combiner._metric_key
+    label, prediction = _flat(extract, eval_config, key, model_names)
+    errors = _ERRORS[type(combiner)](label[rows], prediction[rows])
+    accumulator = combiner.create_accumulator()
+    kept = errors[~np.isnan(errors)]
+    accumulator.total_regression_error += float(np.sum(kept))
+    accumulator.total_example_weights += float(len(errors))
+    return accumulator
+
+
+def _partial(computation, extract, eval_config, rows, model_names):
+    """The accumulator of `computation`'s combiner for the examples `rows` of a batched extract."""
+    combiner = computation.combiner
+    if isinstance(combiner, _KERAS):
+        return _keras_partial(combiner, extract, eval_config, rows, model_names)
+    if isinstance(combiner, _HISTOGRAM):
+        return _histogram_partial(combiner, extract, eval_config, rows, model_names)
+    if type(combiner) in _ERRORS:
+        return _error_partial(combiner, extract, eval_config, rows, model_names)
+    return float(len(rows))  # example count, unweighted
+
+
+# ---- slices ---------------------------------------------------------------------------------------------
+
+
+def _feature_dicts(extract: dict, eval_config) -> tuple[list[dict], dict]:
+    """(the transformed features' dicts, per model, searched first; the raw features), as TFMA's
+    SliceKeyExtractor searches them."""
+    transformed = extract.get(constants.TRANSFORMED_FEATURES_KEY)
+    dicts = []
+    if transformed:
+        names = [spec.name for spec in eval_config.model_specs]
+        if all(isinstance(transformed.get(name), dict) for name in names if name in transformed) and any(
+            name in transformed for name in names
+        ):
+            dicts = [transformed[name] for name in names if name in transformed]
+        else:
+            dicts = [transformed]
+    return dicts, extract.get(constants.FEATURES_KEY) or {}
+
+
+def _column(value, size: int) -> tuple[np.ndarray, list]:
+    """A sliced column of a batch: (each row's group id, each group's values), rows with the same values in
+    one group. Dense one-value columns are grouped by numpy; sparse ones (TFMA's SparseTensorValue, for a
+    column with missing values) row by row."""
+    if hasattr(value, "indices") and hasattr(value, "values"):
+        rows: list[list] = [[] for _ in range(size)]
+        for index, found in zip(np.asarray(value.indices), np.asarray(value.values), strict=True):
+            rows[int(index[0])].append(found)
+        keys = [tuple(r) for r in rows]
+        distinct = {key: number for number, key in enumerate(dict.fromkeys(keys))}
+        return np.asarray([distinct[key] for key in keys]), [np.asarray(key) for key in distinct]
+    array = np.asarray(value)
+    if array.ndim == 2 and array.shape[1] == 1:
+        distinct, groups = np.unique(array[:, 0], return_inverse=True)
+        return groups.reshape(-1), [np.asarray([v]) for v in distinct]
+    keys = [tuple(np.ravel(array[row]).tolist()) for row in range(size)]
+    distinct = {key: number for number, key in enumerate(dict.fromkeys(keys))}
+    return np.asarray([distinct[key] for key in keys]), [np.asarray(key) for key in distinct]
+
+
+def slice_rows(extract: dict, slice_specs: list, eval_config) -> dict[tuple, np.ndarray]:
+    """Slice key -> the rows of a batched extract in that slice, the keys made by TFMA's slicer: each
+    distinct combination of the sliced columns' values is sliced once, by TFMA, from its values."""
+    transformed, raw = _feature_dicts(extract, eval_config)
+    columns = sorted(
+        {c for spec in slice_specs for c in spec._columns}
+        | {c for spec in slice_specs for c, _ in spec._features}
+    )
+    labels = extract[constants.LABELS_KEY]
+    size = len(next(iter(labels.values())) if isinstance(labels, dict) else labels)
+    sources = [*transformed, raw]
+    grouped = [
+        (position, column, _column(source[column], size))
+        for position, source in enumerate(sources)
+        for column in columns
+        if column in source
+    ]
+    if grouped:
+        combined = np.stack([groups for _, _, (groups, _) in grouped], axis=1)
+        signatures, inverse = np.unique(combined, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    else:
+        signatures, inverse = np.zeros((1, 0), np.int64), np.zeros(size, np.int64)
+    found: dict[tuple, list[np.ndarray]] = {}
+    for number, signature in enumerate(signatures):
+        dicts = [{} for _ in sources]
+        for (position, column, (_, values)), group in zip(grouped, signature, strict=True):
+            dicts[position][column] = values[group]
+        rows = np.nonzero(inverse == number)[0]
+        for key in slicer_lib.get_slices_for_features_dicts(dicts[:-1], dicts[-1], slice_specs):
+            found.setdefault(key, []).append(rows)
+    return {key: np.concatenate(parts) for key, parts in found.items()}
+
+
+class _SlicePartials(beam.DoFn):
+    """A batched extract -> (slice key, one accumulator per computation) for each of its slices."""
+
+    def __init__(self, eval_config, model_names):
+        self._eval_config = eval_config
+        self._model_names = model_names
+
+    def setup(self):
+        self._computations = computations(self._eval_config).non_derived_computations
+        self._slice_specs = [slicer_lib.SingleSliceSpec(spec=s) for s in self._eval_config.slicing_specs]
+
+    def process(self, extract):
+        for key, rows in slice_rows(extract, self._slice_specs, self._eval_config).items():
+            yield (
+                key,
+                tuple(
+                    _partial(c, extract, self._eval_config, rows, self._model_names)
+                    for c in self._computations
+                ),
+            )
+
+
+class _MergePartials(beam.CombineFn):
+    """TFMA's combiners, merging the batches' accumulators and extracting their metrics."""
+
+    def __init__(self, eval_config):
+        self._eval_config = eval_config
+
+    def setup(self):
+        self._combiners = [c.combiner for c in computations(self._eval_config).non_derived_computations]
+        for combiner in self._combiners:
+            combiner.setup()
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, accumulator, partials):
+        if accumulator is None:
+            return partials
+        return self.merge_accumulators([accumulator, partials])
+
+    def merge_accumulators(self, accumulators):
+        found = [a for a in accumulators if a is not None]
+        if not found:
+            return None
+        # An iterator, as Beam passes them: some of TFMA's combiners (mean regression errors) take the first
+        # with next() and then merge the rest by iterating the same argument.
+        return tuple(
+            combiner.merge_accumulators(iter([a[index] for a in found]))
+            for index, combiner in enumerate(self._combiners)
+        )
+
+    def extract_output(self, accumulator):
+        result = {}
+        for index, combiner in enumerate(self._combiners):
+            result.update(combiner.extract_output(accumulator[index]))
+        return result
+
+
+@beam.ptransform_fn
+def _ComputeMetricsFromBatches(extracts, eval_config, model_names):  # noqa: N802 (Beam's style)
+    """TFMA's _ComputeMetricsAndPlots with its per-example preprocessing, fan-out and combining replaced by
+    batched accumulation; the rest is TFMA's."""
+    separated = computations(eval_config)
+    baseline = model_util.get_baseline_model_spec(eval_config)
+    sliced = (
+        extracts
+        | "SlicePartials" >> beam.ParDo(_SlicePartials(eval_config, model_names))
+        | "CombineMetricsPerSlice" >> beam.CombinePerKey(_MergePartials(eval_config))
+        | "AddDerivedCrossSliceAndDiffMetrics"
+        >> tfma_evaluator._AddDerivedCrossSliceAndDiffMetrics(
+            separated.derived_computations, [], [], baseline.name if baseline else None
+        )
+        | "RemovePrivateMetrics" >> beam.MapTuple(tfma_evaluator._remove_private_metrics)
+    )
+    metrics = sliced | "FilterByMetrics" >> beam.Map(
+        tfma_evaluator._filter_by_key_type, metric_types.MetricKey
+    )
+    plots = sliced | "FilterByPlots" >> beam.Map(tfma_evaluator._filter_by_key_type, metric_types.PlotKey)
+    attributions = sliced | "FilterByAttributions" >> beam.Map(
+        tfma_evaluator._filter_by_key_type, metric_types.AttributionsKey
+    )
+    validations = metrics | "ValidateMetrics" >> beam.Map(metrics_validator.validate_metrics, eval_config)
+    return {
+        constants.METRICS_KEY: metrics,
+        constants.PLOTS_KEY: plots,
+        constants.ATTRIBUTIONS_KEY: attributions,
+        constants.VALIDATIONS_KEY: validations,
+    }
+
+
+def batched_evaluator(eval_config, model_names: list[str]):
+    """A TFMA Evaluator computing `eval_config`'s metrics from batched extracts."""
+    from tensorflow_model_analysis.evaluators import evaluator
+
+    return evaluator.Evaluator(
+        stage_name="EvaluateMetricsPlotsAndValidations",
+        run_after="ExtractPredictions",
+        ptransform=_ComputeMetricsFromBatches(eval_config, model_names),
+    )
