@@ -74,7 +74,8 @@ test: setup system-deps
 
 # The suite on the newer stack in a Debian 13 root (tests/next_stack.py); TESTS=... runs a selection (pytest's
 # arguments). CI runs NEXT_CI_TESTS (docs/stacks.md): an end-to-end run, the catalogue's unit tests, what
-# differs on that stack, and the launcher-level test in Vertex's mode (both modes: make test-next).
+# differs on that stack, the launcher-level test in Vertex's mode (both modes: make test-next), and the
+# Evaluator's batched metrics against TFX's executor on that stack's TFMA.
 TESTS ?=
 E2E := tests/test_pipeline_e2e.py
 NEXT_CI_TESTS := $(E2E)::test_first_run_executes_every_component_and_pushes \
@@ -82,7 +83,8 @@ NEXT_CI_TESTS := $(E2E)::test_first_run_executes_every_component_and_pushes \
 	$(E2E)::test_second_run_reuses_cache_and_does_not_push_again \
 	tests/test_layers.py tests/test_losses.py tests/test_metrics.py tests/test_models.py tests/test_callbacks.py \
 	tests/test_training_loop.py tests/test_catalogue_models.py \
-	tests/test_storage.py tests/test_kubeflow.py tests/test_stacks.py tests/test_lock.py tests/test_kubeflow_launcher.py
+	tests/test_storage.py tests/test_kubeflow.py tests/test_stacks.py tests/test_lock.py tests/test_kubeflow_launcher.py \
+	tests/test_evaluator.py::test_the_same_metrics_slices_and_blessing_as_tfxs_evaluator[first_run]
 
 test-next: setup system-deps
 	$(PY) -m tests.next_stack $(TESTS)
