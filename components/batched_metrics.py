@@ -191,8 +191,11 @@ def _keras_partial(combiner, extract, eval_config, rows, model_names):
             model_name,
             output_name,
         )
-        labels, predictions = labels[rows], predictions[rows]
-        weights = np.broadcast_to(np.asarray(weight), (len(rows), *np.shape(weight))).copy()
+        # The whole batch, the examples outside the slice weighted 0 (a Keras metric adds weighted values and
+        # weights, so they add nothing): one input shape per batch size, so the metrics' update functions are
+        # not traced again for every slice's number of rows.
+        weights = np.zeros((len(labels), *np.shape(weight)), np.float32)
+        weights[rows] = np.asarray(weight, np.float32)
         for metric_index, metric in enumerate(combiner._metrics[output_name]):
             metric.reset_states()
             metric.update_state(labels, predictions, weights)
