@@ -6,7 +6,7 @@ million rows that is most of the Evaluator's time (bench/RESULTS.md). This modul
 and removes only that: TFMA's batched extractors (features, the `transform_features` preprocessing, labels,
 both models' predictions) run as TFMA runs them, without the unbatching; then, per batch and per slice,
 each of TFMA's own metric computations (`metric_specs.to_computations`, the same MetricKeys) gets its
-accumulator filled from the batch's arrays at once (`_partial`), and everything after that is TFMA's:
+accumulator filled from the batch's arrays at once (`_filler`), and everything after that is TFMA's:
 its combiners' merge and extract_output, its derived metrics (AUC from the confusion matrices), the
 candidate-baseline diffs, the removal of private metrics (`_AddDerivedCrossSliceAndDiffMetrics` and the
 other steps of TFMA's `_ComputeMetricsAndPlots`), its validator (`metrics_validator.validate_metrics`) and
@@ -25,7 +25,6 @@ aggregated classes, cross slices, a minimum slice size) goes through TFMA's own 
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import apache_beam as beam
@@ -112,12 +111,6 @@ def _select(value, model_name: str, output_name: str, model_names: list[str]):
     return value
 
 
-def _prediction(value, spec):
-    if isinstance(value, dict) and spec is not None and spec.prediction_key:
-        value = value[spec.prediction_key]
-    return np.asarray(value)
-
-
 def _row(extract: dict, index: int) -> dict:
     """One example of a batched extract, as TFMA's UnbatchExtractor makes it (for the per-batch check)."""
 
@@ -131,19 +124,14 @@ def _row(extract: dict, index: int) -> dict:
     return {k: pick(v) for k, v in extract.items() if k != constants.ARROW_RECORD_BATCH_KEY}
 
 
-@dataclasses.dataclass
-class _Batch:
-    """A batched extract's arrays for one model and output: labels and predictions, one row per example."""
-
-    labels: np.ndarray
-    predictions: np.ndarray
-
-
-def _arrays(extract: dict, eval_config, model_name: str, output_name: str, model_names: list[str]) -> _Batch:
-    spec = model_util.get_model_spec(eval_config, model_name)
+def _arrays(extract: dict, eval_config, model_name: str, output_name: str, model_names: list[str]):
+    """(labels, predictions) of a batched extract for one model and output, one row per example."""
     labels = np.asarray(_select(extract[constants.LABELS_KEY], model_name, output_name, model_names))
     predictions = _select(extract[constants.PREDICTIONS_KEY], model_name, output_name, model_names)
-    return _Batch(labels, _prediction(predictions, spec if not output_name else None))
+    spec = model_util.get_model_spec(eval_config, model_name)
+    if isinstance(predictions, dict) and not output_name and spec is not None and spec.prediction_key:
+        predictions = predictions[spec.prediction_key]
+    return labels, np.asarray(predictions)
 
 
 def _first(extract, eval_config, model_name, output_name, sub_key, flatten) -> list:
@@ -173,40 +161,48 @@ def _same(expected, got, model_name, output_name) -> None:
 
 
 # ---- one batch's accumulators ---------------------------------------------------------------------------
+# Each reads the batch once (and checks its first example) and returns a function of the rows of one slice.
 
 
-def _keras_partial(combiner, extract, eval_config, rows, model_names):
+def _keras_filler(combiner, extract, eval_config, model_names):
     combiner.setup()
-    accumulator = combiner.create_accumulator()
-    for output_index, output_name in enumerate(combiner._output_names):
-        model_name = combiner._model_name
-        batch = _arrays(extract, eval_config, model_name, output_name, model_names)
+    model_name = combiner._model_name
+    inputs = []
+    for output_name in combiner._output_names:
+        labels, predictions = _arrays(extract, eval_config, model_name, output_name, model_names)
         # Shaped as TFMA stacks the examples it reads: (examples, *one example's shape).
         ((label, prediction, weight),) = _first(extract, eval_config, model_name, output_name, None, False)
-        labels = batch.labels.reshape((len(batch.labels), *np.shape(label)))
-        predictions = batch.predictions.reshape((len(batch.predictions), *np.shape(prediction)))
+        labels = labels.reshape((len(labels), *np.shape(label)))
+        predictions = predictions.reshape((len(predictions), *np.shape(prediction)))
         _same(
             np.concatenate([np.ravel(label), np.ravel(prediction)]),
             np.concatenate([np.ravel(labels[0]), np.ravel(predictions[0])]),
             model_name,
             output_name,
         )
-        # The whole batch, the examples outside the slice weighted 0 (a Keras metric adds weighted values and
-        # weights, so they add nothing): one input shape per batch size, so the metrics' update functions are
-        # not traced again for every slice's number of rows.
-        weights = np.zeros((len(labels), *np.shape(weight)), np.float32)
-        weights[rows] = np.asarray(weight, np.float32)
-        for metric_index, metric in enumerate(combiner._metrics[output_name]):
-            metric.reset_states()
-            metric.update_state(labels, predictions, weights)
-            accumulator.add_weights(output_index, metric_index, metric.get_weights())
-    return accumulator
+        inputs.append((output_name, labels, predictions, weight))
+
+    def fill(rows):
+        accumulator = combiner.create_accumulator()
+        for output_index, (output_name, labels, predictions, weight) in enumerate(inputs):
+            # The whole batch, the examples outside the slice weighted 0 (a Keras metric adds weighted values
+            # and weights, so they add nothing): one input shape per batch size, so the metrics' update
+            # functions are not traced again for every slice's number of rows.
+            weights = np.zeros((len(labels), *np.shape(weight)), np.float32)
+            weights[rows] = np.asarray(weight, np.float32)
+            for metric_index, metric in enumerate(combiner._metrics[output_name]):
+                metric.reset_states()
+                metric.update_state(labels, predictions, weights)
+                accumulator.add_weights(output_index, metric_index, metric.get_weights())
+        return accumulator
+
+    return fill
 
 
 def _flat(extract, eval_config, key, model_names):
     """Per-element labels and predictions as TFMA's flattening reads them (a class id: that class's)."""
-    batch = _arrays(extract, eval_config, key.model_name, key.output_name, model_names)
-    labels, predictions = batch.labels, batch.predictions.reshape(len(batch.predictions), -1)
+    labels, predictions = _arrays(extract, eval_config, key.model_name, key.output_name, model_names)
+    predictions = predictions.reshape(len(predictions), -1)
     if key.sub_key is not None and key.sub_key.class_id is not None:
         class_id = key.sub_key.class_id
         if predictions.shape[1] > 1:
@@ -227,49 +223,56 @@ def _flat(extract, eval_config, key, model_names):
     return label, prediction
 
 
-def _histogram_partial(combiner, extract, eval_config, rows, model_names):
+def _histogram_filler(combiner, extract, eval_config, model_names):
     label, prediction = _flat(extract, eval_config, combiner._key, model_names)
-    label, prediction = label[rows], prediction[rows]
     based_on = prediction if combiner._prediction_based_bucketing else label
     # TFMA's _bucket_index, element by element: (value - left) / range * buckets + 1, truncated, clipped.
     index = (based_on - combiner._left) / combiner._range * combiner._num_buckets + 1
     index = np.where(
         index < 0, 0, np.where(index >= combiner._num_buckets + 1, combiner._num_buckets + 1, index)
-    )
-    index = index.astype(np.int64)
-    accumulator = {}
+    ).astype(np.int64)
     size = combiner._num_buckets + 2
-    labels = np.bincount(index, weights=label, minlength=size)
-    predictions = np.bincount(index, weights=prediction, minlength=size)
-    examples = np.bincount(index, minlength=size).astype(np.float64)
-    for bucket in np.nonzero(examples)[0]:
-        accumulator[int(bucket)] = calibration_histogram.Bucket(
-            int(bucket), float(labels[bucket]), float(predictions[bucket]), float(examples[bucket])
-        )
-    return accumulator
+
+    def fill(rows):
+        chosen = index[rows]
+        labels = np.bincount(chosen, weights=label[rows], minlength=size)
+        predictions = np.bincount(chosen, weights=prediction[rows], minlength=size)
+        examples = np.bincount(chosen, minlength=size).astype(np.float64)
+        return {
+            int(bucket): calibration_histogram.Bucket(
+                int(bucket), float(labels[bucket]), float(predictions[bucket]), float(examples[bucket])
+            )
+            for bucket in np.nonzero(examples)[0]
+        }
+
+    return fill
 
 
-def _error_partial(combiner, extract, eval_config, rows, model_names):
-    key = combiner._metric_key
-    label, prediction = _flat(extract, eval_config, key, model_names)
-    errors = _ERRORS[type(combiner)](label[rows], prediction[rows])
-    accumulator = combiner.create_accumulator()
-    kept = errors[~np.isnan(errors)]
-    accumulator.total_regression_error += float(np.sum(kept))
-    accumulator.total_example_weights += float(len(errors))
-    return accumulator
+def _error_filler(combiner, extract, eval_config, model_names):
+    errors = _ERRORS[type(combiner)](*_flat(extract, eval_config, combiner._metric_key, model_names))
+
+    def fill(rows):
+        # As TFMA: an example whose error is NaN adds neither error nor weight.
+        kept = errors[rows][~np.isnan(errors[rows])]
+        accumulator = combiner.create_accumulator()
+        accumulator.total_regression_error += float(np.sum(kept))
+        accumulator.total_example_weights += float(len(kept))
+        return accumulator
+
+    return fill
 
 
-def _partial(computation, extract, eval_config, rows, model_names):
-    """The accumulator of `computation`'s combiner for the examples `rows` of a batched extract."""
+def _filler(computation, extract, eval_config, model_names):
+    """A function of a slice's rows of a batched extract -> the accumulator of `computation`'s combiner for
+    them; the batch read once."""
     combiner = computation.combiner
     if isinstance(combiner, _KERAS):
-        return _keras_partial(combiner, extract, eval_config, rows, model_names)
+        return _keras_filler(combiner, extract, eval_config, model_names)
     if isinstance(combiner, _HISTOGRAM):
-        return _histogram_partial(combiner, extract, eval_config, rows, model_names)
+        return _histogram_filler(combiner, extract, eval_config, model_names)
     if type(combiner) in _ERRORS:
-        return _error_partial(combiner, extract, eval_config, rows, model_names)
-    return float(len(rows))  # example count, unweighted
+        return _error_filler(combiner, extract, eval_config, model_names)
+    return lambda rows: float(len(rows))  # example count, unweighted
 
 
 # ---- slices ---------------------------------------------------------------------------------------------
@@ -357,14 +360,9 @@ class _SlicePartials(beam.DoFn):
         self._slice_specs = [slicer_lib.SingleSliceSpec(spec=s) for s in self._eval_config.slicing_specs]
 
     def process(self, extract):
+        fillers = [_filler(c, extract, self._eval_config, self._model_names) for c in self._computations]
         for key, rows in slice_rows(extract, self._slice_specs, self._eval_config).items():
-            yield (
-                key,
-                tuple(
-                    _partial(c, extract, self._eval_config, rows, self._model_names)
-                    for c in self._computations
-                ),
-            )
+            yield key, tuple(fill(rows) for fill in fillers)
 
 
 class _MergePartials(beam.CombineFn):
