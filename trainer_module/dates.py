@@ -96,10 +96,10 @@ def parse_dates(values: tf.Tensor, fmt: str) -> tuple[dict[str, tf.Tensor], tf.T
         parsed[field] = number
     parsed = {field: tf.broadcast_to(tf.cast(v, tf.int64), tf.shape(values)) for field, v in parsed.items()}
     valid = tf.logical_and(valid, parsed["day"] <= _days_in_month(parsed["year"], parsed["month"]))
-    fallback = {
-        field: tf.fill(tf.shape(values), tf.constant(value, tf.int64)) for field, value in _DEFAULTS.items()
+    # Absent and invalid values: the defaults (tf.where broadcasts them).
+    parsed = {
+        field: tf.where(valid, v, tf.constant(_DEFAULTS[field], tf.int64)) for field, v in parsed.items()
     }
-    parsed = {field: tf.where(valid, parsed[field], fallback[field]) for field in parsed}
     return parsed, present, valid
 
 
