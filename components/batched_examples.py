@@ -22,12 +22,14 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 import google_crc32c
+import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 from apache_beam import coders
 from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.dsl.io import fileio
 from tfx_bsl.coders import batch_util, example_coder
 from tfx_bsl.tfxio import record_based_tfxio, tf_example_record
@@ -70,16 +72,69 @@ def read_batches(path: str, size: int) -> Iterator[list[bytes]]:
         yield list(batch)
 
 
-class _DecodeFile(beam.DoFn):
-    """A file's examples as record batches of the schema's columns (plus the raw records, when asked)."""
+_PARSED_TYPES = {schema_pb2.BYTES: tf.string, schema_pb2.INT: tf.int64, schema_pb2.FLOAT: tf.float32}
 
-    def __init__(self, schema_bytes: bytes | None, raw_record_column: str | None, size: int):
+
+class ColumnsDecoder:
+    """tf.Examples to the record batch of a schema's columns that tfx_bsl's ExamplesToRecordBatchDecoder
+    makes of them, each column parsed by TensorFlow's example parser, which skips an example's other
+    features (tfx_bsl's decoder parses every example whole: for one column of 333,000 penguins examples,
+    2.0 s against 0.2 s). The parser cannot tell a feature absent from an example (tfx_bsl: null) from one
+    with an empty value list (an empty list): the examples with an empty value in some column, rare, are
+    decoded again by tfx_bsl's decoder for that. For schemas of plain features (`applies`), none included:
+    a reader of the serialized examples only."""
+
+    def __init__(self, schema_bytes: bytes):
+        schema = schema_pb2.Schema.FromString(schema_bytes)
+        self._exact = example_coder.ExamplesToRecordBatchDecoder(schema_bytes)
+        self._arrow_schema = self._exact.ArrowSchema()
+        self._spec = {f.name: tf.io.VarLenFeature(_PARSED_TYPES[f.type]) for f in schema.feature}
+
+    @staticmethod
+    def applies(schema_bytes: bytes | None) -> bool:
+        if schema_bytes is None:
+            return False
+        schema = schema_pb2.Schema.FromString(schema_bytes)
+        plain = not (schema.sparse_feature or schema.weighted_feature)
+        return plain and all(f.type in _PARSED_TYPES for f in schema.feature)
+
+    def DecodeBatch(self, records: list[bytes]) -> pa.RecordBatch:  # noqa: N802 (tfx_bsl's name)
+        if not self._spec:  # no column: only the number of rows
+            rows = pa.StructArray.from_buffers(pa.struct([]), len(records), [None])
+            return pa.RecordBatch.from_struct_array(rows)
+        parsed = tf.io.parse_example(tf.constant(records, tf.string), self._spec)
+        size = len(records)
+        lengths = {
+            name: np.bincount(value.indices[:, 0].numpy(), minlength=size) for name, value in parsed.items()
+        }
+        empty = np.nonzero(np.any([length == 0 for length in lengths.values()], axis=0))[0]
+        exact = self._exact.DecodeBatch([records[i] for i in empty]) if len(empty) else None
+        columns = []
+        for field in self._arrow_schema:
+            null = np.zeros(size + 1, bool)
+            if exact is not None:
+                null[empty] = exact.column(field.name).is_null().to_numpy(zero_copy_only=False)
+            offsets = pa.array(np.concatenate([[0], np.cumsum(lengths[field.name])]), pa.int64(), mask=null)
+            values = pa.array(parsed[field.name].values.numpy(), field.type.value_type)
+            columns.append(pa.LargeListArray.from_arrays(offsets, values))
+        return pa.RecordBatch.from_arrays(columns, schema=self._arrow_schema)
+
+
+class _DecodeFile(beam.DoFn):
+    """A file's examples as record batches of the schema's columns (plus the raw records, when asked);
+    `parse_columns`: by ColumnsDecoder where it applies."""
+
+    def __init__(self, schema_bytes: bytes | None, raw_record_column: str | None, size: int, parse_columns):
         self._schema_bytes = schema_bytes
         self._raw_record_column = raw_record_column
         self._size = size
+        self._parse_columns = parse_columns
 
     def setup(self):
-        self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._schema_bytes)
+        if self._parse_columns and ColumnsDecoder.applies(self._schema_bytes):
+            self._decoder = ColumnsDecoder(self._schema_bytes)
+        else:
+            self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._schema_bytes)
 
     def process(self, path: str) -> Iterator[pa.RecordBatch]:
         for records in read_batches(path, self._size):
@@ -96,17 +151,23 @@ class BatchedExampleRecord(tf_example_record.TFExampleRecord):
     same files and columns once: where it runs in one worker and the files are small enough (`may_hold`), a
     second read of them takes the first read's batches, which the runner holds in memory until the second
     reader's step has run. Elsewhere each reads the files again (as TFX does, so that a distributed runner
-    does not store the first read's output)."""
+    does not store the first read's output). `batch_size`: examples per batch where BeamSource is given
+    none (default: tfx_bsl's cap); `parse_columns`: decoded by ColumnsDecoder, for a reader of a few
+    columns."""
 
-    def __init__(self, *args, reads: dict | None = None, **kwargs):
+    def __init__(
+        self, *args, reads: dict | None = None, batch_size: int | None = None, parse_columns=False, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self._reads = reads
+        self._batch_size = batch_size
+        self._parse_columns = parse_columns
 
     def BeamSource(self, batch_size: int | None = None) -> beam.PTransform:  # noqa: N802 (TFXIO's name)
         schema = self._GetSchemaForDecoding()
         schema_bytes = schema.SerializeToString() if schema is not None else None
-        size = examples_per_batch(batch_size)
-        decode = _DecodeFile(schema_bytes, self.raw_record_column_name, size)
+        size = examples_per_batch(batch_size or self._batch_size)
+        decode = _DecodeFile(schema_bytes, self.raw_record_column_name, size, self._parse_columns)
         columns = schema.SerializeToString(deterministic=True) if schema is not None else None
         read = (tuple(self._file_pattern), columns, self.raw_record_column_name, size)
 
@@ -131,12 +192,16 @@ class BatchedExampleRecord(tf_example_record.TFExampleRecord):
         return source()
 
     def _ProjectImpl(self, tensor_names):  # noqa: N802 (TFXIO's name)
-        return batched(super()._ProjectImpl(tensor_names), self._reads)
+        projected = super()._ProjectImpl(tensor_names)
+        return batched(projected, self._reads, self._batch_size, self._parse_columns)
 
 
-def batched(tfxio: TFXIO, reads: dict | None = None) -> TFXIO:
+def batched(
+    tfxio: TFXIO, reads: dict | None = None, batch_size: int | None = None, parse_columns: bool = False
+) -> TFXIO:
     """`tfxio` read by the batch where it is tfx_bsl's TFXIO of tf.Examples in TFRecord files (reads shared
-    through `reads`, see BatchedExampleRecord); any other format or payload as it is."""
+    through `reads`, `batch_size` and `parse_columns` as BatchedExampleRecord takes them); any other format
+    or payload as it is."""
     if type(tfxio) is not tf_example_record.TFExampleRecord:
         return tfxio
     return BatchedExampleRecord(
@@ -145,6 +210,8 @@ def batched(tfxio: TFXIO, reads: dict | None = None) -> TFXIO:
         raw_record_column_name=tfxio.raw_record_column_name,
         telemetry_descriptors=tfxio.telemetry_descriptors,
         reads=reads,
+        batch_size=batch_size,
+        parse_columns=parse_columns,
     )
 
 

@@ -25,11 +25,14 @@ aggregated classes, cross slices, a minimum slice size) goes through TFMA's own 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import tensorflow as tf
 from tensorflow_model_analysis import constants
+from tensorflow_model_analysis.api import types
 from tensorflow_model_analysis.evaluators import metrics_plots_and_validations_evaluator as tfma_evaluator
 from tensorflow_model_analysis.evaluators import metrics_validator
 from tensorflow_model_analysis.metrics import (
@@ -42,7 +45,7 @@ from tensorflow_model_analysis.metrics import (
     tf_metric_wrapper,
 )
 from tensorflow_model_analysis.slicer import slicer_lib
-from tensorflow_model_analysis.utils import model_util
+from tensorflow_model_analysis.utils import model_util, util
 
 # TFMA's default extractors that turn batches into examples: left out here.
 UNBATCHING_STAGES = ("ExtractUnbatchedInputs", "ExtractSliceKeys")
@@ -99,6 +102,16 @@ def supported(eval_config) -> bool:
     )
 
 
+def raw_columns(eval_config) -> set[str]:
+    """The examples' columns an evaluation can read as features besides the models' inputs: the slices',
+    the labels', the example weights' and predictions' (a model spec without a model reads them)."""
+    columns = {c for spec in eval_config.slicing_specs for c in (*spec.feature_keys, *spec.feature_values)}
+    for spec in eval_config.model_specs:
+        for name in ("label", "example_weight", "prediction"):
+            columns |= {getattr(spec, f"{name}_key"), *getattr(spec, f"{name}_keys").values()}
+    return columns - {""}
+
+
 # ---- reading a batch ----------------------------------------------------------------------------------
 
 
@@ -117,6 +130,10 @@ def _row(extract: dict, index: int) -> dict:
     def pick(value):
         if isinstance(value, dict):
             return {k: pick(v) for k, v in value.items()}
+        if isinstance(value, types.VarLenTensorValue):
+            return util.to_tensor_value(next(itertools.islice(value.dense_rows(), index, None)))
+        if isinstance(value, types.SparseTensorValue):
+            return util._split_sparse_batch(value)[index]
         if isinstance(value, np.ndarray | list) and len(value):
             return value[index]
         return value
@@ -124,14 +141,40 @@ def _row(extract: dict, index: int) -> dict:
     return {k: pick(v) for k, v in extract.items() if k != constants.ARROW_RECORD_BATCH_KEY}
 
 
+def _variable_length(value) -> bool:
+    """Whether a batched extract's value is TFMA's VarLenTensorValue or SparseTensorValue (a feature with
+    no fixed shape in the schema)."""
+    return hasattr(value, "indices") and hasattr(value, "values")
+
+
+def _one_each(value) -> np.ndarray | None:
+    """A variable-length value with exactly one value per example as an array of one column; else None."""
+    indices, values = np.asarray(value.indices), np.asarray(value.values)
+    rows = int(np.asarray(value.dense_shape)[0])
+    if len(values) != rows or not np.array_equal(indices[:, 0], np.arange(rows)) or indices[:, 1:].any():
+        return None
+    return values.reshape(rows, 1)
+
+
+def _dense(value) -> np.ndarray:
+    """A batched extract's label or prediction as an array, one row per example: a variable-length one where
+    every example has exactly one value, as TFMA reads such a value of each example."""
+    if not _variable_length(value):
+        return np.asarray(value)
+    found = _one_each(value)
+    if found is None:
+        raise ValueError("batched metrics: a label or prediction with other than one value per example")
+    return found
+
+
 def _arrays(extract: dict, eval_config, model_name: str, output_name: str, model_names: list[str]):
     """(labels, predictions) of a batched extract for one model and output, one row per example."""
-    labels = np.asarray(_select(extract[constants.LABELS_KEY], model_name, output_name, model_names))
+    labels = _dense(_select(extract[constants.LABELS_KEY], model_name, output_name, model_names))
     predictions = _select(extract[constants.PREDICTIONS_KEY], model_name, output_name, model_names)
     spec = model_util.get_model_spec(eval_config, model_name)
     if isinstance(predictions, dict) and not output_name and spec is not None and spec.prediction_key:
         predictions = predictions[spec.prediction_key]
-    return labels, np.asarray(predictions)
+    return labels, _dense(predictions)
 
 
 def _first(extract, eval_config, model_name, output_name, sub_key, flatten) -> list:
@@ -164,7 +207,21 @@ def _same(expected, got, model_name, output_name) -> None:
 # Each reads the batch once (and checks its first example) and returns a function of the rows of one slice.
 
 
-def _keras_filler(combiner, extract, eval_config, model_names):
+def _metric_weights(metric):
+    """A function (labels, predictions, weights) -> the Keras metric's weights after `reset_state` and
+    one `update_state` on them, as TFMA calls the metric on a batch, traced once: run eagerly, each call
+    of a metric's update dispatches its ops one by one (about 5 ms for the F1 metric, bench/RESULTS.md)."""
+
+    @tf.function(reduce_retracing=True, autograph=False)
+    def weights(labels, predictions, sample_weight):
+        metric.reset_state()
+        metric.update_state(labels, predictions, sample_weight)
+        return [tf.identity(weight) for weight in metric.weights]
+
+    return lambda *arrays: [value.numpy() for value in weights(*arrays)]
+
+
+def _keras_filler(combiner, extract, eval_config, model_names, updates: dict):
     combiner.setup()
     model_name = combiner._model_name
     inputs = []
@@ -191,9 +248,10 @@ def _keras_filler(combiner, extract, eval_config, model_names):
             weights = np.zeros((len(labels), *np.shape(weight)), np.float32)
             weights[rows] = np.asarray(weight, np.float32)
             for metric_index, metric in enumerate(combiner._metrics[output_name]):
-                metric.reset_states()
-                metric.update_state(labels, predictions, weights)
-                accumulator.add_weights(output_index, metric_index, metric.get_weights())
+                if metric not in updates:
+                    updates[metric] = _metric_weights(metric)
+                found = updates[metric](labels, predictions, weights)
+                accumulator.add_weights(output_index, metric_index, found)
         return accumulator
 
     return fill
@@ -262,12 +320,12 @@ def _error_filler(combiner, extract, eval_config, model_names):
     return fill
 
 
-def _filler(computation, extract, eval_config, model_names):
+def _filler(computation, extract, eval_config, model_names, updates: dict):
     """A function of a slice's rows of a batched extract -> the accumulator of `computation`'s combiner for
     them; the batch read once."""
     combiner = computation.combiner
     if isinstance(combiner, _KERAS):
-        return _keras_filler(combiner, extract, eval_config, model_names)
+        return _keras_filler(combiner, extract, eval_config, model_names, updates)
     if isinstance(combiner, _HISTOGRAM):
         return _histogram_filler(combiner, extract, eval_config, model_names)
     if type(combiner) in _ERRORS:
@@ -298,7 +356,9 @@ def _column(value, size: int) -> tuple[np.ndarray, list]:
     """A sliced column of a batch: (each row's group id, each group's values), rows with the same values in
     one group. Dense one-value columns are grouped by numpy; sparse ones (TFMA's SparseTensorValue, for a
     column with missing values) row by row."""
-    if hasattr(value, "indices") and hasattr(value, "values"):
+    if _variable_length(value) and _one_each(value) is not None:
+        value = _one_each(value)
+    if _variable_length(value):
         rows: list[list] = [[] for _ in range(size)]
         for index, found in zip(np.asarray(value.indices), np.asarray(value.values), strict=True):
             rows[int(index[0])].append(found)
@@ -322,8 +382,7 @@ def slice_rows(extract: dict, slice_specs: list, eval_config) -> dict[tuple, np.
         {c for spec in slice_specs for c in spec._columns}
         | {c for spec in slice_specs for c, _ in spec._features}
     )
-    labels = extract[constants.LABELS_KEY]
-    size = len(next(iter(labels.values())) if isinstance(labels, dict) else labels)
+    size = util.batch_size(extract)
     sources = [*transformed, raw]
     grouped = [
         (position, column, _column(source[column], size))
@@ -357,10 +416,12 @@ class _SlicePartials(beam.DoFn):
 
     def setup(self):
         self._computations = computations(self._eval_config).non_derived_computations
+        self._updates = {}  # Keras metric -> its traced update (_metric_weights)
         self._slice_specs = [slicer_lib.SingleSliceSpec(spec=s) for s in self._eval_config.slicing_specs]
 
     def process(self, extract):
-        fillers = [_filler(c, extract, self._eval_config, self._model_names) for c in self._computations]
+        config, names = self._eval_config, self._model_names
+        fillers = [_filler(c, extract, config, names, self._updates) for c in self._computations]
         for key, rows in slice_rows(extract, self._slice_specs, self._eval_config).items():
             yield key, tuple(fill(rows) for fill in fillers)
 
@@ -434,12 +495,13 @@ def _ComputeMetricsFromBatches(extracts, eval_config, model_names):  # noqa: N80
     }
 
 
-def batched_evaluator(eval_config, model_names: list[str]):
-    """A TFMA Evaluator computing `eval_config`'s metrics from batched extracts."""
+def batched_evaluator(eval_config, model_names: list[str], run_after: str):
+    """A TFMA Evaluator computing `eval_config`'s metrics from batched extracts, after the extractor
+    `run_after`."""
     from tensorflow_model_analysis.evaluators import evaluator
 
     return evaluator.Evaluator(
         stage_name="EvaluateMetricsPlotsAndValidations",
-        run_after="ExtractPredictions",
+        run_after=run_after,
         ptransform=_ComputeMetricsFromBatches(eval_config, model_names),
     )

@@ -6,6 +6,7 @@ import json
 import time
 
 from google.protobuf.wrappers_pb2 import BoolValue
+from tensorflow_model_analysis import constants as tfma_constants
 from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 from tfx.components import (
     ExampleValidator,
@@ -194,6 +195,9 @@ def eval_config(config: PipelineConfig) -> tfma_config.EvalConfig:
             tfma_config.ModelSpec(
                 signature_name="serving_default",
                 preprocessing_function_names=["transform_features"],
+                # Called through its signatures only: TFMA, told nothing, loads each model with Keras first
+                # to find out whether it is one (tfma.utils.get_model_type), a second load of every model.
+                model_type=tfma_constants.TF_GENERIC,
                 **model_spec,
             )
         ],
@@ -433,9 +437,11 @@ def create_pipeline(
         custom_config=trainer_config,
     )
 
-    # TFX's Evaluator, minus a baseline that holds no model (nothing served yet).
+    # TFX's Evaluator, minus a baseline that holds no model (nothing served yet). With the schema, it decodes
+    # only the columns it slices by and the labels it reads untransformed (components/evaluator.py).
     evaluator = BaselineAwareEvaluator(
         examples=example_gen.outputs["examples"],
+        schema=validated_schema,
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(config),

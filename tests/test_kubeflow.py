@@ -57,7 +57,7 @@ def test_one_task_per_component_with_the_dependencies_of_the_dag(compiled):
     assert depends["DriftGate"] == {"StatisticsGen", "DataGate"}
     assert depends["Transform"] == {"CsvExampleGen", "DriftGate"}
     assert depends["Trainer"] == {"Transform", "DriftGate"}
-    assert depends["Evaluator"] == {"CsvExampleGen", "Trainer", "ServedBaseline"}
+    assert depends["Evaluator"] == {"CsvExampleGen", "Trainer", "ServedBaseline", "DriftGate"}
     assert depends["Pusher"] == {"Evaluator", "ServingCheck"}
     # The serving check and the push run only for a blessed model.
     for gated in ("ServingCheck", "Pusher"):
