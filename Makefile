@@ -75,7 +75,8 @@ test: setup system-deps
 # The suite on the newer stack in a Debian 13 root (tests/next_stack.py); TESTS=... runs a selection (pytest's
 # arguments). CI runs NEXT_CI_TESTS (docs/stacks.md): an end-to-end run, the catalogue's unit tests, what
 # differs on that stack, the launcher-level test in Vertex's mode (both modes: make test-next), and the
-# Evaluator's batched metrics against TFX's executor on that stack's TFMA.
+# Evaluator's batched metrics, models' outputs and columns decoder against TFX's, TFMA's and tfx_bsl's own on
+# that stack.
 TESTS ?=
 E2E := tests/test_pipeline_e2e.py
 NEXT_CI_TESTS := $(E2E)::test_first_run_executes_every_component_and_pushes \
@@ -84,7 +85,9 @@ NEXT_CI_TESTS := $(E2E)::test_first_run_executes_every_component_and_pushes \
 	tests/test_layers.py tests/test_losses.py tests/test_metrics.py tests/test_models.py tests/test_callbacks.py \
 	tests/test_training_loop.py tests/test_catalogue_models.py \
 	tests/test_storage.py tests/test_kubeflow.py tests/test_stacks.py tests/test_lock.py tests/test_kubeflow_launcher.py \
-	tests/test_evaluator.py::test_the_same_metrics_slices_and_blessing_as_tfxs_evaluator[first_run]
+	tests/test_evaluator.py::test_the_same_metrics_slices_and_blessing_as_tfxs_evaluator[first_run] \
+	tests/test_evaluator.py::test_the_models_outputs_are_tfmas_extractors_outputs[first_run] \
+	tests/test_batched_examples.py::test_columns_decoder_makes_tfx_bsls_record_batches
 
 test-next: setup system-deps
 	$(PY) -m tests.next_stack $(TESTS)

@@ -13,12 +13,14 @@ libraries directly, outside TFX and Beam, on that run's own artifacts:
   slice), plus a Beam pipeline's fixed cost (an in-process pipeline of one element). Measured twice: on
   the first run (no baseline) and on a second run on the same data with another learning rate (its Trainer
   runs again; the first model, blessed and served, is its baseline, as on every scheduled run). Beside
-  them, TFX's own Evaluator executor on the second run's inputs (`components/batched_metrics.py` is what
-  differs).
+  them, the project's and TFX's own Evaluator executors on the runs' Evaluator inputs.
 - ServingCheck: loading the pushed model and serving it one request batch, in this process (the component
   does it in a fresh interpreter).
 
-Each floor is the median of `--repeats` runs in this process, after one unmeasured warm-up of the same work.
+Each floor is the median of `--repeats` runs in this process, after one unmeasured warm-up of the same work;
+the project's Evaluator executor on each run's Evaluator inputs is measured the same way, interleaved
+with its floor (the run's own figure, one measurement in a fresh process, is shown too), TFX's executor
+`--tfx-repeats` times after it.
 """
 
 from __future__ import annotations
@@ -169,11 +171,10 @@ def evaluator_floor(outputs: dict, baseline_model: str | None = None) -> int:
     return len(truth)
 
 
-def tfx_evaluator(root: str, run_id: str) -> int:
-    """TFX's own Evaluator executor on the inputs of the run's Evaluator; returns 1."""
-    from tfx.components.evaluator import executor
-
-    from components.evaluator import without_empty_baseline
+def evaluator_executor(root: str, run_id: str, executor_class=None) -> int:
+    """An Evaluator executor (default: the project's) on the inputs of the run's Evaluator, its outputs in
+    fresh directories; returns 1."""
+    from components.evaluator import Executor, without_empty_baseline
     from pipeline.run_summary import node_execution
 
     _, inputs, outputs, properties = node_execution(_store(root), run_id, "Evaluator")
@@ -182,7 +183,7 @@ def tfx_evaluator(root: str, run_id: str) -> int:
         copy = type(artifact)()
         copy.uri = tempfile.mkdtemp(dir=root)
         written[key] = [copy]
-    executor.Executor().Do(without_empty_baseline(inputs), written, properties)
+    (executor_class or Executor)().Do(without_empty_baseline(inputs), written, properties)
     return 1
 
 
@@ -200,11 +201,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tfx-repeats", type=int, default=1, help="runs of TFX's Evaluator executor")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-run-floors-") as root:
         run = run_measure(args.rows, root=root, pipeline_name=PIPELINE)
-        outputs = _outputs(root)
+        first = _latest(root)
+        outputs = first.outputs
         # The second run: another learning rate, so its Trainer runs again and the first model is its
         # Evaluator's baseline.
         again = run_measure(
@@ -212,40 +215,60 @@ def main() -> None:
         )
         second = _latest(root)
         baseline = _baseline_model(root, second.run_id)
-        floors = {
-            "Trainer": lambda: trainer_floor(outputs, tempfile.mkdtemp(dir=root)),
-            "Evaluator": lambda: evaluator_floor(outputs),
-            "Evaluator, with a baseline": lambda: evaluator_floor(second.outputs, baseline),
-            "ServingCheck": lambda: serving_check_floor(outputs),
-            "TFX's Evaluator executor, with a baseline": lambda: tfx_evaluator(root, second.run_id),
+        # name: (the floor, the project's work measured beside it in this process, or None)
+        work = {
+            "Trainer": (lambda: trainer_floor(outputs, tempfile.mkdtemp(dir=root)), None),
+            "Evaluator": (
+                lambda: evaluator_floor(outputs),
+                lambda: evaluator_executor(root, first.run_id),
+            ),
+            "Evaluator, with a baseline": (
+                lambda: evaluator_floor(second.outputs, baseline),
+                lambda: evaluator_executor(root, second.run_id),
+            ),
+            "ServingCheck": (lambda: serving_check_floor(outputs), None),
         }
-        seconds = {}
-        for name, work in floors.items():
-            work()  # warm-up: imports, first traces
-            seconds[name] = [timed(work)[0] for _ in range(args.repeats)]
-            print(name, [f"{s:.1f}" for s in seconds[name]], flush=True)
-    project = {
-        **run["components"],
-        "Evaluator, with a baseline": again["components"]["Evaluator"],
-    }
-    tfx = statistics.median(seconds.pop("TFX's Evaluator executor, with a baseline"))
-    rows = "".join(
-        f"| {name} | {spread(s)} | {project[name]:.1f} | {project[name] / statistics.median(s):.1f}x |\n"
-        for name, s in seconds.items()
-    )
+        seconds, project = {}, {}
+        for name, (floor, ours) in work.items():
+            pairs = [(floor, seconds.setdefault(name, []))]
+            if ours:
+                pairs.append((ours, project.setdefault(name, [])))
+            for measured, _ in pairs:
+                measured()  # warm-up: imports, first traces
+            for _ in range(args.repeats):  # the floor and the project's work interleaved
+                for measured, timing in pairs:
+                    timing.append(timed(measured)[0])
+            print(name, [f"{s:.1f}" for s in seconds[name]], [f"{s:.1f}" for s in project.get(name, [])])
+        # TFX's executor after the project's: its imports and TensorFlow's are warm.
+        from tfx.components.evaluator import executor as tfx_executor
+
+        tfx = [
+            timed(lambda: evaluator_executor(root, second.run_id, tfx_executor.Executor))[0]
+            for _ in range(args.tfx_repeats)
+        ]
+    cli = {**run["components"], "Evaluator, with a baseline": again["components"]["Evaluator"]}
+    rows = ""
+    for name, floor in seconds.items():
+        ours = project.get(name)
+        ratio = (statistics.median(ours) if ours else cli[name]) / statistics.median(floor)
+        measured = spread(ours) if ours else "-"
+        rows += f"| {name} | {spread(floor)} | {measured} | {cli[name]:.1f} | {ratio:.1f}x |\n"
+    ours_with_baseline = statistics.median(project["Evaluator, with a baseline"])
     write_section(
         TITLE,
         f"{environment()}"
         f"- `python -m pipeline run --data-root` on {args.rows:,} generated rows (the bundled schema, "
-        "in_memory; project = the component's seconds from the CLI's progress line), then again on the same "
+        "in_memory; run = the component's seconds from the CLI's progress line), then again on the same "
         "data with `--set trainer.learning_rate=0.005` (the Trainer runs again; the first model is the "
         f"Evaluator's baseline); then each floor {args.repeats} times in one process after a warm-up run of "
-        "the same work (median, range); see `bench/run_floors.py` for what each floor does.\n\n"
-        "| component | floor (s) | project (s) | project / floor |\n|---|---|---|---|\n"
+        "the same work (median, range), and beside it, the same way, the project's Evaluator executor on "
+        "the run's Evaluator inputs (project); the ratio is project / floor where the project is measured "
+        "in this process, else run / floor; see `bench/run_floors.py` for what each floor does.\n\n"
+        "| component | floor (s) | project (s) | run (s) | project / floor |\n|---|---|---|---|---|\n"
         + rows
         + f"\nTFX's own Evaluator executor on the second run's inputs (the same models and data, in this "
-        f"process, median of {args.repeats}): {tfx:.1f} s, "
-        f"{tfx / project['Evaluator, with a baseline']:.1f}x the project's Evaluator.\n",
+        f"process, after the project's): {spread(tfx)} s, {statistics.median(tfx) / ours_with_baseline:.1f}x "
+        "the project's Evaluator executor.\n",
     )
 
 

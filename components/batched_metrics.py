@@ -13,8 +13,9 @@ other steps of TFMA's `_ComputeMetricsAndPlots`), its validator (`metrics_valida
 its writers, so `tfma.load_metrics` and `tfma.load_validation_result` read the results as before.
 
 Filled from a batch: TFMA's example count; Keras metrics (`_CompilableMetricsCombiner`: each metric
-updated once with the batch's labels, predictions and weights, its weights added to the accumulator, as
-TFMA does for each batch it collects); the calibration histogram under AUC and the confusion-matrix metrics
+reset and updated once with the batch's labels, predictions and weights, its weights added to the
+accumulator, as TFMA does for each batch it collects; the reset and update traced once per metric into a
+TensorFlow function, `_metric_weights`); the calibration histogram under AUC and the confusion-matrix metrics
 (bucketed as TFMA buckets, vectorised); mean absolute and squared error. Each batch's first example is also
 read the way TFMA reads every example (`metric_util.to_label_prediction_example_weight`) and must match the
 batch's arrays, so a mismatch in shapes or selection fails rather than computing something else. An
@@ -177,9 +178,10 @@ def _arrays(extract: dict, eval_config, model_name: str, output_name: str, model
     return labels, _dense(predictions)
 
 
-def _first(extract, eval_config, model_name, output_name, sub_key, flatten) -> list:
-    """The batch's first example as TFMA reads each example: its (label, prediction, example weight)s."""
-    inputs = metric_types.StandardMetricInputs(_row(extract, 0))
+def _first(extract, eval_config, model_name, output_name, sub_key, flatten, index: int = 0) -> list:
+    """The batch's first example (or another) as TFMA reads each example: its (label, prediction, example
+    weight)s."""
+    inputs = metric_types.StandardMetricInputs(_row(extract, index))
     return list(
         metric_util.to_label_prediction_example_weight(
             inputs,
@@ -261,13 +263,23 @@ def _flat(extract, eval_config, key, model_names):
     """Per-element labels and predictions as TFMA's flattening reads them (a class id: that class's)."""
     labels, predictions = _arrays(extract, eval_config, key.model_name, key.output_name, model_names)
     predictions = predictions.reshape(len(predictions), -1)
+    if key.sub_key is not None and key.sub_key.class_id is not None and predictions.shape[1] == 1:
+        # A class id of a one-column prediction: each example read as TFMA reads it (no configuration of the
+        # pipeline makes one; TFMA's own pace, for this metric).
+        found = [
+            (float(label), float(prediction))
+            for index in range(len(predictions))
+            for label, prediction, _ in _first(
+                extract, eval_config, key.model_name, key.output_name, key.sub_key, True, index
+            )
+        ]
+        if len(found) != len(predictions):
+            raise ValueError(f"batched metrics: {len(found)} values of {len(predictions)} examples")
+        return tuple(np.asarray(column, np.float64) for column in zip(*found, strict=True))
     if key.sub_key is not None and key.sub_key.class_id is not None:
         class_id = key.sub_key.class_id
-        if predictions.shape[1] > 1:
-            label = (labels.reshape(len(labels), -1)[:, 0] == class_id).astype(np.float64)
-            prediction = predictions[:, class_id].astype(np.float64)
-        else:
-            raise ValueError("batched metrics: a class id of a single-column prediction")
+        label = (labels.reshape(len(labels), -1)[:, 0] == class_id).astype(np.float64)
+        prediction = predictions[:, class_id].astype(np.float64)
     else:
         label = labels.reshape(-1).astype(np.float64)
         prediction = predictions.reshape(-1).astype(np.float64)

@@ -2,10 +2,13 @@
 minus a baseline that holds no model (see components/served_baseline.py) or that is the candidate itself.
 
 TFX's executor reads the examples, loads the models, runs `tfma.ExtractEvaluateAndWriteResults` and blesses
-from the validation result TFMA wrote; `Do` runs it with that transform given TFMA's batched extractors and
-the batched metrics evaluator (executors run one at a time in a process), so everything else, the blessing
-and its custom properties included, is TFX's own. An evaluation the batched evaluator does not cover runs
-on TFMA's own evaluator.
+from the validation result TFMA wrote; `Do` runs it with that transform given TFMA's batched extractors (the
+models' steps by components/batched_predictions.py) and the batched metrics evaluator, and with TFX's
+examples reader reading by the batch (components/batched_examples.py: 10,000 examples a batch, and, given
+the schema, only the columns the evaluation slices by or reads as labels, the models taking the serialized
+examples); executors run one at a time in a process. Everything else, the blessing and its custom
+properties included, is TFX's own. An evaluation the batched evaluator does not cover runs on TFMA's own
+evaluator, reading by the batch all the same.
 
 The second run after a model is blessed finds that model as the latest blessed one while its Trainer is
 cached: candidate and baseline are the same artifact. Comparing a model with itself can only pass and

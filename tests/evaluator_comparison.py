@@ -11,23 +11,36 @@ import os
 
 from tfx.components.evaluator import executor as tfx_evaluator
 
-from components.evaluator import without_empty_baseline
+from components.evaluator import Executor, without_empty_baseline
 from pipeline.run_summary import node_execution
 
 RELATIVE = 1e-6
 
 
-def run_tfx_evaluator(store_location, run_id: str, directory: str) -> dict:
-    """TFX's Evaluator executor on the run's Evaluator inputs; its output artifacts in `directory`."""
-    _, inputs, outputs, properties = node_execution(store_location, run_id, "Evaluator")
-    theirs = {}
+def _copies(outputs: dict, directory: str) -> dict:
+    made = {}
     for key, (artifact,) in outputs.items():
         copy = type(artifact)()
         copy.uri = os.path.join(directory, key)
         os.makedirs(copy.uri, exist_ok=True)
-        theirs[key] = [copy]
+        made[key] = [copy]
+    return made
+
+
+def run_tfx_evaluator(store_location, run_id: str, directory: str, eval_config: str | None = None) -> dict:
+    """TFX's Evaluator executor on the run's Evaluator inputs; its output artifacts in `directory`. With
+    `eval_config` (JSON) in the place of the run's, the project's executor runs on it too, its outputs in
+    `directory`/ours."""
+    _, inputs, outputs, properties = node_execution(store_location, run_id, "Evaluator")
     # The project's baseline rule (no baseline that is the candidate or holds no model) is not TFMA's work.
-    tfx_evaluator.Executor().Do(without_empty_baseline(inputs), theirs, properties)
+    inputs = without_empty_baseline(inputs)
+    if eval_config is not None:
+        properties = {**properties, "eval_config": eval_config}
+        ours = _copies(outputs, os.path.join(directory, "ours"))
+        Executor().Do(inputs, ours, properties)
+        outputs = ours
+    theirs = _copies(outputs, directory)
+    tfx_evaluator.Executor().Do(inputs, theirs, properties)
     return {"ours": {k: v[0] for k, v in outputs.items()}, "tfx": {k: v[0] for k, v in theirs.items()}}
 
 

@@ -129,3 +129,28 @@ def test_the_models_outputs_are_tfmas_extractors_outputs(run_fixture, request):
         assert sorted(mine) == sorted(expected)
         for key in (TRANSFORMED_FEATURES_KEY, PREDICTIONS_KEY, LABELS_KEY, FEATURES_KEY):
             _same(mine[key], expected[key], (key,))
+
+
+def test_a_class_id_of_a_one_column_prediction_is_read_as_tfma_reads_it(similarity_run, tmp_path):
+    """An AUC binarized by class id on the siamese model's one-column distance (no configuration of the
+    pipeline makes one): computed from the batches, each example read as TFMA reads it, the same as TFX's."""
+    import json
+
+    from pipeline.run_summary import node_execution
+
+    _, _, _, properties = node_execution(
+        similarity_run.config.metadata_store, similarity_run.summary.run_id, "Evaluator"
+    )
+    config = json.loads(properties["eval_config"])
+    config["metrics_specs"].append(
+        {"metrics": [{"class_name": "AUC"}], "binarize": {"class_ids": {"values": [0]}}}
+    )
+    both = run_tfx_evaluator(
+        similarity_run.config.metadata_store,
+        similarity_run.summary.run_id,
+        str(tmp_path),
+        eval_config=json.dumps(config),
+    )
+    assert both["ours"]["evaluation"].get_string_custom_property(METRICS_FROM) == "batches"
+    metrics = compare(both)
+    assert any(b"auc" in key for values in metrics.values() for key in values)
