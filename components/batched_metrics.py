@@ -211,16 +211,25 @@ def _same(expected, got, model_name, output_name) -> None:
 
 def _metric_weights(metric):
     """A function (labels, predictions, weights) -> the Keras metric's weights after `reset_state` and
-    one `update_state` on them, as TFMA calls the metric on a batch, traced once: run eagerly, each call
-    of a metric's update dispatches its ops one by one (about 5 ms for the F1 metric, bench/RESULTS.md)."""
+    one `update_state` on them, as TFMA calls the metric on a batch, traced once for any number of rows:
+    run eagerly, each call of a metric's update dispatches its ops one by one (about 5 ms for the F1
+    metric, bench/RESULTS.md)."""
 
-    @tf.function(reduce_retracing=True, autograph=False)
-    def weights(labels, predictions, sample_weight):
+    def update(labels, predictions, sample_weight):
         metric.reset_state()
         metric.update_state(labels, predictions, sample_weight)
         return [tf.identity(weight) for weight in metric.weights]
 
-    return lambda *arrays: [value.numpy() for value in weights(*arrays)]
+    traced = {}
+
+    def weights(*arrays):
+        key = tuple((array.dtype.str, array.shape[1:]) for array in arrays)
+        if key not in traced:
+            signature = [tf.TensorSpec((None, *array.shape[1:]), array.dtype) for array in arrays]
+            traced[key] = tf.function(update, input_signature=signature, autograph=False)
+        return [value.numpy() for value in traced[key](*arrays)]
+
+    return weights
 
 
 def _keras_filler(combiner, extract, eval_config, model_names, updates: dict):
