@@ -81,8 +81,8 @@ class ColumnsDecoder:
     features (tfx_bsl's decoder parses every example whole: for one column of 333,000 penguins examples,
     2.0 s against 0.2 s). The parser cannot tell a feature absent from an example (tfx_bsl: null) from one
     with an empty value list (an empty list): the examples with an empty value in some column, rare, are
-    decoded again by tfx_bsl's decoder for that. For schemas of plain features (`applies`), none included:
-    a reader of the serialized examples only."""
+    decoded again by tfx_bsl's decoder for that. For schemas of plain features (`applies`), or of none (a
+    reader that needs only the serialized examples: record batches of no column)."""
 
     def __init__(self, schema_bytes: bytes):
         schema = schema_pb2.Schema.FromString(schema_bytes)

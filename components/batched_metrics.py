@@ -178,9 +178,9 @@ def _arrays(extract: dict, eval_config, model_name: str, output_name: str, model
     return labels, _dense(predictions)
 
 
-def _first(extract, eval_config, model_name, output_name, sub_key, flatten, index: int = 0) -> list:
-    """The batch's first example (or another) as TFMA reads each example: its (label, prediction, example
-    weight)s."""
+def _as_tfma_reads(extract, eval_config, model_name, output_name, sub_key, flatten, index: int = 0) -> list:
+    """One example of the batch (by default its first) as TFMA reads each example: its (label, prediction,
+    example weight)s."""
     inputs = metric_types.StandardMetricInputs(_row(extract, index))
     return list(
         metric_util.to_label_prediction_example_weight(
@@ -239,7 +239,9 @@ def _keras_filler(combiner, extract, eval_config, model_names, updates: dict):
     for output_name in combiner._output_names:
         labels, predictions = _arrays(extract, eval_config, model_name, output_name, model_names)
         # Shaped as TFMA stacks the examples it reads: (examples, *one example's shape).
-        ((label, prediction, weight),) = _first(extract, eval_config, model_name, output_name, None, False)
+        ((label, prediction, weight),) = _as_tfma_reads(
+            extract, eval_config, model_name, output_name, None, False
+        )
         labels = labels.reshape((len(labels), *np.shape(label)))
         predictions = predictions.reshape((len(predictions), *np.shape(prediction)))
         _same(
@@ -278,7 +280,7 @@ def _flat(extract, eval_config, key, model_names):
         found = [
             (float(label), float(prediction))
             for index in range(len(predictions))
-            for label, prediction, _ in _first(
+            for label, prediction, _ in _as_tfma_reads(
                 extract, eval_config, key.model_name, key.output_name, key.sub_key, True, index
             )
         ]
@@ -292,7 +294,7 @@ def _flat(extract, eval_config, key, model_names):
     else:
         label = labels.reshape(-1).astype(np.float64)
         prediction = predictions.reshape(-1).astype(np.float64)
-    found = _first(extract, eval_config, key.model_name, key.output_name, key.sub_key, True)
+    found = _as_tfma_reads(extract, eval_config, key.model_name, key.output_name, key.sub_key, True)
     _same(
         [[float(lbl), float(pred)] for lbl, pred, _ in found],
         np.stack([label[: len(found)], prediction[: len(found)]], axis=1),
@@ -376,9 +378,9 @@ def _feature_dicts(extract: dict, eval_config) -> tuple[list[dict], dict]:
 def _column(value, size: int) -> tuple[np.ndarray, list]:
     """A sliced column of a batch: (each row's group id, each group's values), rows with the same values in
     one group. Dense one-value columns are grouped by numpy; sparse ones (TFMA's SparseTensorValue, for a
-    column with missing values) row by row."""
-    if _variable_length(value) and _one_each(value) is not None:
-        value = _one_each(value)
+    column with missing values) row by row; a variable-length column of one value per row is dense."""
+    if _variable_length(value) and (found := _one_each(value)) is not None:
+        value = found
     if _variable_length(value):
         rows: list[list] = [[] for _ in range(size)]
         for index, found in zip(np.asarray(value.indices), np.asarray(value.values), strict=True):

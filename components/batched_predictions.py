@@ -1,4 +1,4 @@
-"""The Evaluator's inference: larger batches, each model loaded once and called by its input's name.
+"""The Evaluator's inference: each model loaded once and called by its input's name, on larger batches.
 
 TFX's Evaluator reads the evaluation split as Arrow record batches of at most 1,000 rows (tfx_bsl's
 `batch_util._BATCH_SIZE_CAP`), and TFMA's default extractors run each model in two steps: its
@@ -8,7 +8,7 @@ keyword arguments only, so TensorFlow first tries to bind the call to the struct
 formatting the whole batch as text for the error it then discards, before falling back to the flat
 signature: in a 1M-row run's Evaluator with a baseline, a quarter of its time (bench/RESULTS.md).
 
-Here the record batches are joined into batches of `BATCH_ROWS` rows (`JoinRecordBatches`), and one
+Here the examples come in batches of `BATCH_ROWS` (components/evaluator.py reads them so), and one
 extractor in the place of TFMA's transformed-features extractor loads each model once and calls its
 preprocessing functions and its serving signature with the serialized examples as the signature's one named
 input (`_ModelOutputs`). Its outputs are TFMA's: the same densification (`model_util._to_dense_outputs`),
@@ -52,7 +52,7 @@ def serves_examples(eval_config, eval_shared_models: list) -> bool:
     examples."""
     by_name = {m.model_name: m for m in eval_shared_models}
     for spec in eval_config.model_specs:
-        model = by_name.get(spec.name) or (eval_shared_models[0] if len(eval_shared_models) == 1 else None)
+        model = eval_shared_models[0] if len(eval_shared_models) == 1 else by_name.get(spec.name)
         if model is None or model.model_type not in (constants.TF_KERAS, constants.TF_GENERIC):
             return False
         names = list(spec.preprocessing_function_names)
@@ -113,7 +113,7 @@ class _ModelOutputs(beam.DoFn):
         models = list(eval_shared_models.values())
         self._models = []
         for spec in eval_config.model_specs:
-            model = eval_shared_models.get(spec.name) or models[0]
+            model = models[0] if len(models) == 1 else eval_shared_models[spec.name]
             name = spec.name if len(eval_config.model_specs) > 1 else ""
             tags = model.model_loader.tags
             self._models.append((name, model.model_path, tags, _signature_names(spec, model.model_path)))
