@@ -26,7 +26,6 @@ aggregated classes, cross slices, a minimum slice size) goes through TFMA's own 
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import apache_beam as beam
@@ -125,21 +124,32 @@ def _select(value, model_name: str, output_name: str, model_names: list[str]):
     return value
 
 
-def _row(extract: dict, index: int) -> dict:
-    """One example of a batched extract, as TFMA's UnbatchExtractor makes it (for the per-batch check)."""
+def _first_example(extract: dict) -> dict:
+    """The first example of a batched extract, as TFMA's UnbatchExtractor makes it (for the per-batch check),
+    without splitting the rest of the batch."""
 
     def pick(value):
         if isinstance(value, dict):
             return {k: pick(v) for k, v in value.items()}
         if isinstance(value, types.VarLenTensorValue):
-            return util.to_tensor_value(next(itertools.islice(value.dense_rows(), index, None)))
-        if isinstance(value, types.SparseTensorValue):
-            return util._split_sparse_batch(value)[index]
+            return util.to_tensor_value(next(iter(value.dense_rows())))
+        if isinstance(value, types.SparseTensorValue):  # as util._split_sparse_batch makes its first element
+            indices = np.asarray(value.indices)
+            first = indices[:, 0] == 0
+            return types.SparseTensorValue(
+                values=np.asarray(value.values)[first],
+                indices=indices[first, 1:],
+                dense_shape=np.asarray(value.dense_shape)[1:],
+            )
         if isinstance(value, np.ndarray | list) and len(value):
-            return value[index]
+            return value[0]
         return value
 
-    return {k: pick(v) for k, v in extract.items() if k != constants.ARROW_RECORD_BATCH_KEY}
+    return {k: pick(v) for k, v in _without_record_batch(extract).items()}
+
+
+def _without_record_batch(extract: dict) -> dict:
+    return {k: v for k, v in extract.items() if k != constants.ARROW_RECORD_BATCH_KEY}
 
 
 def _variable_length(value) -> bool:
@@ -178,10 +188,9 @@ def _arrays(extract: dict, eval_config, model_name: str, output_name: str, model
     return labels, _dense(predictions)
 
 
-def _as_tfma_reads(extract, eval_config, model_name, output_name, sub_key, flatten, index: int = 0) -> list:
-    """One example of the batch (by default its first) as TFMA reads each example: its (label, prediction,
-    example weight)s."""
-    inputs = metric_types.StandardMetricInputs(_row(extract, index))
+def _as_tfma_reads(example: dict, eval_config, model_name, output_name, sub_key, flatten) -> list:
+    """One example's (label, prediction, example weight)s as TFMA reads each example."""
+    inputs = metric_types.StandardMetricInputs(example)
     return list(
         metric_util.to_label_prediction_example_weight(
             inputs,
@@ -240,7 +249,7 @@ def _keras_filler(combiner, extract, eval_config, model_names, updates: dict):
         labels, predictions = _arrays(extract, eval_config, model_name, output_name, model_names)
         # Shaped as TFMA stacks the examples it reads: (examples, *one example's shape).
         ((label, prediction, weight),) = _as_tfma_reads(
-            extract, eval_config, model_name, output_name, None, False
+            _first_example(extract), eval_config, model_name, output_name, None, False
         )
         labels = labels.reshape((len(labels), *np.shape(label)))
         predictions = predictions.reshape((len(predictions), *np.shape(prediction)))
@@ -275,13 +284,13 @@ def _flat(extract, eval_config, key, model_names):
     labels, predictions = _arrays(extract, eval_config, key.model_name, key.output_name, model_names)
     predictions = predictions.reshape(len(predictions), -1)
     if key.sub_key is not None and key.sub_key.class_id is not None and predictions.shape[1] == 1:
-        # A class id of a one-column prediction: each example read as TFMA reads it (no configuration of the
-        # pipeline makes one; TFMA's own pace, for this metric).
+        # A class id of a one-column prediction: the batch split into examples and each read as TFMA splits
+        # and reads them (no configuration of the pipeline makes one; TFMA's own pace, for this metric).
         found = [
             (float(label), float(prediction))
-            for index in range(len(predictions))
+            for example in util.split_extracts(_without_record_batch(extract))
             for label, prediction, _ in _as_tfma_reads(
-                extract, eval_config, key.model_name, key.output_name, key.sub_key, True, index
+                example, eval_config, key.model_name, key.output_name, key.sub_key, True
             )
         ]
         if len(found) != len(predictions):
@@ -294,7 +303,8 @@ def _flat(extract, eval_config, key, model_names):
     else:
         label = labels.reshape(-1).astype(np.float64)
         prediction = predictions.reshape(-1).astype(np.float64)
-    found = _as_tfma_reads(extract, eval_config, key.model_name, key.output_name, key.sub_key, True)
+    first = _first_example(extract)
+    found = _as_tfma_reads(first, eval_config, key.model_name, key.output_name, key.sub_key, True)
     _same(
         [[float(lbl), float(pred)] for lbl, pred, _ in found],
         np.stack([label[: len(found)], prediction[: len(found)]], axis=1),

@@ -29,6 +29,8 @@ from tensorflow_model_analysis import constants
 from tensorflow_model_analysis.extractors import extractor
 from tensorflow_model_analysis.utils import model_util, util
 
+from components.batched_metrics import UNBATCHING_STAGES
+
 # Rows per batch of the evaluation: large enough that the per-call costs (a signature's dispatch, a Keras
 # metric's update) are small against the work on the rows, small enough to stay a few MiB.
 BATCH_ROWS = 10_000
@@ -46,13 +48,19 @@ def _default_signature(model_path: str) -> str:
     return model_util.get_default_signature_name_from_model_path(model_path)
 
 
+def _model_for(spec, eval_shared_models: list):
+    """The shared model of a model spec: the only one, else the one of the spec's name (None if none)."""
+    if len(eval_shared_models) == 1:
+        return eval_shared_models[0]
+    return next((m for m in eval_shared_models if m.model_name == spec.name), None)
+
+
 def serves_examples(eval_config, eval_shared_models: list) -> bool:
     """Whether every model is a TensorFlow SavedModel whose preprocessing functions (named, as the
     pipeline's ModelSpec names them) and serving signature each take one string tensor: the serialized
     examples."""
-    by_name = {m.model_name: m for m in eval_shared_models}
     for spec in eval_config.model_specs:
-        model = eval_shared_models[0] if len(eval_shared_models) == 1 else by_name.get(spec.name)
+        model = _model_for(spec, eval_shared_models)
         if model is None or model.model_type not in (constants.TF_KERAS, constants.TF_GENERIC):
             return False
         names = list(spec.preprocessing_function_names)
@@ -69,20 +77,18 @@ def serves_examples(eval_config, eval_shared_models: list) -> bool:
     return True
 
 
-def extractors(eval_config, eval_shared_model, tensor_adapter_config) -> list:
-    """TFMA's default extractors without its unbatching and per-example slicing, and with its two model
-    steps replaced by `_ModelOutputs`."""
-    from components.batched_metrics import UNBATCHING_STAGES
-
+def extractors(eval_config, eval_shared_model, tensor_adapter_config, by_name: bool = True) -> list:
+    """TFMA's default extractors without its unbatching and per-example slicing; `by_name`: with its two
+    model steps replaced by `_ModelOutputs` (for models that `serves_examples`)."""
     found = []
     for e in tfma.default_extractors(
         eval_shared_model=eval_shared_model,
         eval_config=eval_config,
         tensor_adapter_config=tensor_adapter_config,
     ):
-        if e.stage_name == TRANSFORMED_FEATURES_STAGE:
+        if by_name and e.stage_name == TRANSFORMED_FEATURES_STAGE:
             found.append(model_outputs_extractor(eval_config, eval_shared_model))
-        elif e.stage_name not in (PREDICTIONS_STAGE, *UNBATCHING_STAGES):
+        elif not (by_name and e.stage_name == PREDICTIONS_STAGE) and e.stage_name not in UNBATCHING_STAGES:
             found.append(e)
     return found
 
@@ -91,7 +97,7 @@ def model_outputs_extractor(eval_config, eval_shared_model) -> extractor.Extract
     models = model_util.verify_and_update_eval_shared_models(eval_shared_model)
     return extractor.Extractor(
         stage_name=STAGE,
-        ptransform=beam.ParDo(_ModelOutputs(eval_config, {m.model_name: m for m in models})),
+        ptransform=beam.ParDo(_ModelOutputs(eval_config, models)),
     )
 
 
@@ -109,11 +115,10 @@ class _ModelOutputs(beam.DoFn):
     loads it (TFMA loads a Keras model with Keras, reviving its layers, which takes about twice as long,
     and uses only its signatures)."""
 
-    def __init__(self, eval_config, eval_shared_models: dict):
-        models = list(eval_shared_models.values())
+    def __init__(self, eval_config, eval_shared_models: list):
         self._models = []
         for spec in eval_config.model_specs:
-            model = models[0] if len(models) == 1 else eval_shared_models[spec.name]
+            model = _model_for(spec, eval_shared_models)
             name = spec.name if len(eval_config.model_specs) > 1 else ""
             tags = model.model_loader.tags
             self._models.append((name, model.model_path, tags, _signature_names(spec, model.model_path)))

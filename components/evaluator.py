@@ -55,18 +55,8 @@ def batched_extract_evaluate_and_write(
         if batched_metrics.supported(eval_config):
             models = model_util.verify_and_update_eval_shared_models(eval_shared_model)
             adapter = kwargs.get("tensor_adapter_config")
-            if batched_predictions.serves_examples(eval_config, models):
-                extractors = batched_predictions.extractors(eval_config, eval_shared_model, adapter)
-            else:
-                extractors = [
-                    e
-                    for e in tfma.default_extractors(
-                        eval_shared_model=eval_shared_model,
-                        eval_config=eval_config,
-                        tensor_adapter_config=adapter,
-                    )
-                    if e.stage_name not in batched_metrics.UNBATCHING_STAGES
-                ]
+            by_name = batched_predictions.serves_examples(eval_config, models)
+            extractors = batched_predictions.extractors(eval_config, eval_shared_model, adapter, by_name)
             names = [m.model_name for m in models]
             evaluator = batched_metrics.batched_evaluator(eval_config, names, extractors[-1].stage_name)
             kwargs["evaluators"] = [evaluator]

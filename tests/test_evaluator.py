@@ -102,7 +102,6 @@ def _same(ours, theirs, path=()) -> None:
 def test_the_models_outputs_are_tfmas_extractors_outputs(run_fixture, request):
     """components/batched_predictions.py in the place of TFMA's transformed-features and predictions
     extractors (one model; a candidate and its baseline): the same extracts, key by key and value by value."""
-    import tensorflow_model_analysis as tfma
     from tensorflow_model_analysis.constants import (
         FEATURES_KEY,
         LABELS_KEY,
@@ -110,13 +109,16 @@ def test_the_models_outputs_are_tfmas_extractors_outputs(run_fixture, request):
         TRANSFORMED_FEATURES_KEY,
     )
 
-    from components import batched_metrics, batched_predictions
+    from components import batched_predictions
 
     def tfmas(config, models, adapter):
-        extractors = tfma.default_extractors(
-            eval_shared_model=models, eval_config=config, tensor_adapter_config=adapter
+        found = batched_predictions.extractors(config, models, adapter, by_name=False)
+        stages = [e.stage_name for e in found]
+        # TFMA's own model steps
+        assert {batched_predictions.TRANSFORMED_FEATURES_STAGE, batched_predictions.PREDICTIONS_STAGE} <= set(
+            stages
         )
-        return [e for e in extractors if e.stage_name not in batched_metrics.UNBATCHING_STAGES]
+        return found
 
     def ours(config, models, adapter):
         assert batched_predictions.serves_examples(config, models if isinstance(models, list) else [models])
